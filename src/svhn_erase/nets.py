@@ -1,0 +1,112 @@
+"""The nine digit classifiers of the original experiment (SPEC §2), by their original names.
+
+Every conv block is Conv2d -> BatchNorm2d -> ReLU -> MaxPool2d(2), kept as
+``layer1/2/3 = nn.Sequential(conv, bn, relu, pool)`` so that state dicts of the original
+project (keys ``layer1.0.weight`` ..., ``fc1.weight``) load unchanged. The input size is a
+parameter; the head's input size is computed from it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+# name -> (conv channels, (kernel, padding) per layer, head), head in
+#   "linear": fc1 = Linear(n, classes)
+#   ("hidden", h): fc1 = Linear(n, h), drop1 = Dropout(0.5), fc2 = Linear(h, classes)
+#   "dropout": drop1 = Dropout(0.5), fc1 = Linear(n, classes)
+_K5 = ((5, 2), (5, 2), (5, 2))
+_K3 = ((3, 1), (3, 1), (3, 1))
+ARCHITECTURES: dict[str, tuple[tuple[int, int, int], tuple, object]] = {
+    "ConvNet32": ((32, 64, 32), _K5, "linear"),
+    "ConvNet48": ((48, 64, 32), _K5, "linear"),
+    "ConvNet32_753": ((32, 64, 32), ((7, 3), (5, 2), (3, 1)), "linear"),
+    "ConvNet48_333": ((48, 64, 32), _K3, "linear"),
+    "ConvNet48_Dropout": ((48, 64, 32), _K3, ("hidden", 500)),
+    "ConvNet48_Dropout2": ((48, 64, 32), _K3, ("hidden", 800)),
+    "ConvNet48_Dropout3": ((48, 64, 32), _K3, "dropout"),
+    "ConvNet48_Dropout5": ((48, 64, 32), _K5, "dropout"),
+    "ConvNet64": ((64, 64, 32), _K5, "linear"),
+}
+DEFAULT_NET = "ConvNet48_Dropout5"
+
+
+class ConvNet(nn.Module):
+    """Three conv blocks and a linear head, configured by one ``ARCHITECTURES`` entry."""
+
+    def __init__(self, name: str = DEFAULT_NET, num_classes: int = 10, image_size: int = 40,
+                 in_channels: int = 1) -> None:
+        super().__init__()
+        if name not in ARCHITECTURES:
+            raise ValueError(f"unknown network {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+        channels, kernels, head = ARCHITECTURES[name]
+        self.name = name
+        self.num_classes = num_classes
+        self.image_size = image_size
+        blocks = []
+        c_in = in_channels
+        for c_out, (k, p) in zip(channels, kernels, strict=True):
+            blocks.append(nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size=k, padding=p),
+                                        nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)))
+            c_in = c_out
+        self.layer1, self.layer2, self.layer3 = blocks
+        with torch.no_grad():
+            probe = torch.zeros(1, in_channels, image_size, image_size)
+            n_flat = self.layer3(self.layer2(self.layer1(probe))).numel()
+        self.num_conv_outputs = n_flat
+        if head == "linear":
+            self.fc1 = nn.Linear(n_flat, num_classes)
+        elif head == "dropout":
+            self.drop1 = nn.Dropout(0.5)
+            self.fc1 = nn.Linear(n_flat, num_classes)
+        else:
+            hidden = head[1]
+            self.fc1 = nn.Linear(n_flat, hidden)
+            self.drop1 = nn.Dropout(0.5)
+            self.fc2 = nn.Linear(hidden, num_classes)
+        self._head = head if isinstance(head, str) else "hidden"
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The flattened output of the three conv blocks."""
+        return self.layer3(self.layer2(self.layer1(x))).flatten(1)
+
+    def first_conv(self, x: torch.Tensor) -> torch.Tensor:
+        """First-layer feature maps (Conv2d only, before batch norm), same size as ``x``."""
+        return self.layer1[0](x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.features(x)
+        if self._head == "linear":
+            return self.fc1(out)
+        if self._head == "dropout":
+            return self.fc1(self.drop1(out))
+        return self.fc2(self.drop1(self.fc1(out)))  # no activation between, as the original
+
+
+def infer_architecture(state: dict[str, torch.Tensor]) -> tuple[str, int]:
+    """Guess ``(network name, number of classes)`` from a state dict's shapes."""
+    k1 = state["layer1.0.weight"].shape
+    k2 = state["layer2.0.weight"].shape
+    k3 = state["layer3.0.weight"].shape
+    has_fc2 = "fc2.weight" in state
+    classes = int(state["fc2.weight" if has_fc2 else "fc1.weight"].shape[0])
+    candidates = []
+    for name, (channels, kernels, head) in ARCHITECTURES.items():
+        if channels != (k1[0], k2[0], k3[0]):
+            continue
+        if tuple(k for k, _ in kernels) != (k1[-1], k2[-1], k3[-1]):
+            continue
+        if has_fc2 != (not isinstance(head, str)):
+            continue
+        if has_fc2 and state["fc1.weight"].shape[0] != head[1]:
+            continue
+        candidates.append(name)
+    if not candidates:
+        raise ValueError("the state dict matches none of the known architectures")
+    # "linear" and "dropout" heads have the same parameters; prefer the dropout variant,
+    # which is what the original project trained with those shapes.
+    candidates.sort(key=lambda n: ARCHITECTURES[n][2] != "dropout")
+    return candidates[0], classes
