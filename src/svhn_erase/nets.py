@@ -8,9 +8,6 @@ parameter; the head's input size is computed from it.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import torch
 from torch import nn
 

@@ -1,0 +1,80 @@
+"""Load and save classifier weights: run folders, ``.safetensors`` files, original ``.pkl``.
+
+Weights are saved as safetensors with the architecture in the file's metadata. The
+original project's checkpoints are ``torch.save`` state dicts; they are read with
+``weights_only=True`` (never arbitrary pickles) and mapped to the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from svhn_erase.atomic_io import atomic_path
+from svhn_erase.errors import SvhnEraseError
+from svhn_erase.nets import ConvNet, infer_architecture
+
+WEIGHTS_FILE = "model.safetensors"
+
+
+def save_classifier(model: ConvNet, path: str | os.PathLike[str], extra: dict | None = None) -> None:
+    """Save ``model`` as safetensors (atomically), with name, classes and size as metadata."""
+    meta = {"net": model.name, "num_classes": str(model.num_classes),
+            "image_size": str(model.image_size)}
+    if extra:
+        meta["extra"] = json.dumps(extra)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path, suffix=".safetensors") as tmp:
+        save_file(state, str(tmp), metadata=meta)
+
+
+def _read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    if path.is_dir():
+        candidate = path / WEIGHTS_FILE
+        if not candidate.is_file():
+            raise SvhnEraseError(f"{path}: a run folder must hold {WEIGHTS_FILE}")
+        path = candidate
+    if not path.is_file():
+        raise SvhnEraseError(f"{path}: no such weights file or run folder")
+    if path.suffix == ".safetensors":
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                meta = dict(fh.metadata() or {})
+            return load_file(str(path)), meta
+        except Exception as exc:  # safetensors raises several types for a damaged file
+            raise SvhnEraseError(f"{path}: not a readable safetensors file ({exc})") from exc
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise SvhnEraseError(f"{path}: not a readable PyTorch state dict ({exc})") from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise SvhnEraseError(f"{path}: expected a state dict of tensors")
+    return state, {}
+
+
+def load_classifier(path: str | os.PathLike[str], net: str | None = None,
+                    device: str | torch.device = "cpu") -> ConvNet:
+    """Load a classifier in eval mode from a run folder, a .safetensors file or a .pkl state dict.
+
+    The architecture comes from ``net`` if given, else from the file's metadata, else it is
+    inferred from the tensor shapes.
+    """
+    path = Path(path)
+    state, meta = _read_state(path)
+    try:
+        inferred_net, classes = infer_architecture(state)
+    except (KeyError, ValueError) as exc:
+        raise SvhnEraseError(f"{path}: the weights match none of the known networks") from exc
+    name = net or meta.get("net") or inferred_net
+    image_size = int(meta.get("image_size", 40))
+    model = ConvNet(name, num_classes=classes, image_size=image_size)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise SvhnEraseError(f"{path}: weights do not fit {name}: {exc}") from exc
+    return model.to(device).eval()
