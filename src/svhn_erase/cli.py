@@ -31,7 +31,8 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
                    choices=["train", "test", "extra"], help="splits to fetch (default: train test)")
     d.add_argument("--format", nargs="+", type=int, default=[1], choices=[1, 2],
                    help="1: full numbers with boxes; 2: 32x32 crops (default: 1)")
-    d.add_argument("--url", default=None, help="base URL of the archives (default: the official site)")
+    d.add_argument("--url", default=None,
+                   help="base URL of the archives (default: the official site)")
     d.set_defaults(func=_run_data_download)
 
     i = dsub.add_parser("index", help="write the digit table of a Format 1 split as CSV",

@@ -22,7 +22,8 @@ from svhn_erase.nets import ConvNet, infer_architecture
 WEIGHTS_FILE = "model.safetensors"
 
 
-def save_classifier(model: ConvNet, path: str | os.PathLike[str], extra: dict | None = None) -> None:
+def save_classifier(model: ConvNet, path: str | os.PathLike[str],
+                    extra: dict | None = None) -> None:
     """Save ``model`` as safetensors (atomically), with name, classes and size as metadata."""
     meta = {"net": model.name, "num_classes": str(model.num_classes),
             "image_size": str(model.image_size)}
