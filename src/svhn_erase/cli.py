@@ -63,9 +63,9 @@ def _run_data_download(args: argparse.Namespace) -> None:
 
 
 def _run_data_index(args: argparse.Namespace) -> None:
-    from svhn_erase import digitstruct
+    from svhn_erase import digitstruct, split
 
-    table = digitstruct.load_index(Path(args.root) / args.split)
+    table = digitstruct.load_index(split.split_dir(args.root, args.split))
     digitstruct.write_index_csv(table, args.out)
 
 
@@ -76,9 +76,97 @@ def _run_data_synth(args: argparse.Namespace) -> None:
                          style=args.style, workers=args.workers)
 
 
+# --------------------------------------------------------------------------- train / classify
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from svhn_erase.nets import ARCHITECTURES, DEFAULT_NET
+
+    p = sub.add_parser("train", help="train a digit classifier on a split's digit crops",
+                       description="Train one of the original networks on the 40x40 gray digit "
+                       "crops of ROOT/SPLIT (cached once), validate on a seeded held-out part "
+                       "of it, test once on --test-split, and write a run folder "
+                       "RUNS/<id><timestamp>/ with config, metrics, weights, report and plots.")
+    p.add_argument("--data", type=Path, required=True, help="folder holding the split folders")
+    p.add_argument("--split", default="train", help="training split (default: train)")
+    p.add_argument("--test-split", default="test",
+                   help="split tested once at the end; 'none' to skip (default: test)")
+    p.add_argument("--net", default=DEFAULT_NET, choices=list(ARCHITECTURES),
+                   help=f"network (default: {DEFAULT_NET})")
+    p.add_argument("--batch", type=int, default=32, help="batch size (default: 32)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs (default: 10; with --resume: raise the run's epoch count)")
+    p.add_argument("--opt", default="SGD", choices=["SGD", "Adagrad", "Adadelta", "Adam", "ASGD"],
+                   help="optimizer (default: SGD, as the original)")
+    p.add_argument("--lr", type=float, default=0.005, help="learning rate (default: 0.005)")
+    p.add_argument("--momentum", type=float, default=0.0,
+                   help="SGD momentum; the original used none (default: 0)")
+    p.add_argument("--cpu", action="store_true", help="use the CPU even if CUDA is present")
+    p.add_argument("--id", default="", help="prefix of the run folder's name")
+    p.add_argument("--runs", type=Path, default=Path("runs"),
+                   help="folder for run folders (default: runs)")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of the training parents held out for validation (default: 0.1)")
+    p.add_argument("--seed", type=int, default=267, help="random seed (default: 267)")
+    p.add_argument("--classes", type=int, default=10, choices=[10, 11],
+                   help="10 digits, or 11 with a 'no digit' class for a judge (default: 10)")
+    p.add_argument("--size", type=int, default=40, help="crop size in pixels (default: 40)")
+    p.add_argument("--margin", type=float, default=0.0,
+                   help="grow each box by this fraction of its size per side (default: 0)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="use at most this many crops of the training split")
+    p.add_argument("--resume", type=Path, default=None,
+                   help="run folder of a stopped run to continue from its last finished epoch")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> None:
+    from svhn_erase import train
+
+    test_split = None if args.test_split.lower() == "none" else args.test_split
+    run = train.train_classifier(
+        args.data, runs=args.runs, split=args.split, test_split=test_split, net=args.net,
+        batch=args.batch, epochs=args.epochs if args.epochs is not None or args.resume else 10,
+        opt=args.opt, lr=args.lr, momentum=args.momentum, cpu=args.cpu, run_id=args.id,
+        val_fraction=args.val_fraction, seed=args.seed, classes=args.classes, size=args.size,
+        margin=args.margin, limit=args.limit, resume=args.resume)
+    print(run)
+    report = run / "report.txt"
+    if report.is_file():
+        print(report.read_text(), end="")
+
+
+def _add_classify(sub: argparse._SubParsersAction) -> None:
+    from svhn_erase.nets import ARCHITECTURES
+
+    p = sub.add_parser("classify", help="read every digit of a split with a trained classifier",
+                       description="Classify the digit crops of ROOT/SPLIT and write a CSV with "
+                       "columns file,digit_index,label,pred,prob.")
+    p.add_argument("--data", type=Path, required=True, help="folder holding the split folders")
+    p.add_argument("--split", required=True, help="split name, e.g. test")
+    p.add_argument("--weights", type=Path, required=True,
+                   help="run folder, .safetensors file or the original's .pkl state dict")
+    p.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    p.add_argument("--net", default=None, choices=list(ARCHITECTURES),
+                   help="network (default: from the file's metadata or its shapes)")
+    p.add_argument("--batch", type=int, default=512, help="inference batch size (default: 512)")
+    p.add_argument("--cpu", action="store_true", help="use the CPU even if CUDA is present")
+    p.set_defaults(func=_run_classify)
+
+
+def _run_classify(args: argparse.Namespace) -> None:
+    from svhn_erase import classify
+
+    result = classify.classify_split(args.data, args.split, args.weights, out=args.out,
+                                     net=args.net, cpu=args.cpu, batch=args.batch)
+    accuracy = float((result["label"] == result["pred"]).mean()) if len(result) else 0.0
+    print(f"{len(result)} digits, accuracy {100 * accuracy:.2f} % -> {args.out}")
+
+
 # --------------------------------------------------------------------------- commands table
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_data]
+COMMANDS += [_add_train, _add_classify]
 
 
 def build_parser() -> argparse.ArgumentParser:

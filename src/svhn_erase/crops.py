@@ -1,0 +1,248 @@
+"""Digit crops: cut each digit out of its parent by its box, gray and resize, and cache them.
+
+The original preprocessing (SPEC §2): crop by the box, grayscale (PIL ``"L"``, i.e.
+ITU-R 601-2 luma, as torchvision's ``Grayscale``), resize to ``size x size`` without keeping
+the aspect ratio (PIL bilinear, as torchvision's ``Resize`` on a PIL image), then normalize
+``(x / 255 - 0.5) / 0.5``. ``crop_digit`` does one crop and returns uint8; the normalization
+is done on the fly by ``normalize``.
+
+``build_crop_cache`` decodes every parent of a split once and stores all crops as one
+uint8 ``.npy`` array in ``SPLIT/.svhn_erase_cache/``, keyed by a fingerprint of the split's
+digit table and the crop parameters, so training never decodes a PNG per item per epoch.
+With ``classes=11`` it adds a "no digit" class (label ``NO_DIGIT`` = 10): crops cut from the
+parents away from every digit box, with sizes drawn from the split's digit boxes (seeded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from svhn_erase import atomic_io
+from svhn_erase.errors import SvhnEraseError
+
+NO_DIGIT = 10
+CACHE_DIR = ".svhn_erase_cache"
+CACHE_VERSION = 1
+BACKGROUND_SEED = 11
+
+
+def crop_box(box: np.ndarray | tuple, image_shape: tuple[int, ...],
+             margin: float = 0.0) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)`` of ``box`` (left, top, width, height) grown on every side by
+    ``margin`` times its width/height, clipped to the image; at least 1 x 1 pixel."""
+    left, top, width, height = (float(v) for v in box[:4])
+    h_img, w_img = image_shape[:2]
+    x0 = int(round(left - margin * width))
+    y0 = int(round(top - margin * height))
+    x1 = int(round(left + width + margin * width))
+    y1 = int(round(top + height + margin * height))
+    x0, x1 = max(0, min(x0, w_img - 1)), max(1, min(x1, w_img))
+    y0, y1 = max(0, min(y0, h_img - 1)), max(1, min(y1, h_img))
+    return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
+
+
+def crop_digit(image: np.ndarray | Image.Image, box: np.ndarray | tuple, size: int = 40,
+               margin: float = 0.0, gray: bool = True) -> np.ndarray:
+    """One digit crop as uint8: ``(size, size)`` if ``gray`` else ``(size, size, 3)``.
+
+    ``image`` is the (H, W, 3) uint8 RGB parent (or a PIL image); ``box`` is left, top,
+    width, height in pixels. The crop is grayed before resizing, as the original did.
+    """
+    pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+    if pil.mode != "RGB":
+        pil = pil.convert("RGB")
+    x0, y0, x1, y1 = crop_box(box, (pil.height, pil.width), margin)
+    piece = pil.crop((x0, y0, x1, y1))
+    if gray:
+        piece = piece.convert("L")
+    piece = piece.resize((size, size), Image.BILINEAR)
+    return np.asarray(piece, dtype=np.uint8)
+
+
+def normalize(crops: np.ndarray | torch.Tensor, gray: bool = True) -> torch.Tensor:
+    """uint8 crops to float tensors ``(x / 255 - 0.5) / 0.5`` in [-1, 1], channels first.
+
+    Gray: ``(H, W) -> (1, H, W)``, ``(N, H, W) -> (N, 1, H, W)``; RGB: ``(H, W, 3) ->
+    (3, H, W)``, ``(N, H, W, 3) -> (N, 3, H, W)``.
+    """
+    x = torch.as_tensor(np.asarray(crops))
+    if x.dtype != torch.uint8:
+        raise ValueError(f"expected uint8 crops, got {x.dtype}")
+    x = x.float().div_(255.0).sub_(0.5).div_(0.5)
+    if gray:
+        return x.unsqueeze(0) if x.ndim == 2 else x.unsqueeze(1)
+    return x.permute(2, 0, 1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+
+
+# --------------------------------------------------------------------------- the split's table
+
+
+def load_split_table(path: Path) -> pd.DataFrame:
+    """The split's digit table (clipped boxes), through ``split.load_table``."""
+    from svhn_erase import digitstruct, split
+
+    if hasattr(digitstruct, "load_index"):
+        return split.load_table(path)
+    return digitstruct.read_digitstruct(path / "digitStruct.mat")  # TODO(temporary)
+
+
+def table_fingerprint(table: pd.DataFrame) -> str:
+    """A short hash of a digit table's contents (files, labels and boxes)."""
+    cols = ["file", "digit_index", "label", "left", "top", "width", "height"]
+    hashed = pd.util.hash_pandas_object(table[cols], index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+@dataclass
+class CropSet:
+    """Every crop of a split: ``crops`` uint8 (N, S, S[, 3]), ``labels`` int64 (N,) with 10 =
+    no digit, and where each came from: ``table_row`` (row of the digit table, -1 for a
+    no-digit crop) and ``parent`` (row of ``files``)."""
+
+    crops: np.ndarray
+    labels: np.ndarray
+    table_row: np.ndarray
+    parent: np.ndarray
+    files: list[str]
+    fingerprint: str
+    params: dict
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _params(size: int, margin: float, gray: bool, classes: int) -> dict:
+    if classes not in (10, 11):
+        raise SvhnEraseError(f"classes must be 10 or 11, not {classes}")
+    if size < 8:
+        raise SvhnEraseError(f"crop size must be at least 8, not {size}")
+    return {"size": int(size), "margin": float(margin), "gray": bool(gray),
+            "classes": int(classes), "version": CACHE_VERSION,
+            "background_seed": BACKGROUND_SEED if classes == 11 else None}
+
+
+def _cache_stem(fingerprint: str, params: dict) -> str:
+    key = hashlib.sha256(json.dumps([fingerprint, params], sort_keys=True).encode()).hexdigest()
+    return f"crops-{params['size']}-{'gray' if params['gray'] else 'rgb'}-c{params['classes']}-" \
+        f"{key[:16]}"
+
+
+def _overlaps(x0: int, y0: int, w: int, h: int, boxes: np.ndarray) -> bool:
+    if len(boxes) == 0:
+        return False
+    bx0, by0 = boxes[:, 0], boxes[:, 1]
+    bx1, by1 = bx0 + boxes[:, 2], by0 + boxes[:, 3]
+    return bool(np.any((x0 < bx1) & (bx0 < x0 + w) & (y0 < by1) & (by0 < y0 + h)))
+
+
+def background_boxes(image_shape: tuple[int, ...], digit_boxes: np.ndarray,
+                     sizes: np.ndarray, count: int, rng: np.random.Generator,
+                     tries: int = 20) -> list[tuple[int, int, int, int]]:
+    """Up to ``count`` boxes (left, top, width, height) inside the image that touch no digit
+    box; each size is drawn from ``sizes`` (M, 2: width, height), shrunk to fit if needed."""
+    h_img, w_img = image_shape[:2]
+    found: list[tuple[int, int, int, int]] = []
+    for _ in range(count * tries):
+        if len(found) == count:
+            break
+        w, h = sizes[rng.integers(len(sizes))]
+        scale = min(1.0, (w_img - 1) / max(w, 1), (h_img - 1) / max(h, 1))
+        w, h = max(4, int(w * scale)), max(4, int(h * scale))
+        if w >= w_img or h >= h_img:
+            break
+        x0 = int(rng.integers(0, w_img - w + 1))
+        y0 = int(rng.integers(0, h_img - h + 1))
+        if not _overlaps(x0, y0, w, h, digit_boxes):
+            found.append((x0, y0, w, h))
+    return found
+
+
+def _extract(path: Path, table: pd.DataFrame, params: dict,
+             progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    from svhn_erase import split
+
+    size, margin, gray = params["size"], params["margin"], params["gray"]
+    files = list(dict.fromkeys(table["file"]))
+    file_pos = {f: i for i, f in enumerate(files)}
+    rows_of = table.groupby("file", sort=False).indices
+    sizes = table[["width", "height"]].to_numpy(dtype=float)
+    want_bg = params["classes"] == 11
+    # one "no digit" crop per 10 digits, i.e. about as many as an average digit class
+    bg_per_parent = len(table) / 10 / max(len(files), 1)
+    rng = np.random.default_rng(params["background_seed"] or 0)
+    crops, labels, table_rows, parents = [], [], [], []
+    owed = 0.0
+    for parent in tqdm(split.iter_parents(path, table), total=len(files), unit="img",
+                       desc=f"crops {path.name}", disable=not progress, leave=False):
+        rows = rows_of[parent.file]
+        for row, box, label in zip(rows, parent.boxes, parent.labels, strict=True):
+            crops.append(crop_digit(parent.image, box, size, margin, gray))
+            labels.append(int(label))
+            table_rows.append(int(row))
+            parents.append(file_pos[parent.file])
+        if want_bg:
+            owed += bg_per_parent
+            n = int(owed)
+            if n > 0:
+                found = background_boxes(parent.image.shape, parent.boxes, sizes, n, rng)
+                owed -= len(found)
+                for box in found:
+                    crops.append(crop_digit(parent.image, box, size, 0.0, gray))
+                    labels.append(NO_DIGIT)
+                    table_rows.append(-1)
+                    parents.append(file_pos[parent.file])
+    shape = (size, size) if gray else (size, size, 3)
+    crops_arr = np.stack(crops) if crops else np.zeros((0, *shape), np.uint8)
+    return (crops_arr, np.asarray(labels, np.int64), np.asarray(table_rows, np.int64),
+            np.asarray(parents, np.int64), files)
+
+
+def build_crop_cache(split_dir: str | os.PathLike[str], size: int = 40, margin: float = 0.0,
+                     gray: bool = True, classes: int = 10, progress: bool = True,
+                     table: pd.DataFrame | None = None) -> CropSet:
+    """Every digit crop of a split (and no-digit crops for ``classes=11``), built once and
+    then read from ``SPLIT/.svhn_erase_cache/`` as long as the split's table is unchanged.
+
+    Parents that fail to decode are reported and skipped (their digits are left out).
+    """
+    path = Path(split_dir)
+    params = _params(size, margin, gray, classes)
+    if table is None:
+        table = load_split_table(path)
+    fingerprint = table_fingerprint(table)
+    stem = path / CACHE_DIR / _cache_stem(fingerprint, params)
+    crops_file = stem.with_name(stem.name + ".npy")
+    meta_file = stem.with_name(stem.name + ".json")
+    if crops_file.is_file() and meta_file.is_file():
+        try:
+            meta = json.loads(meta_file.read_text())
+            crops = np.load(crops_file, allow_pickle=False, mmap_mode=None)
+            if meta.get("fingerprint") == fingerprint and len(crops) == len(meta["labels"]):
+                return CropSet(crops, np.asarray(meta["labels"], np.int64),
+                               np.asarray(meta["table_row"], np.int64),
+                               np.asarray(meta["parent"], np.int64), meta["files"],
+                               fingerprint, params)
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache is rebuilt
+    crops, labels, rows, parents, files = _extract(path, table, params, progress)
+    try:
+        atomic_io.write_npy(crops_file, crops)
+        atomic_io.write_text(meta_file, json.dumps({
+            "fingerprint": fingerprint, "params": params, "labels": labels.tolist(),
+            "table_row": rows.tolist(), "parent": parents.tolist(), "files": files}))
+    except OSError:
+        pass  # a read-only split still works, just without the cache
+    return CropSet(crops, labels, rows, parents, files, fingerprint, params)

@@ -1,0 +1,243 @@
+"""Key pixels: which pixels inside a digit box show the background, found from the classifier.
+
+Three methods, all unsupervised and all built on by-products of the digit classifier:
+
+- ``seed_fmap`` — the original's method (SPEC §2): the first conv layer's 48 maps of the
+  40 x 40 input, reduced per pixel to mean - std, histogrammed into 35 buckets; the most
+  populated bucket is "quiet" (background), resized back to the crop (nearest); the GRNN's
+  pattern pixels are the quiet pixels on a spacing-3 grid plus the 4 corners.
+- ``seed_grad`` — the original's first try: the gradient of the predicted class score with
+  respect to the 40 x 40 input, min-max normalized absolute value, the 0-8 % band is
+  background.
+- ``default_background`` — this project's method: the first-layer feature maps computed at
+  the crop's native resolution (a convolution does not care about the size), together with
+  the pixel colours, are clustered into digit and background (2-means initialised from the
+  box border, the background prior, against the centre); the digit is then grown by a pixel
+  to catch anti-aliased edges, outlines and shadows.
+
+Every method returns boolean masks at the crop's own resolution (True = background).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from scipy import ndimage
+
+from svhn_erase.nets import ConvNet
+
+INPUT_SIZE = 40
+SEED_BUCKETS = 35
+SEED_GRID = 3
+SEED_GRAD_BAND = 0.08
+DEFAULT_GROW = 0
+DEFAULT_SHARE = 0.25
+DEFAULT_FMAP_WEIGHT = 0.5
+
+
+@dataclass
+class KeyPixels:
+    """Key pixels of one crop: the background mask and the GRNN pattern pixels, both (h, w)."""
+
+    background: np.ndarray  # bool: pixels judged background
+    pattern: np.ndarray  # bool: the pixels used as GRNN pattern nodes (a subset)
+
+
+def gray(rgb: np.ndarray) -> np.ndarray:
+    """Luma of an (h, w, 3) uint8 image as float32 in 0..255 (the PIL "L" weights)."""
+    rgb = rgb.astype(np.float32)
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+
+
+def _crop_input(rgb: np.ndarray) -> np.ndarray:
+    try:  # the project's shared crop function, when present
+        from svhn_erase.crops import crop_digit  # type: ignore[attr-defined]
+    except ImportError:
+        crop_digit = None
+    if crop_digit is not None:
+        h, w = rgb.shape[:2]
+        return np.asarray(crop_digit(rgb, np.array([0, 0, w, h]), size=INPUT_SIZE), np.uint8)
+    im = Image.fromarray(np.ascontiguousarray(rgb)).convert("L")
+    return np.asarray(im.resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR))
+
+
+def classifier_input(crops: list[np.ndarray]) -> torch.Tensor:
+    """Digit crops (each (h, w, 3) uint8) as the classifier's (n, 1, 40, 40) input in [-1, 1]."""
+    if not crops:
+        return torch.zeros(0, 1, INPUT_SIZE, INPUT_SIZE)
+    arr = np.stack([_crop_input(c) for c in crops]).astype(np.float32)
+    return torch.from_numpy((arr / 255.0 - 0.5) / 0.5)[:, None]
+
+
+def _resize_nearest(mask: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Nearest-neighbour resize of a 2-D array to (h, w)."""
+    rows = np.minimum((np.arange(h) + 0.5) * mask.shape[0] / h, mask.shape[0] - 1).astype(int)
+    cols = np.minimum((np.arange(w) + 0.5) * mask.shape[1] / w, mask.shape[1] - 1).astype(int)
+    return mask[rows][:, cols]
+
+
+def grid_pattern(background: np.ndarray, spacing: int = SEED_GRID) -> np.ndarray:
+    """The background pixels on a ``spacing`` grid, plus the 4 corners (always)."""
+    h, w = background.shape
+    pattern = np.zeros_like(background, dtype=bool)
+    pattern[::spacing, ::spacing] = background[::spacing, ::spacing]
+    pattern[0, 0] = pattern[0, w - 1] = pattern[h - 1, 0] = pattern[h - 1, w - 1] = True
+    return pattern
+
+
+def quiet_bucket(values: np.ndarray, buckets: int = SEED_BUCKETS) -> np.ndarray:
+    """Pixels of ``values`` in the most populated of ``buckets`` equal-width buckets."""
+    lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        return np.ones(values.shape, bool)
+    idx = np.clip(((values - lo) / (hi - lo) * buckets).astype(int), 0, buckets - 1)
+    counts = np.bincount(idx.ravel(), minlength=buckets)
+    return idx == int(counts.argmax())
+
+
+def mean_minus_std(model: ConvNet, x: torch.Tensor) -> torch.Tensor:
+    """First-layer feature maps of ``x`` reduced per pixel to mean - std over the maps."""
+    with torch.no_grad():
+        maps = model.first_conv(x)
+    return maps.mean(1) - maps.std(1)
+
+
+def seed_fmap(model: ConvNet, x40: torch.Tensor,
+              sizes: list[tuple[int, int]]) -> list[KeyPixels]:
+    """The original key-pixel method on a batch of 40 x 40 inputs; masks at each crop size."""
+    reduced = mean_minus_std(model, x40.to(_device(model))).cpu().numpy()
+    out = []
+    for r, (h, w) in zip(reduced, sizes, strict=True):
+        background = _resize_nearest(quiet_bucket(r), h, w)
+        out.append(KeyPixels(background, grid_pattern(background)))
+    return out
+
+
+def input_gradient(model: ConvNet, x40: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """``(|d score_pred / d input|, predicted class)`` for a batch of 40 x 40 inputs."""
+    x = x40.to(_device(model)).clone().requires_grad_(True)
+    with torch.enable_grad():
+        scores = model(x)
+        preds = scores.argmax(1)
+        scores.gather(1, preds[:, None]).sum().backward()
+    return x.grad.abs()[:, 0].cpu().numpy(), preds.cpu().numpy()
+
+
+def seed_grad(model: ConvNet, x40: torch.Tensor,
+              sizes: list[tuple[int, int]]) -> list[KeyPixels]:
+    """The original's first try: the 0-8 % band of the min-max normalized input gradient."""
+    grads, _ = input_gradient(model, x40)
+    out = []
+    for g, (h, w) in zip(grads, sizes, strict=True):
+        span = g.max() - g.min()
+        norm = (g - g.min()) / span if span > 0 else np.zeros_like(g)
+        background = _resize_nearest(norm <= SEED_GRAD_BAND, h, w)
+        out.append(KeyPixels(background, grid_pattern(background)))
+    return out
+
+
+# --------------------------------------------------------------------------- default
+
+
+def native_feature_maps(model: ConvNet, crops: list[np.ndarray]) -> list[np.ndarray]:
+    """First-layer feature maps of each crop at its own size: list of (48, h, w) float32.
+
+    Crops are zero-padded (in normalized units, reflect) to one size and run in one batch.
+    """
+    if not crops:
+        return []
+    hmax = max(c.shape[0] for c in crops)
+    wmax = max(c.shape[1] for c in crops)
+    batch = np.zeros((len(crops), 1, hmax, wmax), np.float32)
+    for i, c in enumerate(crops):
+        g = (gray(c) / 255.0 - 0.5) / 0.5
+        batch[i, 0] = np.pad(g, ((0, hmax - g.shape[0]), (0, wmax - g.shape[1])), mode="edge")
+    conv = model.layer1[0]
+    with torch.no_grad():
+        x = torch.from_numpy(batch).to(conv.weight.device)
+        pad = conv.kernel_size[0] // 2
+        x = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+        maps = F.conv2d(x, conv.weight, conv.bias).cpu().numpy()
+    return [m[:, : c.shape[0], : c.shape[1]] for m, c in zip(maps, crops, strict=True)]
+
+
+def _border(h: int, w: int, width: int) -> np.ndarray:
+    ring = np.zeros((h, w), bool)
+    ring[:width] = ring[-width:] = True
+    ring[:, :width] = ring[:, -width:] = True
+    return ring
+
+
+def cluster_digit(features: np.ndarray, prior_bg: np.ndarray, iterations: int = 6,
+                  share: float = 0.5) -> np.ndarray:
+    """2-means over per-pixel ``features`` (h, w, d), background seeded by ``prior_bg``.
+
+    The background centre starts at the median of the prior pixels; the digit centre at the
+    mean of the inner pixels farthest from it. A pixel is digit when its position along the
+    background-to-digit axis is past ``share`` (0.5: the nearer centre; lower values take in
+    anti-aliased edge pixels, mixtures of the two). Returns the digit mask (h, w) bool.
+    """
+    h, w, d = features.shape
+    flat = features.reshape(-1, d)
+    bg = np.median(flat[prior_bg.ravel()], axis=0)
+    dist_bg = ((flat - bg) ** 2).sum(1)
+    inner = ~prior_bg.ravel()
+    if not inner.any():
+        return np.zeros((h, w), bool)
+    cand = dist_bg[inner]
+    far = cand >= np.quantile(cand, 0.8)
+    fg = flat[inner][far].mean(0)
+    digit = np.zeros(h * w, bool)
+    for _ in range(iterations):
+        dist_fg = ((flat - fg) ** 2).sum(1)
+        new = dist_fg < dist_bg
+        new[prior_bg.ravel()] &= dist_fg[prior_bg.ravel()] < 0.5 * dist_bg[prior_bg.ravel()]
+        if (new == digit).all() or not new.any() or new.all():
+            digit = new
+            break
+        digit = new
+        bg = flat[~digit].mean(0)
+        fg = flat[digit].mean(0)
+        dist_bg = ((flat - bg) ** 2).sum(1)
+    axis = fg - bg
+    position = (flat - bg) @ axis / max(float(axis @ axis), 1e-12)
+    digit = position > share
+    digit[prior_bg.ravel()] &= position[prior_bg.ravel()] > 0.75
+    return digit.reshape(h, w)
+
+
+def default_background(model: ConvNet, crops: list[np.ndarray], inner: list[tuple[slice, slice]],
+                       grow: int = DEFAULT_GROW, share: float = DEFAULT_SHARE,
+                       fmap_weight: float = DEFAULT_FMAP_WEIGHT) -> list[np.ndarray]:
+    """Background masks (True = background) of crops taken with a margin around each box.
+
+    ``crops[i]`` is the box with some context around it, ``inner[i]`` the box inside it.
+    Features per pixel: the colour (0..1) and the native-resolution first-layer maps scaled
+    to the colour's spread; clustered into digit and background with the crop's outer ring
+    (the context margin, or the box border if there is none) as the background prior.
+    """
+    maps = native_feature_maps(model, crops)
+    out = []
+    for crop, fm, (rs, cs) in zip(crops, maps, inner, strict=True):
+        h, w = crop.shape[:2]
+        color = crop.astype(np.float32) / 255.0
+        fmt = np.moveaxis(fm, 0, -1)
+        fmt = fmt / (fmt.reshape(-1, fmt.shape[-1]).std(0) + 1e-6)
+        cstd = float(color.reshape(-1, 3).std(0).mean()) + 1e-3
+        feats = np.concatenate([color, fmt * (fmap_weight * cstd / np.sqrt(fmt.shape[-1]))], -1)
+        prior = np.ones((h, w), bool)
+        prior[rs, cs] = False
+        prior |= _border(h, w, 1)
+        digit = cluster_digit(feats, prior, share=share)
+        if grow > 0:
+            digit = ndimage.binary_dilation(digit, iterations=grow)
+        out.append(~digit)
+    return out
+
+
+def _device(model: ConvNet) -> torch.device:
+    return next(model.parameters()).device

@@ -1,0 +1,46 @@
+"""A tiny Format 1 split for the classifier tests: PIL-drawn digits on noisy backgrounds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from svhn_erase.digitstruct import write_digitstruct
+
+
+def make_split(root: Path, name: str = "train", count: int = 30, seed: int = 0,
+               corrupt: int = 0) -> Path:
+    """Write ``root/name`` with ``count`` parents of 1-3 digits each; the last ``corrupt``
+    images are replaced by bytes that do not decode."""
+    rng = np.random.default_rng(seed)
+    path = root / name
+    path.mkdir(parents=True, exist_ok=True)
+    font = ImageFont.load_default(size=22)
+    names, boxes = [], []
+    for i in range(count):
+        k = int(rng.integers(1, 4))
+        width, height = 30 + 22 * k + int(rng.integers(0, 30)), 40 + int(rng.integers(0, 20))
+        bg = rng.integers(0, 256, size=3)
+        noise = rng.normal(0, 12, size=(height, width, 3))
+        image = Image.fromarray(np.clip(bg + noise, 0, 255).astype(np.uint8))
+        draw = ImageDraw.Draw(image)
+        fg = tuple(int(v) for v in (255 - bg))
+        x = 10 + int(rng.integers(0, 8))
+        y = 8 + int(rng.integers(0, 8))
+        rows = []
+        for _ in range(k):
+            digit = int(rng.integers(0, 10))
+            x0, y0, x1, y1 = draw.textbbox((x, y), str(digit), font=font)
+            draw.text((x, y), str(digit), fill=fg, font=font)
+            rows.append([digit if digit else 10, x0, y0, x1 - x0 + 1, y1 - y0 + 1])
+            x = x1 + 6
+        file = f"{i + 1}.png"
+        image.save(path / file)
+        names.append(file)
+        boxes.append(np.asarray(rows, dtype=float))
+    write_digitstruct(path / "digitStruct.mat", names, boxes)
+    for i in range(count - corrupt, count):
+        (path / f"{i + 1}.png").write_bytes(b"not a png")
+    return path
