@@ -55,23 +55,39 @@ class OriginalStyleDigits(Dataset):
 
 
 def _train_batches(batches, n_batches: int) -> tuple[int, float]:
+    """Train a fresh ConvNet48_Dropout5 on ``n_batches`` batches; (images, seconds)."""
     torch.manual_seed(267)
     model = ConvNet("ConvNet48_Dropout5")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.005)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
-    seen, done = 0, 0
+    seen = 0
     start = time.perf_counter()
+    for xb, yb in _take(batches, n_batches):
+        optimizer.zero_grad()
+        loss_fn(model(xb), yb).backward()
+        optimizer.step()
+        seen += len(yb)
+    return seen, time.perf_counter() - start
+
+
+def _read_batches(batches, n_batches: int) -> tuple[int, float]:
+    """Only produce ``n_batches`` batches (no training); (images, seconds)."""
+    seen = 0
+    start = time.perf_counter()
+    for _, yb in _take(batches, n_batches):
+        seen += len(yb)
+    return seen, time.perf_counter() - start
+
+
+def _take(batches, n_batches: int):
+    done = 0
     while done < n_batches:
-        for xb, yb in batches():
-            optimizer.zero_grad()
-            loss_fn(model(xb), yb).backward()
-            optimizer.step()
-            seen += len(yb)
+        for batch in batches():
+            yield batch
             done += 1
             if done == n_batches:
-                break
-    return seen, time.perf_counter() - start
+                return
 
 
 def main() -> None:
@@ -79,6 +95,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None, help="folder holding the split")
     parser.add_argument("--split", default="train", help="split name (default: train)")
     parser.add_argument("--batches", type=int, default=150, help="batches of 32 per method")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default: 3)")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
@@ -105,18 +122,26 @@ def main() -> None:
     def loader(dataset):
         return lambda: iter(DataLoader(dataset, batch_size=32, shuffle=True, num_workers=0))
 
-    rows = [("original style (PNG per item)", *_train_batches(
-                loader(OriginalStyleDigits(path)), args.batches)),
-            ("SVHNDigits + DataLoader", *_train_batches(
-                loader(SVHNDigits(args.data, args.split)), args.batches)),
-            ("cached tensors (svhn-erase train)", *_train_batches(cached, args.batches))]
-    base = rows[0][1] / rows[0][2]
+    methods = {"original style (PNG per item)": loader(OriginalStyleDigits(path)),
+               "SVHNDigits + DataLoader": loader(SVHNDigits(args.data, args.split)),
+               "cached tensors (svhn-erase train)": cached}
+    _train_batches(cached, 10)  # warm-up: the first batches of a process pay for setup
+    # the machine is shared: interleave the methods in rounds so that load hits all alike
+    totals = {name: np.zeros(4) for name in methods}
+    per_round = max(1, args.batches // args.rounds)
+    for _ in range(args.rounds):
+        for name, batches in methods.items():
+            totals[name] += (*_read_batches(batches, per_round),
+                             *_train_batches(batches, per_round))
     print(f"split {path}: {len(cache)} digits; crop cache built once in {build_s:.2f} s "
-          f"(read back from disk on later runs); {args.batches} batches of 32 per method, "
-          f"ConvNet48_Dropout5, {torch.get_num_threads()} threads")
-    print(f"{'method':<36}{'images':>8}{'seconds':>10}{'images/s':>11}{'ratio':>8}")
-    for name, seen, secs in rows:
-        print(f"{name:<36}{seen:>8d}{secs:>10.2f}{seen / secs:>11.1f}{seen / secs / base:>7.2f}x")
+          f"(read back from disk on later runs); {args.rounds} x {per_round} batches of 32 "
+          f"per method, interleaved; ConvNet48_Dropout5 SGD; {torch.get_num_threads()} threads")
+    base_read = totals[next(iter(methods))][0] / totals[next(iter(methods))][1]
+    base_train = totals[next(iter(methods))][2] / totals[next(iter(methods))][3]
+    print(f"{'method':<36}{'data only img/s':>16}{'ratio':>8}{'training img/s':>16}{'ratio':>8}")
+    for name, (n_read, s_read, n_train, s_train) in totals.items():
+        print(f"{name:<36}{n_read / s_read:>16.1f}{n_read / s_read / base_read:>7.1f}x"
+              f"{n_train / s_train:>16.1f}{n_train / s_train / base_train:>7.2f}x")
     if tmp is not None:
         tmp.cleanup()
 

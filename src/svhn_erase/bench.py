@@ -51,10 +51,11 @@ CSV_COLUMNS = ("file", "method", "n_digits", "psnr_box", "ssim_box", "keypix_pre
                "keypix_recall", "removal_rate", "seconds")
 INPAINT_RADIUS = 3
 BIHARMONIC_MARGIN = 6
-DEFAULT_SEED_LIMIT = 200
+DEFAULT_SEED_LIMIT = 50
 CHUNK_IMAGES = 32
-THUMB_MIN_HEIGHT = 72
-THUMB_MAX_SIDE = 220
+THUMB_MIN_HEIGHT = 72  # small regions are enlarged (nearest, integer factor) to this height
+THUMB_MAX_WIDTH = 150  # and no thumbnail gets wider or taller than this
+THUMB_MAX_HEIGHT = 120
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Sample:
     clean: np.ndarray
     mask: np.ndarray
     boxes: np.ndarray
+    digit_index: np.ndarray  # (k,) position of each box in digitStruct order (mask value - 1)
 
     @property
     def n_digits(self) -> int:
@@ -146,12 +148,11 @@ def packaged_checkpoint(name: str) -> Path | None:
     return Path(str(ref)) if ref.is_file() else None
 
 
-def _load_table(path: Path):
-    from svhn_erase import digitstruct
-
-    if hasattr(digitstruct, "load_index"):
-        return split_mod.load_table(path)
-    return digitstruct.read_digitstruct(path / "digitStruct.mat")
+def _load_table(path: Path, state: BenchState):
+    """The split's digit table; images and boxes the index dropped go to ``state.skipped``."""
+    table = split_mod.load_table(path)
+    state.skipped.extend(str(p) for p in table.attrs.get("index_report", {}).get("problems", []))
+    return table
 
 
 def _device() -> torch.device:
@@ -184,6 +185,7 @@ def _samples(path: Path, table, files: list[str], state: BenchState):
     """Parents with their ground truth, in table order; unreadable ones are reported on stderr,
     listed in ``state.skipped`` and left out."""
     seen = set()
+    digit_index = {f: g["digit_index"].to_numpy(int) for f, g in table.groupby("file", sort=False)}
     for parent in split_mod.iter_parents(path, table):
         seen.add(parent.file)
         try:
@@ -195,7 +197,10 @@ def _samples(path: Path, table, files: list[str], state: BenchState):
             print(f"svhn-erase: skipped: {exc}", file=sys.stderr)
             state.skipped.append(f"{parent.file}: {exc}")
             continue
-        yield Sample(parent.file, parent.image, clean, mask, parent.boxes)
+        order = digit_index.get(parent.file)
+        if order is None or len(order) != len(parent.boxes):
+            order = np.arange(len(parent.boxes))
+        yield Sample(parent.file, parent.image, clean, mask, parent.boxes, order)
     for f in files:
         if f not in seen:
             state.skipped.append(f"{f}: image does not decode or is missing")
@@ -215,7 +220,7 @@ def _thumb_geometry(sample: Sample) -> tuple[tuple[int, int, int, int], float]:
     t, lft, b, r = rect
     h, w = b - t, r - lft
     scale = max(1.0, float(np.ceil(THUMB_MIN_HEIGHT / h)))
-    scale = min(scale, THUMB_MAX_SIDE / max(h, w))
+    scale = min(scale, THUMB_MAX_WIDTH / w, THUMB_MAX_HEIGHT / h)
     return rect, scale
 
 
@@ -231,9 +236,11 @@ def _png(region: np.ndarray, scale: float) -> bytes:
 
 
 def _keypix_overlay(sample: Sample, keypix: list[np.ndarray]) -> np.ndarray:
-    """RGB: the image dimmed; kept pixels green if truly background, red if truly digit."""
+    """RGB: the image in dim grey; kept pixels green if truly background, red if truly digit
+    (any digit's pixel counts as digit)."""
     kept = evaluate.place_masks(keypix, sample.boxes, sample.image.shape)
-    out = (sample.image.astype(np.float32) * 0.35).astype(np.uint8)
+    dim = (cv2.cvtColor(sample.image, cv2.COLOR_RGB2GRAY).astype(np.float32) * 0.4)
+    out = np.repeat(dim.astype(np.uint8)[..., None], 3, axis=2)
     bg = sample.mask == 0
     out[kept & bg] = (40, 220, 70)
     out[kept & ~bg] = (255, 40, 40)
@@ -290,7 +297,7 @@ def _run_chunk(chunk: list[Sample], model, seed_count: int) -> list[dict[str, Me
         ours = outputs[i]["default"].mask
         for kind, mask in (("box", box_mask), ("ours", ours), ("true", true_mask)):
             for algo in ("telea", "ns"):
-                img, sec = _timed(lambda a=algo, m=mask: inpaint_opencv(s.image, m, a))
+                img, sec = _timed(lambda a=algo, m=mask, s=s: inpaint_opencv(s.image, m, a))
                 outputs[i][f"{algo}_{kind}"] = MethodOutput(img, sec, mask)
         img, sec = _timed(lambda m=true_mask, s=s: inpaint_biharmonic_crop(s.image, m, s.boxes))
         outputs[i]["biharmonic_true"] = MethodOutput(img, sec, true_mask)
@@ -326,7 +333,8 @@ def _score_chunk(state: BenchState, chunk: list[Sample], outputs: list[dict[str,
                     if rect is None:
                         continue
                     t, lft, b, r = rect
-                    p, rc = evaluate.keypix_precision_recall(kp, s.mask[t:b, lft:r], j + 1)
+                    p, rc = evaluate.keypix_precision_recall(kp, s.mask[t:b, lft:r],
+                                                             int(s.digit_index[j]) + 1)
                     state.keypix.setdefault(method, []).append((p, rc))
                     precisions.append(p)
                     recalls.append(rc)
@@ -465,7 +473,8 @@ def run_bench(data_root: str | os.PathLike[str], split: str, weights: str | os.P
         raise SvhnEraseError(f"--limit must be at least 1, not {limit}")
     out = Path(out)
     weights_path, model, judge_path, judge_model = _load_models(weights, judge)
-    table = _load_table(path)
+    state = BenchState()
+    table = _load_table(path, state)
     files = list(dict.fromkeys(table["file"]))
     if limit is not None:
         files = files[:limit]
@@ -473,7 +482,6 @@ def run_bench(data_root: str | os.PathLike[str], split: str, weights: str | os.P
     seed_left = len(files) if seed_limit is None else max(0, int(seed_limit))
 
     torch.manual_seed(0)
-    state = BenchState()
     warmed = False
     bar = tqdm(total=len(files), unit="img", desc=f"bench {split}", disable=not progress)
     chunk: list[Sample] = []

@@ -55,6 +55,12 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
     s.set_defaults(func=_run_data_synth)
 
+    c = dsub.add_parser("format2", help="summarize a Format 2 file (*_32x32.mat)",
+                        description="Read a Format 2 file (32x32 digit crops, MATLAB v5) and "
+                        "print its number of images and of each digit.")
+    c.add_argument("file", type=Path, help="a *_32x32.mat file, e.g. ROOT/test_32x32.mat")
+    c.set_defaults(func=_run_data_format2)
+
 
 def _run_data_download(args: argparse.Namespace) -> None:
     from svhn_erase import download
@@ -67,6 +73,14 @@ def _run_data_index(args: argparse.Namespace) -> None:
 
     table = digitstruct.load_index(split.split_dir(args.root, args.split))
     digitstruct.write_index_csv(table, args.out)
+
+
+def _run_data_format2(args: argparse.Namespace) -> None:
+    from svhn_erase import cropped
+
+    summary = cropped.summarize_cropped(args.file)
+    per_digit = " ".join(f"{d}:{c}" for d, c in summary["per_digit"].items())
+    print(f"{summary['file']}: {summary['images']} images of 32x32x3; per digit {per_digit}")
 
 
 def _run_data_synth(args: argparse.Namespace) -> None:
@@ -167,6 +181,122 @@ def _run_classify(args: argparse.Namespace) -> None:
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_data]
 COMMANDS += [_add_train, _add_classify]
+
+
+# --------------------------------------------------------------------------- bench
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    from svhn_erase.bench import DEFAULT_SEED_LIMIT
+
+    p = sub.add_parser("bench", help="measure digit removal against ground truth, all methods",
+                       description="Run this project's removal, the original 2018 one and the "
+                       "OpenCV / scikit-image inpainting baselines on the same boxes of a split "
+                       "with groundtruth/N_clean.png and N_mask.png; write OUT/summary.json, "
+                       "OUT/results.csv and a self-contained OUT/report.html.")
+    p.add_argument("--data", type=Path, required=True, help="folder holding the split folders")
+    p.add_argument("--split", required=True, help="split name (it must have groundtruth/)")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="removal classifier: run folder, .safetensors or original .pkl "
+                   "(default: the packaged checkpoints/classifier.safetensors)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the outputs")
+    p.add_argument("--limit", type=int, default=None, help="benchmark the first N images only")
+    p.add_argument("--judge", type=Path, default=None,
+                   help="11-class judge for the removal rate (default: the packaged "
+                   "checkpoints/judge.safetensors if any, else no removal rate)")
+    p.add_argument("--seed-limit", type=int, default=DEFAULT_SEED_LIMIT,
+                   help="run the original (seed) method on the first M images only; 0 skips it "
+                   f"(default: {DEFAULT_SEED_LIMIT})")
+    p.set_defaults(func=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> None:
+    from svhn_erase import bench
+
+    bench.run_bench(args.data, args.split, args.weights, args.out, limit=args.limit,
+                    judge=args.judge, seed_limit=args.seed_limit,
+                    progress=sys.stderr.isatty())
+
+
+COMMANDS += [_add_bench]
+
+
+# --------------------------------------------------------------------------- erase / explain
+
+_WEIGHTS_HELP = ("classifier weights: a run folder, .safetensors or the original .pkl "
+                 "(default: the packaged checkpoint, if there is one)")
+_METHOD_HELP = ("default: this project's key pixels and exact GRNN, only digit pixels replaced; "
+                "seed: the original 2018 pipeline (slow)")
+
+
+def _add_erase(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("erase", help="remove the digits from every image of a split",
+                       description="Erase every digit of ROOT/SPLIT: writes OUT/N.png (the "
+                       "erased image), OUT/masks/N.png (255 where pixels were replaced) and "
+                       "OUT/timing.json (digits and seconds of the erase stage alone).")
+    p.add_argument("--data", type=Path, required=True, help="folder holding the split folders")
+    p.add_argument("--split", required=True, help="split name, e.g. test")
+    p.add_argument("--weights", type=Path, default=None, help=_WEIGHTS_HELP)
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--method", choices=["default", "seed"], default="default", help=_METHOD_HELP)
+    p.add_argument("--limit", type=int, default=None, help="only the first N images")
+    p.set_defaults(func=_run_erase)
+
+
+def _run_erase(args: argparse.Namespace) -> None:
+    from svhn_erase import erase
+
+    timing = erase.erase_split(args.data, args.split, args.out, weights=args.weights,
+                               method=args.method, limit=args.limit)
+    rate = timing["digits"] / timing["seconds"] if timing["seconds"] else 0.0
+    print(f"erased {timing['digits']} digits in {timing['seconds']:.2f} s "
+          f"({rate:.0f} digits/s) -> {args.out}")
+
+
+def _add_erase_image(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("erase-image", help="remove digits from one photo of your own",
+                       description="Erase the given boxes from one image and write the result.")
+    p.add_argument("image", type=Path, help="the photo (any format Pillow reads)")
+    p.add_argument("--box", action="append", required=True, metavar="LEFT,TOP,WIDTH,HEIGHT",
+                   help="a digit box in pixels; repeat for several digits")
+    p.add_argument("--weights", type=Path, default=None, help=_WEIGHTS_HELP)
+    p.add_argument("--out", type=Path, required=True, help="output image file (e.g. out.png)")
+    p.add_argument("--method", choices=["default", "seed"], default="default", help=_METHOD_HELP)
+    p.set_defaults(func=_run_erase_image)
+
+
+def _run_erase_image(args: argparse.Namespace) -> None:
+    from svhn_erase import erase
+
+    boxes = [erase.parse_box(b) for b in args.box]
+    result = erase.erase_image_file(args.image, boxes, args.out, weights=args.weights,
+                                    method=args.method)
+    print(f"erased {len(boxes)} digit(s) (read as {' '.join(map(str, result.preds))}) "
+          f"-> {args.out}")
+
+
+def _add_explain(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("explain", help="figures showing how one image's digits are removed",
+                       description="Write the original slides' figures for image N.png of a "
+                       "split: feature maps, their reductions and histogram, key pixels, filled "
+                       "crops, and the parent before and after. One PNG each.")
+    p.add_argument("--data", type=Path, required=True, help="folder holding the split folders")
+    p.add_argument("--split", required=True, help="split name, e.g. test")
+    p.add_argument("--index", type=int, required=True, help="the image number N (file N.png)")
+    p.add_argument("--weights", type=Path, default=None, help=_WEIGHTS_HELP)
+    p.add_argument("--out", type=Path, required=True, help="folder for the figures")
+    p.set_defaults(func=_run_explain)
+
+
+def _run_explain(args: argparse.Namespace) -> None:
+    from svhn_erase import explain
+
+    written = explain.explain_parent(args.data, args.split, args.index, args.out,
+                                     weights=args.weights)
+    print(f"wrote {len(written)} figures to {args.out}")
+
+
+COMMANDS += [_add_erase, _add_erase_image, _add_explain]
 
 
 def build_parser() -> argparse.ArgumentParser:

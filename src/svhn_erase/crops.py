@@ -89,11 +89,9 @@ def normalize(crops: np.ndarray | torch.Tensor, gray: bool = True) -> torch.Tens
 
 def load_split_table(path: Path) -> pd.DataFrame:
     """The split's digit table (clipped boxes), through ``split.load_table``."""
-    from svhn_erase import digitstruct, split
+    from svhn_erase import split
 
-    if hasattr(digitstruct, "load_index"):
-        return split.load_table(path)
-    return digitstruct.read_digitstruct(path / "digitStruct.mat")  # TODO(temporary)
+    return split.load_table(path)
 
 
 def table_fingerprint(table: pd.DataFrame) -> str:

@@ -14,17 +14,25 @@ feature maps, one batch of GRNN solves. Two methods:
 
 from __future__ import annotations
 
+import os
+import sys
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from svhn_erase import infill, keypixels, paste
+from svhn_erase.atomic_io import write_image, write_json
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.nets import ConvNet
+from svhn_erase.split import iter_parents, load_table, read_rgb, split_dir
+from svhn_erase.weights import load_classifier
 
 METHODS = ("default", "seed")
-CONTEXT_MARGIN = 3
+CONTEXT_MARGIN = 4
 _CLASSIFY_BATCH = 512
 
 
@@ -100,15 +108,20 @@ def erase_images(images: list[np.ndarray], boxes: list[np.ndarray], model: ConvN
             keypix[i][j] = kp.background
             digit_mask[i][j] = ~kp.background
     else:
-        ctx, inner, origin = [], [], []
-        for i, _, (t, lft, b, r) in digits:
+        ctx, inner, origin, others = [], [], [], []
+        for i, j, (t, lft, b, r) in digits:
             h, w = images[i].shape[:2]
             ct, cl = max(0, t - CONTEXT_MARGIN), max(0, lft - CONTEXT_MARGIN)
             cb, cr = min(h, b + CONTEXT_MARGIN), min(w, r + CONTEXT_MARGIN)
             ctx.append(images[i][ct:cb, cl:cr])
             inner.append((slice(t - ct, b - ct), slice(lft - cl, r - cl)))
             origin.append((ct, cl))
-        backgrounds = keypixels.default_background(model, ctx, inner)
+            other = np.zeros((cb - ct, cr - cl), bool)
+            for i2, j2, (t2, l2, b2, r2) in digits:
+                if i2 == i and j2 != j:
+                    other[max(0, t2 - ct):max(0, b2 - ct), max(0, l2 - cl):max(0, r2 - cl)] = True
+            others.append(other)
+        backgrounds = keypixels.default_background(model, ctx, inner, others)
         holes, rings = [], []
         for bg, (rs, cs) in zip(backgrounds, inner, strict=True):
             in_box = np.zeros(bg.shape, bool)
@@ -127,3 +140,102 @@ def erase_images(images: list[np.ndarray], boxes: list[np.ndarray], model: ConvN
             digit_mask[i][j] = hole[rs, cs]
     return [Erased(outputs[i], replaced[i], keypix[i], digit_mask[i], box_preds[i])
             for i in range(len(images))]
+
+
+# --------------------------------------------------------------------------- commands
+
+PACKAGED_WEIGHTS = Path(__file__).resolve().parent / "checkpoints" / "classifier.safetensors"
+_IMAGES_PER_BATCH = 64
+
+
+def resolve_weights(path: str | os.PathLike[str] | None) -> Path:
+    """The weights to use: ``path`` if given, else the packaged checkpoint, else an error."""
+    if path is not None:
+        return Path(path)
+    if PACKAGED_WEIGHTS.is_file():
+        return PACKAGED_WEIGHTS
+    raise SvhnEraseError("no packaged classifier checkpoint; pass --weights (a run folder, "
+                         ".safetensors or original .pkl)")
+
+
+def _load_model(weights: str | os.PathLike[str] | None) -> ConvNet:
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return load_classifier(resolve_weights(weights), device=device)
+
+
+def erase_split(data: str | os.PathLike[str], split_name: str, out: str | os.PathLike[str],
+                weights: str | os.PathLike[str] | None = None, method: str = "default",
+                limit: int | None = None, progress: bool = True) -> dict:
+    """Erase every digit of a split: ``OUT/N.png``, ``OUT/masks/N.png``, ``OUT/timing.json``.
+
+    The timing covers the erase stage alone (classifier, key pixels, infill, paste), not
+    reading or writing files. Returns the timing dictionary.
+    """
+    if method not in METHODS:
+        raise SvhnEraseError(f"unknown erase method {method!r}; choose one of {METHODS}")
+    path = split_dir(data, split_name)
+    model = _load_model(weights)
+    out = Path(out)
+    table = load_table(path)
+    n_files = len(dict.fromkeys(table["file"]))
+    total = n_files if limit is None else min(limit, n_files)
+    digits, seconds = 0, 0.0
+    bar = tqdm(total=total, unit="image", desc=f"erase ({method})",
+               disable=not progress or not sys.stderr.isatty())
+    batch: list = []
+
+    def flush() -> None:
+        nonlocal digits, seconds
+        start = time.perf_counter()
+        results = erase_images([p.image for p in batch], [p.boxes for p in batch], model, method)
+        seconds += time.perf_counter() - start
+        for parent, res in zip(batch, results, strict=True):
+            digits += sum(m.size > 0 for m in res.digit_mask)
+            write_image(out / parent.file, res.image)
+            write_image(out / "masks" / parent.file, res.replaced.astype(np.uint8) * 255)
+        bar.update(len(batch))
+        batch.clear()
+
+    for parent in iter_parents(path, table, limit):
+        batch.append(parent)
+        if len(batch) == _IMAGES_PER_BATCH:
+            flush()
+    if batch:
+        flush()
+    bar.close()
+    timing = {"digits": int(digits), "seconds": round(seconds, 4)}
+    write_json(out / "timing.json", timing)
+    return timing
+
+
+def parse_box(text: str) -> np.ndarray:
+    """``LEFT,TOP,WIDTH,HEIGHT`` as an int array; a clear error if malformed."""
+    parts = text.split(",")
+    try:
+        values = [int(round(float(p))) for p in parts]
+    except ValueError:
+        values = []
+    if len(parts) != 4 or len(values) != 4:
+        raise SvhnEraseError(f"box {text!r}: expected LEFT,TOP,WIDTH,HEIGHT (four numbers)")
+    if values[2] <= 0 or values[3] <= 0:
+        raise SvhnEraseError(f"box {text!r}: width and height must be positive")
+    return np.array(values, int)
+
+
+def erase_image_file(image: str | os.PathLike[str], boxes: list[np.ndarray],
+                     out: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None,
+                     method: str = "default") -> Erased:
+    """Erase the given boxes from one photo and write the result to ``out``."""
+    if not boxes:
+        raise SvhnEraseError("give at least one --box LEFT,TOP,WIDTH,HEIGHT")
+    rgb = read_rgb(image)
+    h, w = rgb.shape[:2]
+    for box in boxes:
+        if clip_box(box, h, w) is None:
+            left, top, bw, bh = (int(v) for v in box)
+            raise SvhnEraseError(f"{image}: box {left},{top},{bw},{bh} lies outside the "
+                                 f"{w}x{h} image")
+    model = _load_model(weights)
+    result = erase_images([rgb], [np.stack(boxes)], model, method)[0]
+    write_image(out, result.image)
+    return result

@@ -107,7 +107,8 @@ def _ssim_single_window(a: np.ndarray, b: np.ndarray, data_range: float) -> floa
     mu_a, mu_b = a.mean(0), b.mean(0)
     var_a, var_b = a.var(0), b.var(0)
     cov = ((a - mu_a) * (b - mu_b)).mean(0)
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    num = (2 * mu_a * mu_b + c1) * (2 * cov + c2)
+    s = num / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     return float(s.mean())
 
 
@@ -163,8 +164,7 @@ def judge_crops(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     from svhn_erase.crops import crop_digit
 
     out = []
-    for box, rect in zip(np.asarray(boxes).reshape(-1, 4), box_rects(boxes, image.shape),
-                         strict=True):
+    for rect in box_rects(boxes, image.shape):
         if rect is not None:
             t, lft, b, r = rect
             out.append(crop_digit(image, (lft, t, r - lft, b - t), size=JUDGE_SIZE, gray=True))

@@ -35,7 +35,10 @@ SEED_BUCKETS = 35
 SEED_GRID = 3
 SEED_GRAD_BAND = 0.08
 DEFAULT_GROW = 0
-DEFAULT_SHARE = 0.25
+BORDER_BAND = 0.12
+CLUSTERS = 4
+OVER = 2.0
+DEFAULT_SHARE = 0.3
 DEFAULT_FMAP_WEIGHT = 0.5
 
 
@@ -172,67 +175,96 @@ def _border(h: int, w: int, width: int) -> np.ndarray:
     return ring
 
 
-def cluster_digit(features: np.ndarray, prior_bg: np.ndarray, iterations: int = 6,
-                  share: float = 0.5) -> np.ndarray:
-    """2-means over per-pixel ``features`` (h, w, d), background seeded by ``prior_bg``.
-
-    The background centre starts at the median of the prior pixels; the digit centre at the
-    mean of the inner pixels farthest from it. A pixel is digit when its position along the
-    background-to-digit axis is past ``share`` (0.5: the nearer centre; lower values take in
-    anti-aliased edge pixels, mixtures of the two). Returns the digit mask (h, w) bool.
-    """
-    h, w, d = features.shape
-    flat = features.reshape(-1, d)
-    bg = np.median(flat[prior_bg.ravel()], axis=0)
-    dist_bg = ((flat - bg) ** 2).sum(1)
-    inner = ~prior_bg.ravel()
-    if not inner.any():
-        return np.zeros((h, w), bool)
-    cand = dist_bg[inner]
-    far = cand >= np.quantile(cand, 0.8)
-    fg = flat[inner][far].mean(0)
-    digit = np.zeros(h * w, bool)
+def _kmeans(flat: np.ndarray, k: int, iterations: int) -> tuple[np.ndarray, np.ndarray]:
+    """Plain k-means with a deterministic start (quantiles along the main axis)."""
+    centred = flat - flat.mean(0)
+    try:
+        axis = np.linalg.svd(centred[:: max(1, len(flat) // 400)], full_matrices=False)[2][0]
+    except np.linalg.LinAlgError:
+        axis = np.ones(flat.shape[1]) / np.sqrt(flat.shape[1])
+    proj = centred @ axis
+    edges = np.quantile(proj, np.linspace(0, 1, k + 1))
+    label = np.clip(np.searchsorted(edges[1:-1], proj), 0, k - 1)
+    centres = np.stack([flat[label == c].mean(0) if (label == c).any() else flat.mean(0)
+                        for c in range(k)])
     for _ in range(iterations):
-        dist_fg = ((flat - fg) ** 2).sum(1)
-        new = dist_fg < dist_bg
-        new[prior_bg.ravel()] &= dist_fg[prior_bg.ravel()] < 0.5 * dist_bg[prior_bg.ravel()]
-        if (new == digit).all() or not new.any() or new.all():
-            digit = new
+        d = ((flat[:, None, :] - centres[None]) ** 2).sum(-1)
+        new = d.argmin(1)
+        if (new == label).all():
             break
-        digit = new
-        bg = flat[~digit].mean(0)
-        fg = flat[digit].mean(0)
-        dist_bg = ((flat - bg) ** 2).sum(1)
-    axis = fg - bg
-    position = (flat - bg) @ axis / max(float(axis @ axis), 1e-12)
-    digit = position > share
-    digit[prior_bg.ravel()] &= position[prior_bg.ravel()] > 0.75
-    return digit.reshape(h, w)
+        label = new
+        for c in range(k):
+            if (label == c).any():
+                centres[c] = flat[label == c].mean(0)
+    return label, centres
+
+
+def cluster_digit(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
+                  clusters: int | None = None, share: float = 0.3, over: float | None = None,
+                  iterations: int = 8) -> np.ndarray:
+    """Digit mask from per-pixel ``features`` (h, w, d) by clustering with a border prior.
+
+    k-means into ``clusters`` groups; a group is digit when it is ``over`` times more common
+    inside the ``box`` than on the context ``ring`` around it (the background prior: digits
+    stay inside their boxes, backgrounds run across). Pixels next to the digit whose place
+    between their nearest background centre and nearest digit centre is past ``share``
+    (anti-aliased edges, mixtures of the two) join the digit.
+    """
+    clusters = CLUSTERS if clusters is None else clusters
+    over = OVER if over is None else over
+    h, w, d = features.shape
+    flat = features.reshape(-1, d).astype(np.float64)
+    if len(flat) < clusters * 2 or not box.any():
+        return np.zeros((h, w), bool)
+    label, centres = _kmeans(flat, clusters, iterations)
+    ring_f, box_f = ring.ravel(), box.ravel()
+    n_ring, n_box = max(int(ring_f.sum()), 1), max(int(box_f.sum()), 1)
+    is_digit = np.zeros(clusters, bool)
+    for c in range(clusters):
+        in_ring = (label[ring_f] == c).sum() / n_ring
+        in_box = (label[box_f] == c).sum() / n_box
+        is_digit[c] = in_box > over * in_ring and in_box > 0.02
+    if not is_digit.any() or is_digit.all():
+        return np.zeros((h, w), bool)
+    dist = ((flat[:, None, :] - centres[None]) ** 2).sum(-1)
+    d_bg = np.sqrt(dist[:, ~is_digit].min(1))
+    d_fg = np.sqrt(dist[:, is_digit].min(1))
+    position = (d_bg / np.maximum(d_bg + d_fg, 1e-12)).reshape(h, w)
+    digit = is_digit[label].reshape(h, w)
+    near = ndimage.binary_dilation(digit, structure=np.ones((3, 3), bool))
+    return digit | (near & (position > share))
 
 
 def default_background(model: ConvNet, crops: list[np.ndarray], inner: list[tuple[slice, slice]],
-                       grow: int = DEFAULT_GROW, share: float = DEFAULT_SHARE,
-                       fmap_weight: float = DEFAULT_FMAP_WEIGHT) -> list[np.ndarray]:
+                       others: list[np.ndarray] | None = None, grow: int = DEFAULT_GROW,
+                       share: float = DEFAULT_SHARE, fmap_weight: float = DEFAULT_FMAP_WEIGHT
+                       ) -> list[np.ndarray]:
     """Background masks (True = background) of crops taken with a margin around each box.
 
-    ``crops[i]`` is the box with some context around it, ``inner[i]`` the box inside it.
-    Features per pixel: the colour (0..1) and the native-resolution first-layer maps scaled
-    to the colour's spread; clustered into digit and background with the crop's outer ring
-    (the context margin, or the box border if there is none) as the background prior.
+    ``crops[i]`` is the box with some context around it, ``inner[i]`` the box inside it and
+    ``others[i]`` (optional) marks pixels of the crop inside other digits' boxes, which are
+    left out of the background prior. Features per pixel: the colour and the mean and std of
+    the first-layer feature maps at native resolution (local brightness and edge energy).
     """
     maps = native_feature_maps(model, crops)
     out = []
-    for crop, fm, (rs, cs) in zip(crops, maps, inner, strict=True):
+    for n, (crop, fm, (rs, cs)) in enumerate(zip(crops, maps, inner, strict=True)):
         h, w = crop.shape[:2]
         color = crop.astype(np.float32) / 255.0
-        fmt = np.moveaxis(fm, 0, -1)
-        fmt = fmt / (fmt.reshape(-1, fmt.shape[-1]).std(0) + 1e-6)
+        fsum = np.stack([fm.mean(0), fm.std(0)], -1)
+        fsum = fsum / (fsum.reshape(-1, 2).std(0) + 1e-6)
         cstd = float(color.reshape(-1, 3).std(0).mean()) + 1e-3
-        feats = np.concatenate([color, fmt * (fmap_weight * cstd / np.sqrt(fmt.shape[-1]))], -1)
-        prior = np.ones((h, w), bool)
-        prior[rs, cs] = False
-        prior |= _border(h, w, 1)
-        digit = cluster_digit(feats, prior, share=share)
+        feats = np.concatenate([color, fsum * (fmap_weight * cstd)], -1)
+        box = np.zeros((h, w), bool)
+        box[rs, cs] = True
+        bh, bw = rs.stop - rs.start, cs.stop - cs.start
+        band = max(1, round(BORDER_BAND * min(bh, bw)))
+        centre = np.zeros((h, w), bool)
+        centre[rs.start + band:rs.stop - band, cs.start + band:cs.stop - band] = True
+        ring = ~centre  # the context margin and the box's own border band
+        if others is not None:
+            ring &= ~others[n]
+        digit = cluster_digit(feats, ring, centre, share=share)
         if grow > 0:
             digit = ndimage.binary_dilation(digit, iterations=grow)
         out.append(~digit)

@@ -52,7 +52,8 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def load_table(path: Path) -> pd.DataFrame:
-    """The split's digit table (one row per digit, boxes clipped); see ``digitstruct``."""
+    """The split's digit table (one row per digit, boxes clipped to the image, unusable rows
+    dropped and reported; cached beside the split): ``digitstruct.load_index``."""
     from svhn_erase import digitstruct
 
     return digitstruct.load_index(path)
@@ -60,8 +61,8 @@ def load_table(path: Path) -> pd.DataFrame:
 
 def iter_parents(path: Path, table: pd.DataFrame | None = None,
                  limit: int | None = None) -> Iterator[Parent]:
-    """Yield the split's parents in table order; an image that fails to decode is reported on
-    stderr and skipped."""
+    """Yield the split's parents in table order (the first ``limit`` only, if given); an
+    image that fails to decode is reported on stderr and skipped."""
     if table is None:
         table = load_table(path)
     files = list(dict.fromkeys(table["file"]))
@@ -80,6 +81,7 @@ def iter_parents(path: Path, table: pd.DataFrame | None = None,
 
 
 def has_groundtruth(path: Path) -> bool:
+    """Whether the split has a ``groundtruth/`` folder (SPEC §3)."""
     return (path / "groundtruth").is_dir()
 
 
@@ -95,4 +97,7 @@ def read_groundtruth(path: Path, file: str) -> tuple[np.ndarray, np.ndarray]:
         raise SvhnEraseError(f"{mask_path}: ground-truth mask missing or unreadable") from exc
     if mask.ndim != 2:
         raise SvhnEraseError(f"{mask_path}: ground-truth mask must be 8-bit single channel")
+    if mask.shape != clean.shape[:2]:
+        raise SvhnEraseError(f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} but the "
+                             f"clean image is {clean.shape[1]}x{clean.shape[0]}")
     return clean, mask

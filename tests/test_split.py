@@ -1,0 +1,89 @@
+"""A split on disk: folder checks, parents in table order with clipped boxes, a parent that
+does not decode skipped with a report, ground truth read and checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from svhn_erase import split
+from svhn_erase.digitstruct import write_digitstruct
+from svhn_erase.errors import SvhnEraseError
+
+
+@pytest.fixture
+def split_path(tmp_path: Path) -> Path:
+    path = tmp_path / "eval"
+    path.mkdir()
+    rng = np.random.default_rng(0)
+    for i, (w, h) in enumerate([(40, 30), (50, 20), (30, 30)]):
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
+            path / f"{i + 1}.png")
+    write_digitstruct(path / "digitStruct.mat", ["1.png", "2.png", "3.png"], [
+        np.array([[1, 2, 3, 10, 12], [10, 30, -2, 20, 10]]),
+        np.array([[7, 5, 5, 5, 5]]),
+        np.array([[4, 1, 1, 5, 5]]),
+    ])
+    return path
+
+
+def test_split_dir_errors(tmp_path: Path, split_path: Path) -> None:
+    assert split.split_dir(tmp_path, "eval") == split_path
+    with pytest.raises(SvhnEraseError, match="split folder not found"):
+        split.split_dir(tmp_path, "nope")
+    (tmp_path / "bare").mkdir()
+    with pytest.raises(SvhnEraseError, match="digitStruct.mat"):
+        split.split_dir(tmp_path, "bare")
+
+
+def test_iter_parents_with_clipped_boxes(split_path: Path) -> None:
+    parents = list(split.iter_parents(split_path))
+    assert [p.file for p in parents] == ["1.png", "2.png", "3.png"]
+    first = parents[0]
+    assert first.image.shape == (30, 40, 3) and first.image.dtype == np.uint8
+    np.testing.assert_array_equal(first.boxes, [[2, 3, 10, 12], [30, 0, 10, 8]])
+    np.testing.assert_array_equal(first.labels, [1, 0])
+    assert [p.file for p in split.iter_parents(split_path, limit=2)] == ["1.png", "2.png"]
+
+
+def test_parent_that_does_not_decode_is_skipped(split_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    data = (split_path / "2.png").read_bytes()
+    (split_path / "2.png").write_bytes(data[:60])  # header fine, pixels cut off
+    table = split.load_table(split_path)
+    assert "2.png" in set(table["file"])
+    files = [p.file for p in split.iter_parents(split_path, table)]
+    assert files == ["1.png", "3.png"]
+    err = capsys.readouterr().err
+    assert "skipped" in err and "2.png" in err and "Traceback" not in err
+    with pytest.raises(SvhnEraseError, match="does not decode"):
+        split.read_rgb(split_path / "2.png")
+    with pytest.raises(SvhnEraseError, match="not found"):
+        split.read_rgb(split_path / "9.png")
+
+
+def test_groundtruth(split_path: Path) -> None:
+    assert not split.has_groundtruth(split_path)
+    gt = split_path / "groundtruth"
+    gt.mkdir()
+    assert split.has_groundtruth(split_path)
+    clean = np.full((30, 40, 3), 7, np.uint8)
+    mask = np.zeros((30, 40), np.uint8)
+    mask[3:15, 2:12] = 1
+    Image.fromarray(clean).save(gt / "1_clean.png")
+    Image.fromarray(mask).save(gt / "1_mask.png")
+    got_clean, got_mask = split.read_groundtruth(split_path, "1.png")
+    np.testing.assert_array_equal(got_clean, clean)
+    np.testing.assert_array_equal(got_mask, mask)
+    with pytest.raises(SvhnEraseError, match="2_clean.png"):
+        split.read_groundtruth(split_path, "2.png")
+    Image.fromarray(clean).save(gt / "3_clean.png")
+    Image.fromarray(clean).save(gt / "3_mask.png")
+    with pytest.raises(SvhnEraseError, match="single channel"):
+        split.read_groundtruth(split_path, "3.png")
+    Image.fromarray(mask[:10]).save(gt / "3_mask.png")
+    with pytest.raises(SvhnEraseError, match="3_mask.png: mask is 40x10"):
+        split.read_groundtruth(split_path, "3.png")

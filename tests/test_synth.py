@@ -1,0 +1,157 @@
+"""The SVHN-like generator: Format 1 layout, ground truth, determinism, style partitions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from svhn_erase import synth
+from svhn_erase.digitstruct import read_digitstruct
+from svhn_erase.errors import SvhnEraseError
+
+COUNT = 24
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("synth")
+    return synth.generate_split(root, "train", COUNT, seed=7, workers=1, progress=False)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != "summary.json"}
+
+
+def test_layout_is_format1_with_groundtruth(split: Path) -> None:
+    names = {p.name for p in split.iterdir() if p.is_file()}
+    assert names == {f"{i}.png" for i in range(1, COUNT + 1)} | {"digitStruct.mat",
+                                                                  "summary.json"}
+    gt = {p.name for p in (split / "groundtruth").iterdir()}
+    assert gt == ({f"{i}_clean.png" for i in range(1, COUNT + 1)}
+                  | {f"{i}_mask.png" for i in range(1, COUNT + 1)})
+    assert not list(split.rglob(".*"))  # no temporary files left behind
+    table = read_digitstruct(split / "digitStruct.mat")
+    for i in range(1, COUNT + 1):
+        image = Image.open(split / f"{i}.png")
+        clean = Image.open(split / "groundtruth" / f"{i}_clean.png")
+        mask = Image.open(split / "groundtruth" / f"{i}_mask.png")
+        assert image.mode == "RGB" and clean.mode == "RGB" and mask.mode == "L"
+        assert image.size == clean.size == mask.size
+        w, h = image.size
+        assert 30 <= w <= 500 and 30 <= h <= 200
+        k = int((table.file == f"{i}.png").sum())
+        assert 1 <= k <= 5
+        values = set(np.unique(np.asarray(mask)).tolist())
+        assert values - {0} == set(range(1, k + 1))  # every digit visible, no stray labels
+    summary = json.loads((split / "summary.json").read_text())
+    assert summary["seed"] == 7 and summary["style"] == "all"
+    assert summary["count"] == COUNT and summary["digits"] == len(table)
+
+
+def test_digitstruct_round_trip_matches_render_sample(split: Path) -> None:
+    table = read_digitstruct(split / "digitStruct.mat")
+    for i in range(COUNT):
+        sample = synth.render_sample(7, i, "all")
+        rows = table[table.file == f"{i + 1}.png"].sort_values("digit_index")
+        expected = sample.boxes.copy()
+        expected[:, 0] %= 10
+        got = rows[["label", "left", "top", "width", "height"]].to_numpy(np.float64)
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(np.asarray(Image.open(split / f"{i + 1}.png")), sample.image)
+        mask = np.asarray(Image.open(split / "groundtruth" / f"{i + 1}_mask.png"))
+        np.testing.assert_array_equal(mask, sample.mask)
+
+
+def test_ground_truth_is_consistent() -> None:
+    for i in range(40):
+        s = synth.render_sample(3, i, "all")
+        h, w = s.mask.shape
+        assert s.image.shape == s.clean.shape == (h, w, 3)
+        # outside the dilated mask the image is the clean scene, exactly
+        zone = cv2.dilate((s.mask > 0).astype(np.uint8),
+                          np.ones((2 * synth.HALO_PX + 1,) * 2, np.uint8))
+        assert np.array_equal(s.image[zone == 0], s.clean[zone == 0])
+        # the digits change the image where the mask says they are
+        diff = np.abs(s.image.astype(int) - s.clean.astype(int)).max(axis=2)
+        assert diff[s.mask > 0].mean() > 3
+        for j, (label, left, top, bw, bh) in enumerate(s.boxes):
+            assert 1 <= label <= 10
+            assert left >= 0 and top >= 0 and left + bw <= w and top + bh <= h
+            ys, xs = np.nonzero(s.mask == j + 1)
+            assert len(xs) > 0
+            assert xs.min() >= left and xs.max() <= left + bw - 1
+            assert ys.min() >= top and ys.max() <= top + bh - 1
+            # tight up to the annotator's 0-2 px; a later digit may hide part of this one
+            # (the later one wins in the mask), so compare with this digit and later ones
+            ys, xs = np.nonzero(s.mask >= j + 1)
+            assert left >= xs.min() - 2 and left + bw - 1 <= xs.max() + 2
+            assert top >= ys.min() - 2 and top + bh - 1 <= ys.max() + 2
+            assert 8 <= bh <= 100
+
+
+def test_same_seed_same_bytes_whatever_the_workers(tmp_path: Path) -> None:
+    a = synth.generate_split(tmp_path / "a", "s", 12, seed=5, style="heldout", workers=1,
+                             progress=False)
+    b = synth.generate_split(tmp_path / "b", "s", 12, seed=5, style="heldout", workers=2,
+                             progress=False)
+    c = synth.generate_split(tmp_path / "c", "s", 12, seed=6, style="heldout", workers=1,
+                             progress=False)
+    fa, fb, fc = _files(a), _files(b), _files(c)
+    assert fa == fb
+    assert fa["1.png"] != fc["1.png"]
+
+
+def test_render_sample_accepts_a_generator() -> None:
+    s1 = synth.render_sample(np.random.default_rng([1, 2]))
+    s2 = synth.render_sample(1, 2)
+    assert np.array_equal(s1.image, s2.image) and np.array_equal(s1.boxes, s2.boxes)
+
+
+def test_styles_partition_fonts_and_backgrounds() -> None:
+    train, held, every = (synth.style_sources(s) for s in ("train", "heldout", "all"))
+    for t, h, a in zip(train, held, every, strict=True):
+        assert t and h
+        assert not set(t) & set(h)
+        assert set(t) | set(h) == set(a)
+    # the held-out faces are really other font files
+    faces = {s: {f for fam in synth.style_sources(s)[0] for f in synth.FONT_FAMILIES[fam]}
+             for s in ("train", "heldout")}
+    assert not faces["train"] & faces["heldout"]
+
+
+def test_every_source_renders_offline() -> None:
+    for family, faces in synth.FONT_FAMILIES.items():
+        for kind, name in faces:
+            glyphs, height = synth._face_glyphs(kind, name)
+            assert len(glyphs) == 10 and height > 30, family
+            assert all(g.alpha.max() > 0.5 for g in glyphs)
+    for name in synth.PHOTOS:
+        assert synth._photo(name).shape[2] == 3
+
+
+def test_digit_count_distribution_is_svhn_like() -> None:
+    counts = np.bincount([len(synth.render_sample(11, i).boxes) for i in range(150)],
+                         minlength=7)
+    assert counts[0] == 0 and counts[6] == 0
+    assert counts[2] + counts[3] > 0.6 * 150
+
+
+def test_bad_requests_are_user_errors(tmp_path: Path) -> None:
+    with pytest.raises(SvhnEraseError, match="style"):
+        synth.generate_split(tmp_path, "x", 2, style="fancy")
+    with pytest.raises(SvhnEraseError, match="count"):
+        synth.generate_split(tmp_path, "x", 0)
+    with pytest.raises(SvhnEraseError, match="plain folder"):
+        synth.generate_split(tmp_path, "a/b", 2)
+
+
+def test_preview_sheet(split: Path, tmp_path: Path) -> None:
+    out = synth.preview_sheet(split, tmp_path / "sheet.png", n=6)
+    sheet = np.asarray(Image.open(out))
+    assert sheet.ndim == 3 and sheet.shape[0] >= 3 * 96
