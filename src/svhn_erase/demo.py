@@ -1,0 +1,193 @@
+"""``svhn-erase demo``: the whole mission in one command, on data generated on the spot.
+
+Stages, each skipped when a previous run already finished it with the same settings
+(so a second run, or a run after Ctrl-C, continues where the last one stopped):
+
+1. generate a test split with ground truth (held-out fonts and backgrounds);
+2. the classifier and the judge: the checkpoints shipped in the package (made by our own
+   ``train`` command; recipe in ``checkpoints/README.md``), or with ``--train`` trained here
+   on a freshly generated train split;
+3. erase the test split with the default method (``OUT/erased``);
+4. run the benchmark against the classical inpainters (``OUT/bench/report.html``);
+5. draw before / after pictures (``OUT/before_after.png``) and print the summary.
+
+Every stage writes its outputs atomically and records itself in ``OUT/demo-state.json``
+only when finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from svhn_erase import atomic_io
+from svhn_erase.errors import SvhnEraseError
+
+CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much work the demo does."""
+
+    test_images: int
+    seed_limit: int  # images the slow original method is benchmarked on
+    train_images: int  # only with --train
+    train_epochs: int  # only with --train
+    pictures: int  # rows in before_after.png
+
+
+PROFILES = {
+    "fast": Profile(test_images=60, seed_limit=4, train_images=1500, train_epochs=2, pictures=6),
+    "default": Profile(test_images=400, seed_limit=25, train_images=6000, train_epochs=4,
+                       pictures=8),
+}
+TEST_SEED = 20261124
+TRAIN_SEED = 1
+
+
+def _stage(state_path: Path, name: str, params: dict, work: Callable[[], dict | None]) -> dict:
+    """Run ``work`` unless ``state_path`` records stage ``name`` done with ``params``."""
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    done = state.get(name)
+    if done and done.get("params") == params:
+        print(f"[demo] {name}: reusing the result of an earlier run")
+        return done.get("result") or {}
+    print(f"[demo] {name} ...", flush=True)
+    started = time.perf_counter()
+    result = work() or {}
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    state[name] = {"params": params, "result": result,
+                   "seconds": round(time.perf_counter() - started, 1)}
+    atomic_io.write_json(state_path, state)
+    return result
+
+
+def _split_done(folder: Path, count: int, seed: int, style: str) -> bool:
+    summary = folder / "summary.json"
+    if not summary.is_file():
+        return False
+    s = json.loads(summary.read_text())
+    return (s.get("count"), s.get("seed"), s.get("style")) == (count, seed, style)
+
+
+def _generate(root: Path, split: str, count: int, seed: int, style: str) -> dict:
+    from svhn_erase import synth
+
+    folder = root / split
+    if not _split_done(folder, count, seed, style):
+        synth.generate_split(root, split, count=count, seed=seed, style=style,
+                             workers=os.cpu_count())
+    return {"folder": str(folder)}
+
+
+def _packaged(name: str) -> Path:
+    path = CHECKPOINTS / f"{name}.safetensors"
+    if not path.is_file():
+        raise SvhnEraseError(f"{path}: the packaged {name} checkpoint is missing; "
+                             "rerun with --train to train one here")
+    return path
+
+
+def _train(data: Path, runs: Path, profile: Profile, classes: int, net: str, run_id: str) -> dict:
+    from svhn_erase.train import train_classifier
+
+    run = train_classifier(data, runs=runs, split="train", test_split="test", net=net,
+                           epochs=profile.train_epochs, classes=classes, run_id=run_id)
+    return {"weights": str(run / "model.safetensors"), "run": str(run)}
+
+
+def before_after_picture(test_dir: Path, erased_dir: Path, out_png: Path, rows: int) -> Path:
+    """A grid: one row per image, columns original | erased (default) | clean scene."""
+    from PIL import Image
+
+    from svhn_erase.split import read_rgb
+
+    files = sorted((p.name for p in erased_dir.glob("*.png")),
+                   key=lambda n: int(Path(n).stem) if Path(n).stem.isdigit() else 0)[:rows]
+    if not files:
+        raise SvhnEraseError(f"{erased_dir}: no erased images to draw")
+    cell_h, gap = 96, 4
+    tiles = []
+    for name in files:
+        stem = Path(name).stem
+        row = [read_rgb(test_dir / name), read_rgb(erased_dir / name),
+               read_rgb(test_dir / "groundtruth" / f"{stem}_clean.png")]
+        h, w = row[0].shape[:2]
+        cw = max(1, round(w * cell_h / h))
+        row = [np.asarray(Image.fromarray(im).resize((cw, cell_h), Image.BICUBIC)) for im in row]
+        sep = np.full((cell_h, gap, 3), 255, np.uint8)
+        tiles.append(np.concatenate([row[0], sep, row[1], sep, row[2]], axis=1))
+    width = max(t.shape[1] for t in tiles)
+    padded = [np.pad(t, ((0, gap), (0, width - t.shape[1]), (0, 0)), constant_values=255)
+              for t in tiles]
+    atomic_io.write_image(out_png, np.concatenate(padded, axis=0))
+    return out_png
+
+
+def run_demo(out: str | os.PathLike[str] = "svhn-erase-demo", fast: bool = False,
+             train: bool = False) -> dict:
+    """Run the demo into ``out``; return the benchmark summary."""
+    from svhn_erase.bench import format_table, run_bench
+    from svhn_erase.erase import erase_split
+
+    profile = PROFILES["fast" if fast else "default"]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = out / "demo-state.json"
+    data = out / "data"
+    started = time.perf_counter()
+    print(f"[demo] profile {'fast' if fast else 'default'}: {asdict(profile)}; output in {out}")
+
+    test_params = {"count": profile.test_images, "seed": TEST_SEED, "style": "heldout"}
+    _stage(state, "generate test split", test_params,
+           lambda: _generate(data, "test", **test_params))
+
+    if train:
+        train_params = {"count": profile.train_images, "seed": TRAIN_SEED, "style": "train"}
+        _stage(state, "generate train split", train_params,
+               lambda: _generate(data, "train", **train_params))
+        spec = {**train_params, "epochs": profile.train_epochs}
+        weights = Path(_stage(state, "train classifier", {**spec, "net": "ConvNet48_Dropout5"},
+                              lambda: _train(data, out / "runs", profile, 10,
+                                             "ConvNet48_Dropout5", "classifier-"))["weights"])
+        judge = Path(_stage(state, "train judge", {**spec, "net": "ConvNet32_753"},
+                            lambda: _train(data, out / "runs", profile, 11,
+                                           "ConvNet32_753", "judge-"))["weights"])
+    else:
+        weights, judge = _packaged("classifier"), _packaged("judge")
+        print(f"[demo] classifier: {weights}\n[demo] judge: {judge}\n"
+              f"[demo] (made by our own train command; recipe in {CHECKPOINTS / 'README.md'})")
+
+    erase_params = {"weights": str(weights), **test_params}
+    timing = _stage(state, "erase test split", erase_params,
+                    lambda: erase_split(data, "test", out / "erased", weights=weights))
+
+    bench_params = {**erase_params, "judge": str(judge), "seed_limit": profile.seed_limit}
+
+    def bench() -> dict:
+        summary = run_bench(data, "test", weights, out / "bench", judge=judge,
+                            seed_limit=profile.seed_limit)
+        return {"summary": summary}
+
+    summary = _stage(state, "benchmark", bench_params, bench)["summary"]
+    picture = before_after_picture(data / "test", out / "erased", out / "before_after.png",
+                                   profile.pictures)
+
+    seconds = time.perf_counter() - started
+    print()
+    print(format_table(summary))
+    d = summary["default"]
+    print(f"\nErased {timing.get('digits')} digits in {timing.get('seconds')} s of erase time "
+          f"(default method). PSNR over the boxes: {d['psnr_box']:.2f} dB default vs "
+          f"{summary['telea_box']['psnr_box']:.2f} dB OpenCV Telea with the box as mask.")
+    print(f"Before / after: {picture}")
+    print(f"Open the report: {(out / 'bench' / 'report.html').resolve()}")
+    print(f"[demo] finished in {seconds:.0f} s")
+    return summary
