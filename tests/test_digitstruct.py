@@ -48,12 +48,14 @@ def _assert_table(got: pd.DataFrame, names: list[str], boxes: list[np.ndarray]) 
 def write_other_layout(path: Path, names: list[str], boxes: list[np.ndarray], *,
                        libver: str = "earliest", row_vectors: bool = False,
                        value_dtype: str = "f8", name_dtype: str = "u2", userblock: int = 512,
-                       singleton_as_cell: bool = False, chunked: bool = False) -> None:
+                       singleton_as_cell: bool = False, chunked: str | None = None) -> None:
     """A digitStruct.mat as another MATLAB-layout writer might lay it out (high-level h5py):
     other HDF5 format versions, 1 x N instead of N x 1, other numeric types, no user
     block, one-digit values as cells, or chunked + compressed datasets."""
     shape = (lambda n: (1, n)) if row_vectors else (lambda n: (n, 1))
-    extra = {"chunks": True, "compression": "gzip"} if chunked else {}
+    extra = {"chunks": (1, 1)} if chunked else {}
+    if chunked and chunked != "none":
+        extra["compression"] = chunked
     counter = iter(range(10**9))
     with h5py.File(path, "w", libver=libver, userblock_size=userblock or 0) as f:
         refs = f.create_group("#refs#")
@@ -148,6 +150,9 @@ OTHER_LAYOUTS = {
     "big-userblock": {"userblock": 2048},
     "singletons-as-cells": {"singleton_as_cell": True},
     "latest-1xN-int": {"libver": "latest", "row_vectors": True, "value_dtype": "i2"},
+    "chunked-deflate": {"chunked": "gzip"},
+    "chunked-deflate-1xN": {"chunked": "gzip", "row_vectors": True},
+    "chunked-uncompressed": {"chunked": "none"},
 }
 
 
@@ -176,10 +181,11 @@ def test_many_links_in_one_group_read_directly(tmp_path: Path) -> None:
 
 def test_unsupported_storage_falls_back_to_h5py(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "digitStruct.mat"
-    write_other_layout(path, SAMPLE_NAMES[:3], SAMPLE_BOXES[:3], chunked=True)
-    _assert_table(read_digitstruct(path), SAMPLE_NAMES[:3], SAMPLE_BOXES[:3])
-    assert "through h5py" in capsys.readouterr().err
+    for n, kwargs in enumerate([{"chunked": "lzf"}, {"chunked": "gzip", "libver": "latest"}]):
+        write_other_layout(tmp_path / f"{n}.mat", SAMPLE_NAMES[:3], SAMPLE_BOXES[:3], **kwargs)
+        _assert_table(read_digitstruct(tmp_path / f"{n}.mat"), SAMPLE_NAMES[:3],
+                      SAMPLE_BOXES[:3])
+        assert "through h5py" in capsys.readouterr().err
 
 
 def test_bad_labels_are_minus_one_in_the_raw_table(tmp_path: Path) -> None:
@@ -347,3 +353,30 @@ def test_cli_data_index_bad_mat_is_one_line(tmp_path: Path,
     assert cli.main(["data", "index", "--root", str(tmp_path), "--split", "train"]) == 2
     err = capsys.readouterr().err
     assert "digitStruct.mat" in err and "Traceback" not in err
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from(["a.png", "b.png"]), st.integers(-2, 12),
+                               st.integers(-60, 80), st.integers(-60, 80),
+                               st.integers(-5, 90), st.integers(-5, 90)), max_size=12),
+       size_a=st.tuples(st.integers(1, 60), st.integers(1, 60)))
+def test_clip_boxes_matches_a_per_row_reference(rows, size_a) -> None:
+    raw = pd.DataFrame([(f, j, lab, x, y, w, h) for j, (f, lab, x, y, w, h) in enumerate(rows)],
+                       columns=INDEX_COLUMNS).astype({c: float for c in INDEX_COLUMNS[2:]})
+    sizes = {"a.png": size_a}  # b.png is "missing": all its rows go
+    table, report = digitstruct.clip_boxes(raw, sizes)
+    want, clipped = [], 0
+    for f, j, lab, x, y, w, h in raw.itertuples(index=False):
+        if f not in sizes or not 1 <= lab <= 10:
+            continue
+        width, height = sizes[f]
+        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        clipped += (x0, y0, x1 - x0, y1 - y0) != (x, y, w, h)
+        want.append((f, j, int(lab) % 10, x0, y0, x1 - x0, y1 - y0))
+    assert [tuple(r) for r in table.itertuples(index=False)] == want
+    assert report["clipped"] == clipped and report["digits"] == len(want)
+    assert report["digits"] + report["dropped_outside"] + report["bad_labels"] \
+        + report["digits_of_skipped_images"] == len(raw)
+    assert all(r.left >= 0 and r.left + r.width <= size_a[0] for r in table.itertuples())

@@ -151,6 +151,19 @@ def test_bad_requests_are_user_errors(tmp_path: Path) -> None:
         synth.generate_split(tmp_path, "a/b", 2)
 
 
+def test_regenerating_replaces_an_earlier_split(tmp_path: Path) -> None:
+    synth.generate_split(tmp_path, "s", 6, seed=1, workers=1, progress=False)
+    folder = synth.generate_split(tmp_path, "s", 3, seed=2, workers=1, progress=False)
+    assert sorted(p.name for p in folder.glob("*.png")) == ["1.png", "2.png", "3.png"]
+    assert len(list((folder / "groundtruth").glob("*.png"))) == 6
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    with pytest.raises(SvhnEraseError, match="not a generated split"):
+        synth.generate_split(tmp_path, "mine", 2, workers=1, progress=False)
+    assert (other / "notes.txt").read_text() == "keep me"
+
+
 def test_preview_sheet(split: Path, tmp_path: Path) -> None:
     out = synth.preview_sheet(split, tmp_path / "sheet.png", n=6)
     sheet = np.asarray(Image.open(out))

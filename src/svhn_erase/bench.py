@@ -54,7 +54,7 @@ BIHARMONIC_MARGIN = 6
 DEFAULT_SEED_LIMIT = 50
 CHUNK_IMAGES = 32
 THUMB_MIN_HEIGHT = 72  # small regions are enlarged (nearest, integer factor) to this height
-THUMB_MAX_WIDTH = 150  # and no thumbnail gets wider or taller than this
+THUMB_MAX_WIDTH = 128  # and no thumbnail gets wider or taller than this
 THUMB_MAX_HEIGHT = 120
 
 

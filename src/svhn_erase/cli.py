@@ -109,7 +109,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help=f"network (default: {DEFAULT_NET})")
     p.add_argument("--batch", type=int, default=32, help="batch size (default: 32)")
     p.add_argument("--epochs", type=int, default=None,
-                   help="epochs (default: 10; with --resume: raise the run's epoch count)")
+                   help="epochs (default: 10; with --resume: the new total, more or fewer)")
     p.add_argument("--opt", default="SGD", choices=["SGD", "Adagrad", "Adadelta", "Adam", "ASGD"],
                    help="optimizer (default: SGD, as the original)")
     p.add_argument("--lr", type=float, default=0.005, help="learning rate (default: 0.005)")

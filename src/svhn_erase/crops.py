@@ -184,7 +184,8 @@ def _extract(path: Path, table: pd.DataFrame, params: dict,
     crops, labels, table_rows, parents = [], [], [], []
     owed = 0.0
     for parent in tqdm(split.iter_parents(path, table), total=len(files), unit="img",
-                       desc=f"crops {path.name}", disable=not progress, leave=False):
+                       desc=f"crops {path.name}", disable=None if progress else True,
+                       leave=False):
         rows = rows_of[parent.file]
         for row, box, label in zip(rows, parent.boxes, parent.labels, strict=True):
             crops.append(crop_digit(parent.image, box, size, margin, gray))

@@ -27,6 +27,7 @@ import json
 import os
 import struct
 import sys
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -174,6 +175,7 @@ _u4 = struct.Struct("<I").unpack_from
 _u2 = struct.Struct("<H").unpack_from
 _msg_v1 = struct.Struct("<HHB").unpack_from
 _msg_v2 = struct.Struct("<BHB").unpack_from
+_TEMPLATE_KEY = 48  # leading header bytes that pick the candidate templates
 
 
 class _Hdf5Map:
@@ -181,14 +183,16 @@ class _Hdf5Map:
 
     Object references (H5R_OBJECT) are the addresses of object headers, so following one is a
     seek into the buffer. Supports what MATLAB and h5py write for small objects: object header
-    versions 1 and 2, compact and contiguous layouts, integer / float / reference / string
-    datatypes, symbol-table groups and compact (link message) groups. Anything else raises
-    ``_Unsupported``.
+    versions 1 and 2, compact and contiguous layouts, chunked layout with a version 1 B-tree
+    index (optionally deflated, as compressing writers such as MATLAB may store it), integer /
+    float / reference / string datatypes, symbol-table groups and compact (link message)
+    groups. Anything else raises ``_Unsupported``.
     """
 
     def __init__(self, buf: bytes) -> None:
         self.buf = buf
         self.base = self._find_base()
+        self._templates: dict[bytes, list[tuple]] = {}
 
     def _find_base(self) -> int:
         buf, pos = self.buf, 0
@@ -207,13 +211,15 @@ class _Hdf5Map:
             pos = 512 if pos == 0 else pos * 2
         raise _Unsupported("no HDF5 superblock")
 
-    def _messages(self, addr: int) -> list[tuple[int, int, int]]:
-        """``(type, data offset, flags)`` of every header message of the object at ``addr``."""
+    def _messages(self, addr: int) -> tuple[list[tuple[int, int, int]], tuple[int, int] | None]:
+        """``(type, data offset, flags)`` of every header message of the object at ``addr``,
+        and ``(end, checksum offset or -1)`` of the header when it is one block (else None)."""
         buf, base = self.buf, self.base
         p = addr + base
         out: list[tuple[int, int, int]] = []
         if buf[p] == 1:  # version 1 header: 16-byte prefix, 8-byte message headers
             blocks = [(p + 16, p + 16 + _u4(buf, p + 8)[0])]
+            extent: tuple[int, int] | None = (blocks[0][1], -1)
             while blocks:
                 pos, end = blocks.pop()
                 while pos + 8 <= end:
@@ -221,10 +227,11 @@ class _Hdf5Map:
                     if mtype == 0x10:
                         caddr, clen = _u8(buf, pos + 8)[0], _u8(buf, pos + 16)[0]
                         blocks.append((caddr + base, caddr + base + clen))
+                        extent = None
                     elif mtype:
                         out.append((mtype, pos + 8, flags))
                     pos += 8 + size
-            return out
+            return out, extent
         if buf[p:p + 4] != b"OHDR":
             raise _Unsupported(f"no object header at address {addr}")
         flags = buf[p + 5]
@@ -234,6 +241,7 @@ class _Hdf5Map:
         pos += width
         hdr = 6 if flags & 0x04 else 4
         blocks = [(pos, pos + size0)]
+        extent = (pos + size0 + 4, pos + size0)
         while blocks:
             pos, end = blocks.pop()
             while pos + hdr <= end:
@@ -243,10 +251,11 @@ class _Hdf5Map:
                     if buf[caddr + base:caddr + base + 4] != b"OCHK":
                         raise _Unsupported("bad continuation block")
                     blocks.append((caddr + base + 4, caddr + base + clen - 4))
+                    extent = None
                 elif mtype:
                     out.append((mtype, pos + hdr, mflags))
                 pos += hdr + size
-        return out
+        return out, extent
 
     def _dtype(self, pos: int) -> np.dtype | str:
         buf = self.buf
@@ -265,10 +274,38 @@ class _Hdf5Map:
     def dataset(self, addr: int) -> tuple[np.ndarray | None, np.dtype | str]:
         """The values of the dataset at ``addr``, raveled, and its dtype (``"ref"`` for
         object references, returned as uint64 header addresses); ``(None, "group")`` for a
-        group."""
+        group.
+
+        Most datasets of a file share one header layout that differs only in where the data
+        is (and the checksum): after one full parse, such a header is recognized by comparing
+        its fixed bytes with a template, which is much cheaper than parsing it again."""
         buf = self.buf
-        count, dtype, data = 1, None, None
-        for mtype, pos, flags in self._messages(addr):
+        p = addr + self.base
+        key = buf[p:p + _TEMPLATE_KEY]
+        for pieces, var_off, is_addr, dtype, count, nbytes in self._templates.get(key, ()):
+            for a, b, piece in pieces:
+                if buf[p + a:p + b] != piece:
+                    break
+            else:
+                if is_addr:
+                    start = _u8(buf, p + var_off)[0]
+                    if start == _UNDEF or start + self.base + nbytes > len(buf):
+                        break
+                    start += self.base
+                else:
+                    start = p + var_off
+                if dtype is _REF:
+                    return np.frombuffer(buf, dtype="<u8", count=count, offset=start), _REF
+                return np.frombuffer(buf, dtype=dtype, count=count, offset=start), dtype
+        return self._dataset_parsed(addr, key)
+
+    def _dataset_parsed(self, addr: int, key: bytes) -> tuple[np.ndarray | None,
+                                                              np.dtype | str]:
+        buf = self.buf
+        p = addr + self.base
+        count, dtype, data, window, shape, chunked, filters = 1, None, None, None, [], None, []
+        messages, extent = self._messages(addr)
+        for mtype, pos, flags in messages:
             if flags & 0x02 and mtype in (0x01, 0x03, 0x08):
                 raise _Unsupported("shared (committed) header message")
             if mtype == 0x01:  # dataspace
@@ -276,8 +313,9 @@ class _Hdf5Map:
                 dims = pos + (8 if version == 1 else 4)
                 if version == 2 and buf[pos + 3] == 2:
                     count = 0
-                for d in range(rank):
-                    count *= _u8(buf, dims + 8 * d)[0]
+                shape = [_u8(buf, dims + 8 * d)[0] for d in range(rank)]
+                for n in shape:
+                    count *= n
             elif mtype == 0x03:
                 dtype = self._dtype(pos)
             elif mtype == 0x08:  # data layout
@@ -286,23 +324,35 @@ class _Hdf5Map:
                     cls = buf[pos + 1]
                     if cls == 0:
                         data = (pos + 4, _u2(buf, pos + 2)[0])
+                        window = (pos + 4, pos + 4 + data[1], False)
                     elif cls == 1:
                         data = (_u8(buf, pos + 2)[0], _u8(buf, pos + 10)[0], "addr")
+                        window = (pos + 2, pos + 10, True)
+                    elif cls == 2 and version == 3:  # chunks indexed by a version 1 B-tree
+                        ndim = buf[pos + 2]
+                        chunk = [_u4(buf, pos + 11 + 4 * d)[0] for d in range(ndim)]
+                        chunked = (_u8(buf, pos + 3)[0], chunk[:-1])
                     else:
-                        raise _Unsupported("chunked or virtual dataset")
+                        raise _Unsupported("virtual dataset or new-style chunk index")
                 else:
                     rank, cls = buf[pos + 1], buf[pos + 2]
                     if cls == 0:
                         at = pos + 8 + 4 * rank
                         data = (at + 4, _u4(buf, at)[0])
+                        window = (at + 4, at + 4 + data[1], False)
                     elif cls == 1:
                         data = (_u8(buf, pos + 8)[0], None, "addr")
+                        window = (pos + 8, pos + 16, True)
                     else:
                         raise _Unsupported("chunked dataset")
             elif mtype in (0x11, 0x02, 0x06):
                 return None, "group"
             elif mtype == 0x0B:
-                raise _Unsupported("filtered dataset")
+                filters = self._filters(pos)
+        if chunked is not None and dtype is not None:
+            return self._chunked(addr, chunked, shape, dtype, filters), dtype
+        if filters:
+            raise _Unsupported("filters on a dataset that is not chunked")
         if dtype is None or data is None:
             raise _Unsupported(f"object at {addr} is neither a plain dataset nor a group")
         item = 8 if dtype is _REF else dtype.itemsize
@@ -314,15 +364,99 @@ class _Hdf5Map:
             start = data[0]
         if count * item > len(buf) - start:
             raise _Unsupported("data past the end of the file")
+        if extent is not None and window is not None:
+            self._remember(p, key, extent, window, dtype, count, count * item)
         if dtype is _REF:
             return np.frombuffer(buf, dtype="<u8", count=count, offset=start), _REF
         return np.frombuffer(buf, dtype=dtype, count=count, offset=start), dtype
+
+    def _filters(self, pos: int) -> list[int]:
+        """Filter ids of a filter pipeline message; only deflate is supported."""
+        buf = self.buf
+        version, n = buf[pos], buf[pos + 1]
+        at = pos + (8 if version == 1 else 2)
+        ids = []
+        for _ in range(n):
+            fid = _u2(buf, at)[0]
+            if version == 1 or fid >= 256:
+                name_len = _u2(buf, at + 2)[0]
+                at += 4
+            else:
+                name_len = 0
+                at += 2
+            nvalues = _u2(buf, at + 2)[0]
+            at += 4
+            at += ((name_len + 7) // 8 * 8 if version == 1 else name_len) + 4 * nvalues
+            if version == 1 and nvalues % 2:
+                at += 4
+            if fid != 1:
+                raise _Unsupported(f"filter {fid} (only deflate is read directly)")
+            ids.append(fid)
+        return ids
+
+    def _chunked(self, addr: int, chunked: tuple[int, list[int]], shape: list[int],
+                 dtype: np.dtype | str, filters: list[int]) -> np.ndarray:
+        """A chunked dataset (version 1 B-tree chunk index, optional deflate), raveled."""
+        btree, chunk = chunked
+        buf, base = self.buf, self.base
+        np_dtype = np.dtype("<u8") if dtype is _REF else dtype
+        if len(chunk) != len(shape):
+            raise _Unsupported("chunk rank differs from the dataspace")
+        grid = [-(-n // c) * c for n, c in zip(shape, chunk, strict=True)]
+        out = np.zeros(grid, dtype=np_dtype)
+        if btree == _UNDEF:
+            return out[tuple(slice(0, n) for n in shape)].ravel()
+        stack = [btree + base]
+        ndim = len(shape) + 1
+        key_size = 8 + 8 * ndim
+        nbytes = int(np.prod(chunk)) * np_dtype.itemsize
+        while stack:
+            node = stack.pop()
+            if buf[node:node + 4] != b"TREE" or buf[node + 4] != 1:
+                raise _Unsupported("bad chunk B-tree")
+            level, used = buf[node + 5], _u2(buf, node + 6)[0]
+            for i in range(used):
+                k = node + 24 + i * (key_size + 8)
+                child = _u8(buf, k + key_size)[0] + base
+                if level:
+                    stack.append(child)
+                    continue
+                size, mask = _u4(buf, k)[0], _u4(buf, k + 4)[0]
+                offsets = [_u8(buf, k + 8 + 8 * d)[0] for d in range(ndim - 1)]
+                raw = buf[child:child + size]
+                if filters and not mask & 1:
+                    raw = zlib.decompress(raw)
+                if len(raw) != nbytes:
+                    raise _Unsupported("chunk size does not match its shape")
+                where = tuple(slice(o, o + c) for o, c in zip(offsets, chunk, strict=True))
+                out[where] = np.frombuffer(raw, dtype=np_dtype).reshape(chunk)
+        return out[tuple(slice(0, n) for n in shape)].ravel()
+
+    def _remember(self, p: int, key: bytes, extent: tuple[int, int],
+                  window: tuple[int, int, bool], dtype: np.dtype | str, count: int,
+                  nbytes: int) -> None:
+        """Keep this header as a template: its bytes outside the data window (and the
+        checksum) must match for another header to be read the same way."""
+        end, checksum = extent
+        holes = sorted([(window[0] - p, window[1] - p)]
+                       + ([(checksum - p, checksum - p + 4)] if checksum >= 0 else []))
+        ranges, at = [], 0
+        for a, b in holes:
+            ranges.append((at, a))
+            at = b
+        ranges.append((at, end - p))
+        if ranges[0][1] < _TEMPLATE_KEY:
+            return  # the data (or checksum) lies inside the lookup key: no template
+        pieces = tuple((a, b, self.buf[p + a:p + b]) for a, b in ranges if b > a)
+        templates = self._templates.setdefault(key, [])
+        templates.insert(0, (pieces, window[0] - p, window[2], dtype, count, nbytes))
+        del templates[4:]
 
     def group_links(self, addr: int) -> dict[str, int]:
         """Name -> object header address of the hard links in the group at ``addr``."""
         buf, base = self.buf, self.base
         links: dict[str, int] = {}
-        for mtype, pos, _flags in self._messages(addr):
+        for mtype, pos, _flags in self._messages(addr)[0]:
             if mtype == 0x11:  # symbol table: v1 B-tree of symbol nodes + local heap
                 btree, heap = _u8(buf, pos)[0] + base, _u8(buf, pos + 8)[0] + base
                 if buf[heap:heap + 4] != b"HEAP":
@@ -476,7 +610,7 @@ def _read_raw_fast(path: Path, progress: bool = False) -> pd.DataFrame:
                     raise _Unsupported(f"bbox field {field} of image {i + 1} is not numeric")
                 fields[field] = values
             table.add(path, i, name, fields)
-    except (struct.error, IndexError, ValueError, UnicodeDecodeError) as exc:
+    except (struct.error, IndexError, ValueError, UnicodeDecodeError, zlib.error) as exc:
         raise _Unsupported(f"unexpected structure ({exc})") from exc
     _cross_check(path, table)
     return table.frame()
@@ -707,6 +841,10 @@ def _read_cached(split: Path, stamp: dict) -> pd.DataFrame | None:
     except (OSError, ValueError, pd.errors.ParserError):
         return None
     if list(table.columns) != INDEX_COLUMNS:
+        return None
+    try:
+        table = table.astype({c: np.int64 for c in INDEX_COLUMNS[1:]})
+    except (ValueError, TypeError):
         return None
     table.attrs["index_report"] = report
     return table

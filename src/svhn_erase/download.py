@@ -183,7 +183,10 @@ def unpack(archive: str | os.PathLike[str], root: str | os.PathLike[str]) -> lis
                     raise SvhnEraseError(f"{root / top}: already exists but is incomplete "
                                          f"(no digitStruct.mat?); remove it and rerun")
             with tempfile.TemporaryDirectory(prefix=".unpack-", dir=root) as tmp:
-                tar.extractall(tmp, members=members, filter="data")
+                if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: a second guard
+                    tar.extractall(tmp, members=members, filter="data")
+                else:  # pragma: no cover - members were checked above
+                    tar.extractall(tmp, members=members)
                 for top in tops:
                     os.replace(Path(tmp) / top, root / top)
     except (tarfile.TarError, EOFError, OSError) as exc:

@@ -32,8 +32,9 @@ SEED_GRID = 3
 DEFAULT_SIGMAS = (1.0, 1.6, 2.5)
 DEFAULT_RIDGE = 3.0
 DEFAULT_RADIUS = 4.0
-DEFAULT_MAX_NODES = 192
+DEFAULT_MAX_NODES = 128
 _CHUNK = 48
+_FAR = 1.0e4
 
 
 @dataclass
@@ -47,10 +48,13 @@ class NodeBatch:
 
 def pack_nodes(coords: list[np.ndarray], values: list[np.ndarray],
                device: torch.device | str = "cpu") -> NodeBatch:
-    """Pad per-crop node lists (``coords[i]`` (n_i, 2), ``values[i]`` (n_i, 3)) into a batch."""
+    """Pad per-crop node lists (``coords[i]`` (n_i, 2), ``values[i]`` (n_i, 3)) into a batch.
+
+    Padding nodes sit far away (``_FAR``), so that their Gaussian weight underflows to 0.
+    """
     n = max(1, max((len(c) for c in coords), default=1))
     b = len(coords)
-    xy = np.zeros((b, n, 2), np.float32)
+    xy = np.full((b, n, 2), _FAR, np.float32)
     val = np.zeros((b, n, 3), np.float32)
     ok = np.zeros((b, n), bool)
     for i, (c, v) in enumerate(zip(coords, values, strict=True)):
@@ -67,12 +71,10 @@ def kernel(query: torch.Tensor, nodes: NodeBatch, sigma: torch.Tensor) -> torch.
     Distances are taken relative to each query's nearest node before the exponential, which
     leaves the normalized weights unchanged and never divides 0 by 0 far from every node.
     """
-    d2 = torch.cdist(query, nodes.xy).square()
-    d2 = d2.masked_fill(~nodes.valid[:, None, :], float("inf"))
-    nearest = d2.amin(-1, keepdim=True)
-    nearest = torch.where(torch.isfinite(nearest), nearest, torch.zeros_like(nearest))
-    k = torch.exp(-(d2 - nearest) / (2.0 * sigma.view(-1, 1, 1) ** 2))
-    return k / k.sum(-1, keepdim=True).clamp_min(1e-30)
+    d2 = torch.cdist(query, nodes.xy).square_()
+    d2 -= d2.amin(-1, keepdim=True)
+    k = d2.mul_(-0.5 / sigma.view(-1, 1, 1) ** 2).exp_()
+    return k.div_(k.sum(-1, keepdim=True).clamp_min(1e-30))
 
 
 def predict(query: torch.Tensor, nodes: NodeBatch, weights: torch.Tensor,

@@ -36,8 +36,13 @@ SEED_GRID = 3
 SEED_GRAD_BAND = 0.08
 DEFAULT_GROW = 0
 BORDER_BAND = 0.12
-CLUSTERS = 4
+CLUSTERS = 10
+KMEANS_SAMPLE = 800
 OVER = 2.0
+BEST_MIN = 1.3
+GROW_STEPS = 1
+MIN_DIGIT_SHARE = 0.0
+MAX_DIGIT_SHARE = 1.0
 DEFAULT_SHARE = 0.3
 DEFAULT_FMAP_WEIGHT = 0.5
 
@@ -175,32 +180,39 @@ def _border(h: int, w: int, width: int) -> np.ndarray:
     return ring
 
 
+def _sq_dist(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    return ((points**2).sum(1)[:, None] - 2.0 * points @ centres.T
+            + (centres**2).sum(1)[None, :])
+
+
 def _kmeans(flat: np.ndarray, k: int, iterations: int) -> tuple[np.ndarray, np.ndarray]:
-    """Plain k-means with a deterministic start (quantiles along the main axis)."""
-    centred = flat - flat.mean(0)
+    """k-means with a deterministic start (quantiles along the main axis), fitted on at most
+    ``KMEANS_SAMPLE`` evenly spaced pixels; returns every pixel's label and the centres."""
+    sample = flat[:: max(1, len(flat) // KMEANS_SAMPLE)]
+    centred = sample - sample.mean(0)
     try:
-        axis = np.linalg.svd(centred[:: max(1, len(flat) // 400)], full_matrices=False)[2][0]
+        axis = np.linalg.svd(centred, full_matrices=False)[2][0]
     except np.linalg.LinAlgError:
         axis = np.ones(flat.shape[1]) / np.sqrt(flat.shape[1])
     proj = centred @ axis
     edges = np.quantile(proj, np.linspace(0, 1, k + 1))
     label = np.clip(np.searchsorted(edges[1:-1], proj), 0, k - 1)
-    centres = np.stack([flat[label == c].mean(0) if (label == c).any() else flat.mean(0)
-                        for c in range(k)])
-    for _ in range(iterations):
-        d = ((flat[:, None, :] - centres[None]) ** 2).sum(-1)
-        new = d.argmin(1)
+    centres = np.zeros((k, flat.shape[1]))
+    for _ in range(iterations + 1):
+        counts = np.bincount(label, minlength=k)
+        sums = np.zeros_like(centres)
+        np.add.at(sums, label, sample)
+        centres = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None],
+                           sample.mean(0))
+        new = _sq_dist(sample, centres).argmin(1)
         if (new == label).all():
             break
         label = new
-        for c in range(k):
-            if (label == c).any():
-                centres[c] = flat[label == c].mean(0)
-    return label, centres
+    return _sq_dist(flat, centres).argmin(1), centres
 
 
 def cluster_digit(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
-                  clusters: int | None = None, share: float = 0.3, over: float | None = None,
+                  clusters: int | None = None, share: float | None = None, over: float | None = None,
                   iterations: int = 8) -> np.ndarray:
     """Digit mask from per-pixel ``features`` (h, w, d) by clustering with a border prior.
 
@@ -212,6 +224,7 @@ def cluster_digit(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
     """
     clusters = CLUSTERS if clusters is None else clusters
     over = OVER if over is None else over
+    share = DEFAULT_SHARE if share is None else share
     h, w, d = features.shape
     flat = features.reshape(-1, d).astype(np.float64)
     if len(flat) < clusters * 2 or not box.any():
@@ -219,25 +232,32 @@ def cluster_digit(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
     label, centres = _kmeans(flat, clusters, iterations)
     ring_f, box_f = ring.ravel(), box.ravel()
     n_ring, n_box = max(int(ring_f.sum()), 1), max(int(box_f.sum()), 1)
-    is_digit = np.zeros(clusters, bool)
-    for c in range(clusters):
-        in_ring = (label[ring_f] == c).sum() / n_ring
-        in_box = (label[box_f] == c).sum() / n_box
-        is_digit[c] = in_box > over * in_ring and in_box > 0.02
+    in_ring = np.bincount(label[ring_f], minlength=clusters) / n_ring
+    in_box = np.bincount(label[box_f], minlength=clusters) / n_box
+    ratio = in_box / np.maximum(in_ring, 1e-3)
+    is_digit = (ratio > over) & (in_box > 0.02)
+    best = int(np.argmax(np.where(in_box > 0.02, ratio, 0)))
+    if ratio[best] > BEST_MIN and in_box[best] > 0.02:  # the digit's main colour, always
+        is_digit[best] = True
     if not is_digit.any() or is_digit.all():
         return np.zeros((h, w), bool)
-    dist = ((flat[:, None, :] - centres[None]) ** 2).sum(-1)
+    dist = np.maximum(_sq_dist(flat, centres), 0.0)
     d_bg = np.sqrt(dist[:, ~is_digit].min(1))
     d_fg = np.sqrt(dist[:, is_digit].min(1))
     position = (d_bg / np.maximum(d_bg + d_fg, 1e-12)).reshape(h, w)
     digit = is_digit[label].reshape(h, w)
-    near = ndimage.binary_dilation(digit, structure=np.ones((3, 3), bool))
-    return digit | (near & (position > share))
+    soft = position > share
+    for _ in range(GROW_STEPS):  # grow through soft edges, outlines and shadows
+        grown = digit | (ndimage.binary_dilation(digit, structure=np.ones((3, 3), bool)) & soft)
+        if (grown == digit).all():
+            break
+        digit = grown
+    return digit
 
 
 def default_background(model: ConvNet, crops: list[np.ndarray], inner: list[tuple[slice, slice]],
                        others: list[np.ndarray] | None = None, grow: int = DEFAULT_GROW,
-                       share: float = DEFAULT_SHARE, fmap_weight: float = DEFAULT_FMAP_WEIGHT
+                       share: float | None = None, fmap_weight: float = DEFAULT_FMAP_WEIGHT
                        ) -> list[np.ndarray]:
     """Background masks (True = background) of crops taken with a margin around each box.
 
@@ -265,6 +285,11 @@ def default_background(model: ConvNet, crops: list[np.ndarray], inner: list[tupl
         if others is not None:
             ring &= ~others[n]
         digit = cluster_digit(feats, ring, centre, share=share)
+        found = digit[rs, cs].mean() if digit[rs, cs].size else 0.0
+        if not MIN_DIGIT_SHARE <= found <= MAX_DIGIT_SHARE:
+            # an implausible split (no digit found, or all of the box): treat the whole box
+            # as the digit and rebuild it from the context around it
+            digit = digit | box
         if grow > 0:
             digit = ndimage.binary_dilation(digit, iterations=grow)
         out.append(~digit)

@@ -64,7 +64,7 @@ summary { cursor: pointer; padding: 10px 0; font-weight: 600; }
 summary .m { color: var(--muted); font-weight: 400; margin-left: 8px; }
 .case { display: flex; flex-wrap: nowrap; gap: 10px; align-items: flex-start;
         padding: 10px 0; border-top: 1px solid var(--line); overflow-x: auto; }
-.case .label { flex: 0 0 140px; font-size: 13px; color: var(--muted); }
+.case .label { flex: 0 0 120px; font-size: 13px; color: var(--muted); }
 .case .label b { display: block; color: var(--ink); font-size: 14px; }
 figure { margin: 0; text-align: center; }
 figure img { display: block; image-rendering: pixelated; border: 1px solid var(--line);
@@ -337,7 +337,9 @@ ceiling for an inpainter given a perfect mask. <b>*_box</b> rows need no mask at
 <b>*_ours</b> use the mask that default found, so the gap between *_ours and *_true is the
 cost of imperfect masks.</li>
 <li><b>Digits per second</b> counts each method's own compute on this machine in this run
-(no file reading, no metrics). *_ours times only the inpainting, not the mask discovery.</li>
+(no file reading, no metrics). *_ours times only the inpainting, not the mask discovery.
+default and seed work on chunks of images at once; in results.csv their time per image is
+the chunk's time shared out by digit count.</li>
 <li>The galleries show, per method, its best, median and worst image by PSNR; the worst
 ones show where a method fails.</li>
 </ul>

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -387,6 +388,8 @@ def render_sample(rng_or_seed: np.random.Generator | int, index: int = 0,
     wide_gaps = rng.random() < 0.35
     bold = rng.choice([0.0, 0.0, 0.0, rng.uniform(0.02, 0.07), -rng.uniform(0.01, 0.025)])
 
+    # long numbers of big digits would not fit SVHN's widths (<= 500 px)
+    digit_h = min(digit_h, 440 / (k * (1.35 if wide_gaps else 0.9) * aspect))
     # first guess of the final width, to choose the work scale
     est_w = digit_h * k * 0.75 * aspect * (1.6 if wide_gaps else 1.1) + digit_h * 1.5
     scale = min(WORK_SCALE, MAX_WORK_WIDTH / max(est_w, 1.0))
@@ -682,7 +685,7 @@ def _edge_element(rng: np.random.Generator, clean: np.ndarray, unit: float) -> n
 
 def _encode_png(img: np.ndarray) -> bytes:
     arr = img[:, :, ::-1] if img.ndim == 3 else img
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise RuntimeError("PNG encoding failed")
     return buf.tobytes()
@@ -699,6 +702,29 @@ def _make_one(job: tuple[str, int, int, str]) -> np.ndarray:
     h, w = sample.mask.shape
     stats = np.array([[w, h]], np.float64)
     return np.concatenate([sample.boxes, np.repeat(stats, len(sample.boxes), axis=0)], axis=1)
+
+
+_GENERATED_NAME = re.compile(r"^(\d+)(\.png|_clean\.png|_mask\.png)$")
+
+
+def _prepare_folder(folder: Path, count: int) -> None:
+    """Create ``folder``; an earlier synth split there is replaced (its images numbered
+    above ``count`` are removed), any other non-empty folder is refused."""
+    if folder.exists() and not folder.is_dir():
+        raise SvhnEraseError(f"{folder}: exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()):
+        try:
+            earlier = json.loads((folder / "summary.json").read_text())
+        except (OSError, ValueError):
+            earlier = {}
+        if earlier.get("generator") != "svhn_erase.synth":
+            raise SvhnEraseError(f"{folder}: exists, is not empty and is not a generated split; "
+                                 "choose another split name or remove it")
+        for path in [*folder.glob("*.png"), *folder.glob("groundtruth/*.png")]:
+            match = _GENERATED_NAME.match(path.name)
+            if match and int(match.group(1)) > count:
+                path.unlink()
+    (folder / "groundtruth").mkdir(parents=True, exist_ok=True)
 
 
 def generate_split(root: str | os.PathLike[str], split: str, count: int, seed: int = 0,
@@ -720,10 +746,13 @@ def generate_split(root: str | os.PathLike[str], split: str, count: int, seed: i
     if not split or Path(split).name != split:
         raise SvhnEraseError(f"synth: split name {split!r} must be a plain folder name")
     folder = Path(root) / split
-    if folder.exists() and not folder.is_dir():
-        raise SvhnEraseError(f"{folder}: exists and is not a folder")
-    (folder / "groundtruth").mkdir(parents=True, exist_ok=True)
+    _prepare_folder(folder, count)
     workers = max(1, int(workers or os.cpu_count() or 1))
+    recipe = {"generator": "svhn_erase.synth", "version": __version__,
+              "recipe_version": RECIPE_VERSION, "seed": int(seed), "style": style,
+              "count": count}
+    # written first so that an interrupted run can be regenerated in place
+    write_json(folder / "summary.json", {**recipe, "complete": False})
     jobs = [(str(folder), int(seed), i, style) for i in range(count)]
     started = time.perf_counter()
     bar = tqdm(total=count, desc=f"synth {split}", unit="img",
@@ -753,9 +782,7 @@ def generate_split(root: str | os.PathLike[str], split: str, count: int, seed: i
     sizes = np.array([r[0, 5:7] for r in results])
     digit_h = np.concatenate([b[:, 4] for b in boxes])
     summary = {
-        "generator": "svhn_erase.synth", "version": __version__,
-        "recipe_version": RECIPE_VERSION, "seed": int(seed), "style": style, "count": count,
-        "digits": int(len(digit_h)),
+        **recipe, "complete": True, "digits": int(len(digit_h)),
         "digits_per_image": {str(n): per_image[n] for n in sorted(per_image)},
         "width_range": [int(sizes[:, 0].min()), int(sizes[:, 0].max())],
         "height_range": [int(sizes[:, 1].min()), int(sizes[:, 1].max())],

@@ -240,14 +240,14 @@ def train_classifier(data: str | os.PathLike[str], runs: str | os.PathLike[str] 
                      progress: bool = True) -> Path:
     """Train, validate, test once, and write a run folder (see the module docstring);
     returns the run folder. With ``resume``, the settings come from that run's config.json
-    (only ``epochs`` may be raised) and training continues after its last finished epoch."""
+    (only ``epochs`` may be changed) and training continues after its last finished epoch."""
     if resume is not None:
         run = Path(resume)
         if not (run / "config.json").is_file():
             raise SvhnEraseError(f"{run}: not a run folder (no config.json)")
         config = json.loads((run / "config.json").read_text())
-        if epochs is not None and epochs > config["epochs"]:
-            config["epochs"] = int(epochs)
+        if epochs is not None:  # more epochs, or fewer to finish a stopped run where it is
+            config["epochs"] = max(1, int(epochs))
     else:
         if net not in ARCHITECTURES:
             raise SvhnEraseError(f"unknown network {net!r}; choose one of "
