@@ -174,3 +174,10 @@ def test_bench_on_a_generated_split_with_a_corrupt_image(tmp_path, models) -> No
     assert "2.png" in (out / "report.html").read_text()
     with open(out / "results.csv", newline="") as fh:
         assert len(list(csv.DictReader(fh))) == 3 * (len(bench.METHODS) - 1)
+
+
+def test_no_weights_and_none_packaged_is_a_user_error(tmp_path, monkeypatch) -> None:
+    make_gt_split(tmp_path, "test", count=1)
+    monkeypatch.setattr(bench, "packaged_checkpoint", lambda name: None)
+    with pytest.raises(SvhnEraseError, match="--weights"):
+        bench.run_bench(tmp_path, "test", None, tmp_path / "out", progress=False)

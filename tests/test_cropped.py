@@ -66,3 +66,11 @@ def test_bad_files(tmp_path: Path) -> None:
                                                "y": np.array([[1], [12]])})
     with pytest.raises(SvhnEraseError, match="labels"):
         read_cropped(tmp_path / "labels.mat")
+
+
+def test_v73_file_is_refused_clearly(tmp_path: Path) -> None:
+    from svhn_erase.digitstruct import write_digitstruct
+
+    write_digitstruct(tmp_path / "train_32x32.mat", ["1.png"], [np.array([[1, 0, 0, 5, 5]])])
+    with pytest.raises(SvhnEraseError, match="not a MATLAB v5 file"):
+        read_cropped(tmp_path / "train_32x32.mat")

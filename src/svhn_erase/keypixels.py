@@ -37,7 +37,7 @@ SEED_GRAD_BAND = 0.08
 DEFAULT_GROW = 0
 BORDER_BAND = 0.12
 CLUSTERS = 10
-KMEANS_SAMPLE = 800
+KMEANS_SAMPLE = 500
 OVER = 2.0
 BEST_MIN = 1.3
 GROW_STEPS = 1
@@ -200,8 +200,8 @@ def _kmeans(flat: np.ndarray, k: int, iterations: int) -> tuple[np.ndarray, np.n
     centres = np.zeros((k, flat.shape[1]))
     for _ in range(iterations + 1):
         counts = np.bincount(label, minlength=k)
-        sums = np.zeros_like(centres)
-        np.add.at(sums, label, sample)
+        sums = np.stack([np.bincount(label, weights=sample[:, j], minlength=k)
+                         for j in range(sample.shape[1])], 1)
         centres = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None],
                            sample.mean(0))
         new = _sq_dist(sample, centres).argmin(1)
@@ -212,8 +212,8 @@ def _kmeans(flat: np.ndarray, k: int, iterations: int) -> tuple[np.ndarray, np.n
 
 
 def cluster_digit(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
-                  clusters: int | None = None, share: float | None = None, over: float | None = None,
-                  iterations: int = 8) -> np.ndarray:
+                  clusters: int | None = None, share: float | None = None,
+                  over: float | None = None, iterations: int = 6) -> np.ndarray:
     """Digit mask from per-pixel ``features`` (h, w, d) by clustering with a border prior.
 
     k-means into ``clusters`` groups; a group is digit when it is ``over`` times more common

@@ -1,0 +1,95 @@
+"""Key pixels: the original's two methods follow SPEC §2; the default finds a drawn digit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from svhn_erase import keypixels
+from svhn_erase.nets import ConvNet
+
+
+@pytest.fixture(scope="module")
+def model() -> ConvNet:
+    torch.manual_seed(0)
+    return ConvNet("ConvNet48_Dropout3").eval()
+
+
+def _digit_crop(h: int = 30, w: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A '7'-like stroke on a noisy flat background: (crop RGB uint8, true digit mask)."""
+    rng = np.random.default_rng(seed)
+    bg = np.clip(rng.normal(90, 6, (h, w, 3)), 0, 255).astype(np.uint8)
+    layer = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(layer)
+    draw.line([(4, 5), (w - 5, 5), (8, h - 4)], fill=255, width=3)
+    alpha = np.asarray(layer, np.float32)[..., None] / 255.0
+    crop = (bg * (1 - alpha) + np.array([240, 230, 40]) * alpha).round().astype(np.uint8)
+    return crop, alpha[..., 0] > 0
+
+
+def test_quiet_bucket_takes_the_most_populated_bucket() -> None:
+    values = np.linspace(0, 1, 1600).reshape(40, 40)
+    values[:20] = 0.5  # half the pixels in one bucket
+    quiet = keypixels.quiet_bucket(values, buckets=35)
+    assert quiet[:20].all()
+    assert quiet.sum() < 1600 * 0.6
+
+
+def test_grid_pattern_spacing_3_and_corners() -> None:
+    background = np.zeros((17, 11), bool)
+    background[5:, :] = True
+    pattern = keypixels.grid_pattern(background)
+    rows, cols = np.nonzero(pattern)
+    corners = {(0, 0), (0, 10), (16, 0), (16, 10)}
+    assert corners <= set(zip(rows.tolist(), cols.tolist(), strict=True))
+    for r, c in zip(rows, cols, strict=True):
+        if (r, c) not in corners:
+            assert r % 3 == 0 and c % 3 == 0 and background[r, c]
+    assert pattern[6, 3] and pattern[15, 9] and not pattern[3, 3]
+
+
+@pytest.mark.parametrize("size", [(30, 20), (9, 7), (64, 41)])
+def test_seed_methods_give_masks_at_the_crop_size(model: ConvNet, size: tuple[int, int]) -> None:
+    crop, _ = _digit_crop(*size) if min(size) > 12 else (np.full((*size, 3), 80, np.uint8), None)
+    x40 = keypixels.classifier_input([crop])
+    assert x40.shape == (1, 1, 40, 40) and float(x40.min()) >= -1 and float(x40.max()) <= 1
+    for method in (keypixels.seed_fmap, keypixels.seed_grad):
+        (kp,) = method(model, x40, [size])
+        assert kp.background.shape == size and kp.background.dtype == bool
+        assert kp.pattern.shape == size
+        h, w = size
+        assert kp.pattern[0, 0] and kp.pattern[0, w - 1] and kp.pattern[h - 1, 0]
+        assert kp.pattern[h - 1, w - 1]
+
+
+def test_seed_fmap_follows_the_spec(model: ConvNet) -> None:
+    crop, _ = _digit_crop(45, 30)
+    x40 = keypixels.classifier_input([crop])
+    (kp,) = keypixels.seed_fmap(model, x40, [(45, 30)])
+    reduced = keypixels.mean_minus_std(model, x40)[0].numpy()
+    quiet = keypixels.quiet_bucket(reduced, 35)
+    rows = np.minimum(((np.arange(45) + 0.5) * 40 / 45).astype(int), 39)
+    cols = np.minimum(((np.arange(30) + 0.5) * 40 / 30).astype(int), 39)
+    np.testing.assert_array_equal(kp.background, quiet[rows][:, cols])
+    np.testing.assert_array_equal(kp.pattern, keypixels.grid_pattern(kp.background, 3))
+
+
+def test_default_background_finds_a_drawn_digit(model: ConvNet) -> None:
+    crop, digit = _digit_crop(34, 24)
+    padded = np.pad(crop, ((4, 4), (4, 4), (0, 0)), mode="reflect")
+    (bg,) = keypixels.default_background(model, [padded], [(slice(4, 38), slice(4, 28))])
+    assert bg.shape == padded.shape[:2]
+    inside = bg[4:38, 4:28]
+    true_bg = ~digit
+    precision = (inside & true_bg).sum() / inside.sum()
+    recall = (inside & true_bg).sum() / true_bg.sum()
+    assert precision > 0.97 and recall > 0.8
+    assert not inside[digit].any() or inside[digit].mean() < 0.05
+
+
+def test_native_feature_maps_keep_each_crop_size(model: ConvNet) -> None:
+    crops = [np.zeros((12, 9, 3), np.uint8), np.full((30, 41, 3), 200, np.uint8)]
+    maps = keypixels.native_feature_maps(model, crops)
+    assert [m.shape for m in maps] == [(48, 12, 9), (48, 30, 41)]
