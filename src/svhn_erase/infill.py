@@ -32,6 +32,9 @@ SEED_GRID = 3
 
 DEFAULT_SIGMAS = (1.0, 1.6, 2.5)
 DEFAULT_RIDGE = 3.0
+SIGMA_PER_DEPTH = 1.5
+ONION_PEEL = False
+SIGMA_RANGE = (1.5, 8.0)
 DEFAULT_RADIUS = 5.0
 DEFAULT_MAX_NODES = 128
 _CHUNK = 48
@@ -321,6 +324,36 @@ def _predict_local(shape: tuple[int, int], rc: np.ndarray, w: np.ndarray, sigma:
     return out
 
 
+def _onion_peel(filled: np.ndarray, rc: np.ndarray, w: np.ndarray, hole: np.ndarray,
+                sigma: float) -> None:
+    """Fill ``hole`` in ``filled`` (0..255, in place) ring by ring from the outside in (Alilou
+    and Yaghmaee): each ring is predicted by the GRNN over the nodes and the rings before it,
+    which then join the nodes with their predicted values as weights."""
+    shape = hole.shape
+    weights = np.zeros((*shape, 3), np.float32)
+    known = np.zeros(shape, bool)
+    weights[rc[:, 0], rc[:, 1]] = w
+    known[rc[:, 0], rc[:, 1]] = True
+    remaining = hole.copy()
+    square = np.ones((3, 3), bool)
+    blur = {"sigmaX": float(sigma), "borderType": cv2.BORDER_CONSTANT}
+    while remaining.any():
+        layer = remaining & ndimage.binary_dilation(known, structure=square)
+        if not layer.any():
+            layer = remaining
+        num = cv2.GaussianBlur(weights * known[..., None], (0, 0), **blur)
+        den = cv2.GaussianBlur(known.astype(np.float32), (0, 0), **blur)
+        ys, xs = np.nonzero(layer)
+        d = den[ys, xs]
+        ok = d > 1e-6
+        pred = np.where(ok[:, None], num[ys, xs] / np.maximum(d, 1e-6)[:, None],
+                        w.mean(0))
+        weights[ys, xs] = pred
+        known |= layer
+        remaining &= ~layer
+    filled[hole] = np.clip(weights[hole], 0.0, 1.0) * 255.0
+
+
 def _pick_sigma(shape: tuple[int, int], rc: np.ndarray, values: np.ndarray, hole: np.ndarray,
                 sigmas: tuple[float, ...]) -> float:
     """The sigma with which the outer nodes best predict the nodes touching the hole."""
@@ -369,10 +402,17 @@ def fill_default(crops: list[np.ndarray], backgrounds: list[np.ndarray], holes: 
         rc = np.argwhere(nodes)
         values = filled[rc[:, 0], rc[:, 1]] / 255.0
         shape = hole.shape
-        sigma = _pick_sigma(shape, rc, values, hole, sigmas)
+        if SIGMA_PER_DEPTH:  # wide holes need a wide kernel to reach their middle
+            depth = float(ndimage.distance_transform_edt(hole)[hole].mean())
+            sigma = float(np.clip(SIGMA_PER_DEPTH * depth, SIGMA_RANGE[0], SIGMA_RANGE[1]))
+        else:
+            sigma = _pick_sigma(shape, rc, values, hole, sigmas)
         w = _solve_local(shape, rc, values, sigma, ridge) if ridge > 1.0 else values
-        query = np.argwhere(hole)
-        pred = _predict_local(shape, rc, w, sigma, query)
-        filled[query[:, 0], query[:, 1]] = np.clip(pred, 0.0, 1.0) * 255.0
+        if ONION_PEEL:
+            _onion_peel(filled, rc, w, hole, sigma)
+        else:
+            query = np.argwhere(hole)
+            pred = _predict_local(shape, rc, w, sigma, query)
+            filled[query[:, 0], query[:, 1]] = np.clip(pred, 0.0, 1.0) * 255.0
         out.append(filled)
     return out
