@@ -132,7 +132,9 @@ def main() -> None:
         if name in keypix:
             scores = [s for kp, (_, m), p in zip(keypix[name], truth, parents, strict=False)
                       for s in key_pixel_scores(p.boxes, kp, m, p.image.shape)]
-            line += f"{np.mean([s[0] for s in scores]):>10.3f}{np.mean([s[1] for s in scores]):>10.3f}"
+            precision = np.mean([s[0] for s in scores])
+            recall = np.mean([s[1] for s in scores])
+            line += f"{precision:>10.3f}{recall:>10.3f}"
         print(line)
     # the original's first key-pixel try, for comparison (key pixels only)
     crops, sizes, gt_bg = [], [], []

@@ -69,7 +69,7 @@ def test_default_erase_removes_drawn_digits(model: ConvNet, textured: bool) -> N
     np.testing.assert_array_equal(res.image[~inside], image[~inside])
     assert not res.replaced[~inside].any()
     assert res.replaced.shape == image.shape[:2] and res.image.dtype == np.uint8
-    for (left, top, w, h), kp, dm in zip(boxes, res.keypix, res.digit_mask, strict=True):
+    for (_, _, w, h), kp, dm in zip(boxes, res.keypix, res.digit_mask, strict=True):
         assert kp.shape == (h, w) and dm.shape == (h, w)
         assert dm.any() and kp.any()
     assert res.preds.shape == (2,)

@@ -93,3 +93,14 @@ def test_native_feature_maps_keep_each_crop_size(model: ConvNet) -> None:
     crops = [np.zeros((12, 9, 3), np.uint8), np.full((30, 41, 3), 200, np.uint8)]
     maps = keypixels.native_feature_maps(model, crops)
     assert [m.shape for m in maps] == [(48, 12, 9), (48, 30, 41)]
+
+
+@pytest.mark.parametrize("net", ["ConvNet48_Dropout3", "ConvNet48_Dropout5"])
+def test_native_map_stats_equal_the_reduced_maps(net: str) -> None:
+    torch.manual_seed(1)
+    model = ConvNet(net).eval()
+    crop, _ = _digit_crop(23, 17)
+    (maps,) = keypixels.native_feature_maps(model, [crop])
+    (stats,) = keypixels.native_map_stats(model, [crop])
+    np.testing.assert_allclose(stats[0], maps.mean(0), atol=1e-4)
+    np.testing.assert_allclose(stats[1], maps.std(0, ddof=1), atol=1e-3)

@@ -9,9 +9,13 @@ output per channel ``y_c(X) = sum_i W_ci k_i(X) / sum_i k_i(X)`` with the Gaussi
   (lr 0.1, up to 2000 epochs, stop under loss 5e-5), then up to 30 rounds in which the
   spacing-3 grid points next to the current nodes are predicted, added as nodes and the net
   retrained; finally every pixel of the crop is predicted.
-- ``fill_default`` solves the fit exactly (a regularised linear system), picks sigma per
-  crop by how well the key pixels next to the hole are predicted from the others, and uses
-  only key pixels near the hole as nodes (capped for speed). Only the hole is predicted.
+- ``fill_default`` takes the key pixels touching the hole as nodes, solves for W exactly
+  (the regularised linear system ``(A + ridge I) W = (1 + ridge) Y``), sets sigma per crop
+  from the hole's mean depth (``SIGMA_PER_DEPTH``; the alternative, ``_pick_sigma``, scores
+  candidates by how well outer nodes predict the nodes at the hole), and fills the hole ring
+  by ring from the outside in (onion peel, Alilou and Yaghmaee). The sums over nodes are
+  Gaussian blurs (normalized convolution), so the cost grows with pixels, not pixels x
+  nodes. Only the hole is predicted.
 """
 
 from __future__ import annotations
@@ -33,10 +37,9 @@ SEED_GRID = 3
 DEFAULT_SIGMAS = (1.0, 1.6, 2.5)
 DEFAULT_RIDGE = 3.0
 SIGMA_PER_DEPTH = 1.5
-ONION_PEEL = False
+ONION_PEEL = True
 SIGMA_RANGE = (1.5, 8.0)
-DEFAULT_RADIUS = 5.0
-DEFAULT_MAX_NODES = 128
+DEFAULT_RADIUS = 1.5
 _CHUNK = 48
 _FAR = 1.0e4
 
@@ -221,56 +224,6 @@ def fill_seed(crops: list[np.ndarray], patterns: list[np.ndarray], sigma: float 
 # --------------------------------------------------------------------------- default
 
 
-def select_nodes(background: np.ndarray, hole: np.ndarray, radius: float = DEFAULT_RADIUS,
-                 max_nodes: int = DEFAULT_MAX_NODES) -> np.ndarray:
-    """Key pixels near the hole used as nodes: (n, 2) row, col.
-
-    Every key pixel touching the hole, plus a checkerboard of those within ``radius``; the
-    nearest ``max_nodes`` are kept.
-    """
-    dist = ndimage.distance_transform_edt(~hole)
-    h, w = hole.shape
-    yy, xx = np.mgrid[0:h, 0:w]
-    near = background & ~hole & (dist <= radius)
-    keep = near & ((dist <= 1.5) | ((yy + xx) % 2 == 0))
-    idx = np.argwhere(keep)
-    if len(idx) == 0:
-        idx = np.argwhere(background & ~hole)
-    if len(idx) > max_nodes:
-        order = np.argsort(dist[idx[:, 0], idx[:, 1]], kind="stable")
-        idx = idx[np.sort(order[:max_nodes])]
-    return idx
-
-
-def _choose_sigma(coords: list[np.ndarray], values: list[np.ndarray], holes: list[np.ndarray],
-                  sigmas: tuple[float, ...], ridge: float, device) -> np.ndarray:
-    """Per crop, the sigma with which the outer nodes best predict the nodes at the hole.
-
-    The nodes touching the hole are held out and predicted from the others: the same
-    extrapolation into the hole the final fit has to make.
-    """
-    fit_c, fit_v, val_c, val_v = [], [], [], []
-    for c, v, hole in zip(coords, values, holes, strict=True):
-        dist = ndimage.distance_transform_edt(~hole)[c[:, 0].astype(int), c[:, 1].astype(int)]
-        inner = dist <= 1.5
-        if inner.all() or not inner.any():
-            inner = np.zeros(len(c), bool)
-            inner[::2] = True
-        fit_c.append(c[~inner])
-        fit_v.append(v[~inner])
-        val_c.append(c[inner])
-        val_v.append(v[inner])
-    fit = pack_nodes(fit_c, fit_v, device)
-    val = pack_nodes(val_c, val_v, device)
-    errors = []
-    for s in sigmas:  # scored with the plain smoother (W = Y): no solve per candidate
-        sig = torch.full((len(coords),), s, device=fit.xy.device)
-        pred = predict(val.xy, fit, fit.values, sig)
-        err = ((pred - val.values).square().sum(-1) * val.valid).sum(1)
-        errors.append(err / val.valid.sum(1).clamp_min(1))
-    return np.asarray(sigmas, np.float32)[torch.stack(errors, 1).argmin(1).cpu().numpy()]
-
-
 def gaussian_sums(shape: tuple[int, int], rc: np.ndarray, weights: np.ndarray,
                   sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """The GRNN's two sums over nodes at every pixel, by Gaussian blurring (normalized
@@ -376,9 +329,9 @@ def fill_default(crops: list[np.ndarray], backgrounds: list[np.ndarray], holes: 
                  ) -> list[np.ndarray]:
     """Predict the hole pixels of every crop from the key pixels around them (exact GRNN).
 
-    Nodes: the key pixels within ``radius`` of the hole. Sigma per crop from ``sigmas`` by
-    how well the outer nodes predict the nodes touching the hole; W from the regularised
-    linear system; the sums over nodes by normalized convolution (``gaussian_sums``). Returns
+    Nodes: the key pixels within ``radius`` of the hole. Sigma per crop from the hole's depth
+    (or, with ``SIGMA_PER_DEPTH = 0``, picked from ``sigmas`` by validation); W from the
+    regularised linear system; the hole filled ring by ring (``ONION_PEEL``). Returns
     per crop an (h, w, 3) float32 array in 0..255 holding the prediction on the hole (the
     other pixels are the crop's own).
     """

@@ -9,11 +9,15 @@ Three methods, all unsupervised and all built on by-products of the digit classi
 - ``seed_grad`` — the original's first try: the gradient of the predicted class score with
   respect to the 40 x 40 input, min-max normalized absolute value, the 0-8 % band is
   background.
-- ``default_background`` — this project's method: the first-layer feature maps computed at
-  the crop's native resolution (a convolution does not care about the size), together with
-  the pixel colours, are clustered into digit and background (2-means initialised from the
-  box border, the background prior, against the centre); the digit is then grown by a pixel
-  to catch anti-aliased edges, outlines and shadows.
+- ``default_background`` — this project's method: per pixel, the colour and the mean and
+  std over the first layer's maps computed at the crop's native resolution (a convolution
+  does not care about the size; ``native_map_stats`` gets both reductions without building
+  the 48 maps), on the box plus a context margin. k-means (12 clusters) groups the pixels;
+  a group is digit when it is clearly more common in the box than on the context ring
+  around it (the background prior: digits stay inside their boxes, backgrounds run across;
+  other digits' boxes are left out of the ring), and the group most over-represented in the
+  box is always digit. The digit then grows into neighbouring pixels that sit between
+  background and digit colours (anti-aliased edges, outlines, shadows).
 
 Every method returns boolean masks at the crop's own resolution (True = background).
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -41,8 +46,6 @@ KMEANS_SAMPLE = 500
 OVER = 2.0
 BEST_MIN = 1.3
 GROW_STEPS = 1
-MIN_DIGIT_SHARE = 0.0
-MAX_DIGIT_SHARE = 1.0
 DEFAULT_SHARE = 0.3
 DEFAULT_FMAP_WEIGHT = 0.5
 
@@ -173,6 +176,42 @@ def native_feature_maps(model: ConvNet, crops: list[np.ndarray]) -> list[np.ndar
     return [m[:, : c.shape[0], : c.shape[1]] for m, c in zip(maps, crops, strict=True)]
 
 
+def native_map_stats(model: ConvNet, crops: list[np.ndarray]) -> list[np.ndarray]:
+    """Per-pixel mean and std (ddof 1) over the first layer's maps at each crop's own size:
+    list of (2, h, w) float32, equal to reducing ``native_feature_maps`` but far cheaper.
+
+    With f_k = w_k . p + b_k (p the pixel's k x k patch), the mean is one filter and
+    E[f^2] = p' M p + 2 v . p + mean(b^2) with M = sum_k w_k w_k' / K; M's eigenvectors
+    turn the quadratic form into k*k filters instead of K maps.
+    """
+    conv = model.layer1[0]
+    weight = conv.weight.detach().cpu().double().numpy()  # (K, 1, k, k)
+    n_maps, _, ks, _ = weight.shape
+    flat = weight.reshape(n_maps, -1)
+    bias = (conv.bias.detach().cpu().double().numpy() if conv.bias is not None
+            else np.zeros(n_maps))
+    m = flat.T @ flat / n_maps
+    v = flat.T @ bias / n_maps
+    eigval, eigvec = np.linalg.eigh(m)
+    keep = eigval > eigval.max() * 1e-9
+    filters = [(float(lam), vec.reshape(ks, ks).astype(np.float32))
+               for lam, vec in zip(eigval[keep], eigvec.T[keep], strict=True)]
+    mean_filter = flat.mean(0).reshape(ks, ks).astype(np.float32)
+    v_filter = v.reshape(ks, ks).astype(np.float32)
+    b_mean, b_sq = float(bias.mean()), float((bias**2).mean())
+    border = cv2.BORDER_REPLICATE
+    out = []
+    for c in crops:
+        g = ((gray(c) / 255.0 - 0.5) / 0.5).astype(np.float32)
+        mean = cv2.filter2D(g, -1, mean_filter, borderType=border) + b_mean
+        sq = 2.0 * cv2.filter2D(g, -1, v_filter, borderType=border) + b_sq
+        for lam, f in filters:
+            sq += lam * cv2.filter2D(g, -1, f, borderType=border) ** 2
+        var = np.maximum(sq - mean**2, 0.0) * (n_maps / max(n_maps - 1, 1))
+        out.append(np.stack([mean, np.sqrt(var)]).astype(np.float32))
+    return out
+
+
 def _border(h: int, w: int, width: int) -> np.ndarray:
     ring = np.zeros((h, w), bool)
     ring[:width] = ring[-width:] = True
@@ -266,12 +305,12 @@ def default_background(model: ConvNet, crops: list[np.ndarray], inner: list[tupl
     left out of the background prior. Features per pixel: the colour and the mean and std of
     the first-layer feature maps at native resolution (local brightness and edge energy).
     """
-    maps = native_feature_maps(model, crops)
+    stats = native_map_stats(model, crops)
     out = []
-    for n, (crop, fm, (rs, cs)) in enumerate(zip(crops, maps, inner, strict=True)):
+    for n, (crop, fm, (rs, cs)) in enumerate(zip(crops, stats, inner, strict=True)):
         h, w = crop.shape[:2]
         color = crop.astype(np.float32) / 255.0
-        fsum = np.stack([fm.mean(0), fm.std(0)], -1)
+        fsum = np.moveaxis(fm, 0, -1)
         fsum = fsum / (fsum.reshape(-1, 2).std(0) + 1e-6)
         cstd = float(color.reshape(-1, 3).std(0).mean()) + 1e-3
         feats = np.concatenate([color, fsum * (fmap_weight * cstd)], -1)
@@ -285,11 +324,6 @@ def default_background(model: ConvNet, crops: list[np.ndarray], inner: list[tupl
         if others is not None:
             ring &= ~others[n]
         digit = cluster_digit(feats, ring, centre, share=share)
-        found = digit[rs, cs].mean() if digit[rs, cs].size else 0.0
-        if not MIN_DIGIT_SHARE <= found <= MAX_DIGIT_SHARE:
-            # an implausible split (no digit found, or all of the box): treat the whole box
-            # as the digit and rebuild it from the context around it
-            digit = digit | box
         if grow > 0:
             digit = ndimage.binary_dilation(digit, iterations=grow)
         out.append(~digit)
