@@ -454,7 +454,8 @@ def _settings(data_root, split, path, weights, model, judge_path, judge, limit, 
 def run_bench(data_root: str | os.PathLike[str], split: str, weights: str | os.PathLike[str]
               | None, out: str | os.PathLike[str], limit: int | None = None,
               judge: str | os.PathLike[str] | None = None,
-              seed_limit: int | None = DEFAULT_SEED_LIMIT, progress: bool = True) -> dict:
+              seed_limit: int | None = DEFAULT_SEED_LIMIT, progress: bool = True,
+              print_table: bool = True) -> dict:
     """Run every method on ``data_root/split`` (which must have ground truth) and write
     ``out/summary.json``, ``out/results.csv`` and ``out/report.html``; return the summary.
 
@@ -522,7 +523,8 @@ def run_bench(data_root: str | os.PathLike[str], split: str, weights: str | os.P
     _write_csv(out / "results.csv", state.rows)
     html = report.render_report(summary, state.rows, settings, state.thumbs)
     atomic_io.write_text(out / "report.html", html)
-    print(format_table(summary))
+    if print_table:
+        print(format_table(summary))
     if settings["skipped"]:
         print(f"skipped {len(settings['skipped'])} image(s); see the report")
     print(f"report: {out / 'report.html'}")

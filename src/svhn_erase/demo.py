@@ -44,8 +44,8 @@ class Profile:
 
 
 PROFILES = {
-    "fast": Profile(test_images=60, seed_limit=4, train_images=1500, train_epochs=2, pictures=6),
-    "default": Profile(test_images=400, seed_limit=25, train_images=6000, train_epochs=4,
+    "fast": Profile(test_images=150, seed_limit=6, train_images=1500, train_epochs=2, pictures=6),
+    "default": Profile(test_images=800, seed_limit=40, train_images=13000, train_epochs=10,
                        pictures=8),
 }
 TEST_SEED = 20261124
@@ -103,9 +103,23 @@ def _train(data: Path, runs: Path, profile: Profile, classes: int, net: str, run
     return {"weights": str(run / "model.safetensors"), "run": str(run)}
 
 
+def _fit(image: np.ndarray, cell_w: int, cell_h: int) -> np.ndarray:
+    """``image`` scaled to fit a white ``cell_w`` x ``cell_h`` cell, centred."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    scale = min(cell_w / w, cell_h / h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = np.asarray(Image.fromarray(image).resize(size, Image.BICUBIC))
+    cell = np.full((cell_h, cell_w, 3), 255, np.uint8)
+    y, x = (cell_h - size[1]) // 2, (cell_w - size[0]) // 2
+    cell[y:y + size[1], x:x + size[0]] = small
+    return cell
+
+
 def before_after_picture(test_dir: Path, erased_dir: Path, out_png: Path, rows: int) -> Path:
     """A grid: one row per image, columns original | erased (default) | clean scene."""
-    from PIL import Image
+    from PIL import Image, ImageDraw
 
     from svhn_erase.split import read_rgb
 
@@ -113,21 +127,21 @@ def before_after_picture(test_dir: Path, erased_dir: Path, out_png: Path, rows: 
                    key=lambda n: int(Path(n).stem) if Path(n).stem.isdigit() else 0)[:rows]
     if not files:
         raise SvhnEraseError(f"{erased_dir}: no erased images to draw")
-    cell_h, gap = 96, 4
-    tiles = []
-    for name in files:
+    cell_w, cell_h, gap, head = 200, 96, 4, 18
+    titles = ["original", "erased (svhn-erase default)", "clean scene (ground truth)"]
+    width = 3 * cell_w + 2 * gap
+    sheet = Image.new("RGB", (width, head + len(files) * (cell_h + gap)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for c, title in enumerate(titles):
+        draw.text((c * (cell_w + gap) + 4, 3), title, fill=(0, 0, 0))
+    for r, name in enumerate(files):
         stem = Path(name).stem
-        row = [read_rgb(test_dir / name), read_rgb(erased_dir / name),
-               read_rgb(test_dir / "groundtruth" / f"{stem}_clean.png")]
-        h, w = row[0].shape[:2]
-        cw = max(1, round(w * cell_h / h))
-        row = [np.asarray(Image.fromarray(im).resize((cw, cell_h), Image.BICUBIC)) for im in row]
-        sep = np.full((cell_h, gap, 3), 255, np.uint8)
-        tiles.append(np.concatenate([row[0], sep, row[1], sep, row[2]], axis=1))
-    width = max(t.shape[1] for t in tiles)
-    padded = [np.pad(t, ((0, gap), (0, width - t.shape[1]), (0, 0)), constant_values=255)
-              for t in tiles]
-    atomic_io.write_image(out_png, np.concatenate(padded, axis=0))
+        images = [read_rgb(test_dir / name), read_rgb(erased_dir / name),
+                  read_rgb(test_dir / "groundtruth" / f"{stem}_clean.png")]
+        for c, image in enumerate(images):
+            sheet.paste(Image.fromarray(_fit(image, cell_w, cell_h)),
+                        (c * (cell_w + gap), head + r * (cell_h + gap)))
+    atomic_io.write_image(out_png, np.asarray(sheet))
     return out_png
 
 
@@ -173,7 +187,7 @@ def run_demo(out: str | os.PathLike[str] = "svhn-erase-demo", fast: bool = False
 
     def bench() -> dict:
         summary = run_bench(data, "test", weights, out / "bench", judge=judge,
-                            seed_limit=profile.seed_limit)
+                            seed_limit=profile.seed_limit, print_table=False)
         return {"summary": summary}
 
     summary = _stage(state, "benchmark", bench_params, bench)["summary"]
