@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from digit_fixtures import make_split
-from svhn_erase import cli, erase
+from svhn_erase import cli, erase, paste
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.nets import ConvNet
 from svhn_erase.weights import save_classifier
@@ -129,3 +129,30 @@ def test_erase_image_command_and_bad_boxes(tmp_path: Path, weights_file: Path,
         err = capsys.readouterr().err
         assert code == 2 and "box" in err and "Traceback" not in err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_seam_distance_and_graded_paste() -> None:
+    hole = np.zeros((9, 9), bool)
+    hole[4, 4] = True
+    dist = paste.seam_distance(hole, 2)
+    assert dist[4, 4] == 0 and dist[3, 3] == 1 and dist[2, 4] == 2 and dist[0, 0] == 0
+    ring = paste.seam_ring(hole, width=2)
+    assert ring.sum() == 24 and not ring[4, 4]
+    parent = np.zeros((9, 9, 3), np.uint8)
+    patch = np.full((9, 9, 3), 200.0, np.float32)
+    written = paste.paste(parent, 0, 0, patch, hole, ring, ring_alpha=(0.5, 0.25))
+    assert parent[4, 4, 0] == 200 and parent[3, 4, 0] == 100 and parent[2, 4, 0] == 50
+    assert parent[0, 0, 0] == 0 and written.sum() == 25
+    one = np.zeros((9, 9, 3), np.uint8)
+    paste.paste(one, 0, 0, patch, hole, paste.seam_ring(hole, width=1), ring_alpha=0.7)
+    assert one[3, 3, 0] == 140 and one[2, 4, 0] == 0
+
+
+def test_default_key_pixels_exclude_the_regenerated_seam(model: ConvNet) -> None:
+    image, _, boxes = _scene(1, False)
+    (res,) = erase.erase_images([image], [boxes], model)
+    for (left, top, w, h), kp, dm in zip(boxes, res.keypix, res.digit_mask, strict=True):
+        written = res.replaced[top:top + h, left:left + w]
+        assert not (kp & dm).any()
+        assert not (kp & written).any()  # a key pixel is one left exactly as it was
+        assert (written | kp).all()

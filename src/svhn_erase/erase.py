@@ -5,9 +5,10 @@ every step across all digits of all images given: one classifier forward, one ba
 feature maps, one batch of GRNN solves. Two methods:
 
 - ``default``: key pixels from native-resolution feature maps and colour clustering with a
-  context margin (``keypixels.default_background``), the digit grown by a pixel; exact GRNN
+  context margin of ``CONTEXT_MARGIN`` pixels (``keypixels.default_background``); exact GRNN
   with per-crop sigma on the key pixels near the digit; only the digit pixels (and a blended
-  one-pixel seam, inside the box) are replaced.
+  one-pixel seam, inside the box) are replaced. The key pixels reported per box are the
+  pixels left exactly as they were (background, not in the seam): the GRNN's node pool.
 - ``seed``: the original 2018 pipeline (40 x 40 feature-map key pixels, Adagrad GRNN with
   grid augmentation, whole generated crop pasted over the box).
 """
@@ -32,7 +33,7 @@ from svhn_erase.split import iter_parents, load_table, read_rgb, split_dir
 from svhn_erase.weights import load_classifier
 
 METHODS = ("default", "seed")
-CONTEXT_MARGIN = 4
+CONTEXT_MARGIN = 2
 _CLASSIFY_BATCH = 512
 
 
@@ -42,7 +43,7 @@ class Erased:
 
     image: np.ndarray  # (H, W, 3) uint8, the erased parent
     replaced: np.ndarray  # (H, W) bool, pixels that were written
-    keypix: list[np.ndarray]  # per box, (h, w) bool: pixels kept as background key pixels
+    keypix: list[np.ndarray]  # per box, (h, w) bool: pixels kept untouched as background
     digit_mask: list[np.ndarray]  # per box, (h, w) bool: pixels judged digit (filled)
     preds: np.ndarray  # (k,) predicted class per box
 
@@ -139,7 +140,7 @@ def erase_images(images: list[np.ndarray], boxes: list[np.ndarray], model: ConvN
                 digits, origin, inner, backgrounds, holes, rings, fills, strict=True):
             written = paste.paste(outputs[i], ct, cl, fill, hole, ring)
             replaced[i][ct:ct + hole.shape[0], cl:cl + hole.shape[1]] |= written
-            keypix[i][j] = bg[rs, cs]
+            keypix[i][j] = (bg & ~ring)[rs, cs]  # the seam is regenerated too: not kept
             digit_mask[i][j] = hole[rs, cs]
     return [Erased(outputs[i], replaced[i], keypix[i], digit_mask[i], box_preds[i])
             for i in range(len(images))]

@@ -43,7 +43,7 @@ DEFAULT_GROW = 0
 BORDER_BAND = 0.0
 CLUSTERS = 12
 KMEANS_SAMPLE = 500
-OVER = 2.0
+OVER = 2.5
 BEST_MIN = 1.3
 GROW_STEPS = 1
 DEFAULT_SHARE = 0.3
@@ -252,7 +252,7 @@ def _kmeans(flat: np.ndarray, k: int, iterations: int) -> tuple[np.ndarray, np.n
 
 def cluster_digit(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
                   clusters: int | None = None, share: float | None = None,
-                  over: float | None = None, iterations: int = 6) -> np.ndarray:
+                  over: float | None = None, iterations: int = 15) -> np.ndarray:
     """Digit mask from per-pixel ``features`` (h, w, d) by clustering with a border prior.
 
     k-means into ``clusters`` groups; a group is digit when it is ``over`` times more common
