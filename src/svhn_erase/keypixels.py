@@ -227,7 +227,7 @@ def _sq_dist(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
 def _kmeans(flat: np.ndarray, k: int, iterations: int) -> tuple[np.ndarray, np.ndarray]:
     """k-means with a deterministic start (quantiles along the main axis), fitted on at most
     ``KMEANS_SAMPLE`` evenly spaced pixels; returns every pixel's label and the centres."""
-    sample = flat[:: max(1, len(flat) // KMEANS_SAMPLE)]
+    sample = flat[:: max(1, -(-len(flat) // KMEANS_SAMPLE))]  # ceil: at most KMEANS_SAMPLE
     centred = sample - sample.mean(0)
     try:
         axis = np.linalg.svd(centred, full_matrices=False)[2][0]
@@ -238,9 +238,10 @@ def _kmeans(flat: np.ndarray, k: int, iterations: int) -> tuple[np.ndarray, np.n
     label = np.clip(np.searchsorted(edges[1:-1], proj), 0, k - 1)
     centres = np.zeros((k, flat.shape[1]))
     for _ in range(iterations + 1):
-        counts = np.bincount(label, minlength=k)
-        sums = np.stack([np.bincount(label, weights=sample[:, j], minlength=k)
-                         for j in range(sample.shape[1])], 1)
+        onehot = np.zeros((len(sample), k))
+        onehot[np.arange(len(sample)), label] = 1.0
+        counts = onehot.sum(0)
+        sums = onehot.T @ sample
         centres = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None],
                            sample.mean(0))
         new = _sq_dist(sample, centres).argmin(1)

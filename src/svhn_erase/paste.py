@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-SEAM_ALPHAS = (0.7,)
+SEAM_ALPHAS = (0.8,)
 
 
 def seam_distance(hole: np.ndarray, width: int) -> np.ndarray:
