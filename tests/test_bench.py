@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from svhn_erase import bench, cli
+from svhn_erase import bench, cli, weights
 from svhn_erase.digitstruct import write_digitstruct
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.nets import ConvNet
@@ -149,7 +149,7 @@ def test_cli_bench_without_judge(tmp_path, models, capsys) -> None:
     assert "telea_box" in printed and "report.html" in printed
     summary = json.loads((out / "summary.json").read_text())
     assert "seed" not in summary
-    if bench.packaged_checkpoint("judge.safetensors") is None:
+    if weights.packaged_checkpoint("judge") is None:
         assert summary["default"]["removal_rate"] is None
         assert "--classes 11" in (out / "report.html").read_text()
 
@@ -178,6 +178,6 @@ def test_bench_on_a_generated_split_with_a_corrupt_image(tmp_path, models) -> No
 
 def test_no_weights_and_none_packaged_is_a_user_error(tmp_path, monkeypatch) -> None:
     make_gt_split(tmp_path, "test", count=1)
-    monkeypatch.setattr(bench, "packaged_checkpoint", lambda name: None)
+    monkeypatch.setattr(weights, "CHECKPOINTS_DIR", tmp_path / "no-checkpoints")
     with pytest.raises(SvhnEraseError, match="--weights"):
         bench.run_bench(tmp_path, "test", None, tmp_path / "out", progress=False)

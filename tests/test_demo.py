@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from svhn_erase import bench, cli, demo
+from svhn_erase import bench, cli, demo, weights
 from svhn_erase.nets import ConvNet
 from svhn_erase.weights import save_classifier
 
@@ -22,7 +22,7 @@ def tiny_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ckpt = tmp_path / "ckpt"
     save_classifier(ConvNet("ConvNet48_Dropout5").eval(), ckpt / "classifier.safetensors")
     save_classifier(ConvNet("ConvNet32_753", num_classes=11).eval(), ckpt / "judge.safetensors")
-    monkeypatch.setattr(demo, "CHECKPOINTS", ckpt)
+    monkeypatch.setattr(weights, "CHECKPOINTS_DIR", ckpt)
     monkeypatch.setitem(demo.PROFILES, "fast", TINY)
     return tmp_path / "out"
 
@@ -51,7 +51,7 @@ def test_interrupted_demo_continues(tiny_demo: Path, monkeypatch, capsys) -> Non
     state = json.loads((tiny_demo / "demo-state.json").read_text())
     assert "benchmark" not in state and "erase test split" in state
     monkeypatch.undo()
-    monkeypatch.setattr(demo, "CHECKPOINTS", tiny_demo.parent / "ckpt")
+    monkeypatch.setattr(weights, "CHECKPOINTS_DIR", tiny_demo.parent / "ckpt")
     monkeypatch.setitem(demo.PROFILES, "fast", TINY)
     capsys.readouterr()
     assert cli.main(["demo", "--fast", "--out", str(tiny_demo)]) == 0
@@ -61,7 +61,7 @@ def test_interrupted_demo_continues(tiny_demo: Path, monkeypatch, capsys) -> Non
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path: Path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr(demo, "CHECKPOINTS", tmp_path / "nothing")
+    monkeypatch.setattr(weights, "CHECKPOINTS_DIR", tmp_path / "nothing")
     monkeypatch.setitem(demo.PROFILES, "fast", TINY)
     assert cli.main(["demo", "--fast", "--out", str(tmp_path / "out")]) == 2
-    assert "--train" in capsys.readouterr().err
+    assert "packaged classifier checkpoint" in capsys.readouterr().err

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
-import importlib.resources
 import io
 import os
 import platform
@@ -139,15 +138,6 @@ def _timed(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float]:
 # --------------------------------------------------------------------------- loading
 
 
-def packaged_checkpoint(name: str) -> Path | None:
-    """``svhn_erase/checkpoints/<name>`` if the package ships it, else None."""
-    try:
-        ref = importlib.resources.files("svhn_erase").joinpath("checkpoints", name)
-    except (ModuleNotFoundError, FileNotFoundError):
-        return None
-    return Path(str(ref)) if ref.is_file() else None
-
-
 def _load_table(path: Path, state: BenchState):
     """The split's digit table; images and boxes the index dropped go to ``state.skipped``."""
     table = split_mod.load_table(path)
@@ -160,18 +150,13 @@ def _device() -> torch.device:
 
 
 def _load_models(weights, judge):
-    from svhn_erase.weights import load_classifier
+    from svhn_erase.weights import load_classifier, packaged_checkpoint, resolve_weights
 
     device = _device()
-    if weights is None:
-        weights = packaged_checkpoint("classifier.safetensors")
-        if weights is None:
-            raise SvhnEraseError("no --weights given and the package ships no "
-                                 "checkpoints/classifier.safetensors; train one with "
-                                 "'svhn-erase train' and pass its run folder")
+    weights = resolve_weights(weights)
     model = load_classifier(weights, device=device)
     if judge is None:
-        judge = packaged_checkpoint("judge.safetensors")
+        judge = packaged_checkpoint("judge")
     judge_model = None
     if judge is not None:
         judge_model = load_classifier(judge, device=device)

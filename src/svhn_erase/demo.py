@@ -28,8 +28,7 @@ import numpy as np
 
 from svhn_erase import atomic_io
 from svhn_erase.errors import SvhnEraseError
-
-CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
+from svhn_erase.weights import CHECKPOINTS_DIR, resolve_weights
 
 
 @dataclass(frozen=True)
@@ -85,14 +84,6 @@ def _generate(root: Path, split: str, count: int, seed: int, style: str) -> dict
         synth.generate_split(root, split, count=count, seed=seed, style=style,
                              workers=os.cpu_count())
     return {"folder": str(folder)}
-
-
-def _packaged(name: str) -> Path:
-    path = CHECKPOINTS / f"{name}.safetensors"
-    if not path.is_file():
-        raise SvhnEraseError(f"{path}: the packaged {name} checkpoint is missing; "
-                             "rerun with --train to train one here")
-    return path
 
 
 def _train(data: Path, runs: Path, profile: Profile, classes: int, net: str, run_id: str) -> dict:
@@ -175,9 +166,9 @@ def run_demo(out: str | os.PathLike[str] = "svhn-erase-demo", fast: bool = False
                             lambda: _train(data, out / "runs", profile, 11,
                                            "ConvNet32_753", "judge-"))["weights"])
     else:
-        weights, judge = _packaged("classifier"), _packaged("judge")
+        weights, judge = resolve_weights(None, "classifier"), resolve_weights(None, "judge")
         print(f"[demo] classifier: {weights}\n[demo] judge: {judge}\n"
-              f"[demo] (made by our own train command; recipe in {CHECKPOINTS / 'README.md'})")
+              f"[demo] (made by our own train command; recipe in {CHECKPOINTS_DIR / 'README.md'})")
 
     erase_params = {"weights": str(weights), **test_params}
     timing = _stage(state, "erase test split", erase_params,

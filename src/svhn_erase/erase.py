@@ -30,7 +30,7 @@ from svhn_erase.atomic_io import write_image, write_json
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.nets import ConvNet
 from svhn_erase.split import iter_parents, load_table, read_rgb, split_dir
-from svhn_erase.weights import load_classifier
+from svhn_erase.weights import load_classifier, resolve_weights
 
 METHODS = ("default", "seed")
 CONTEXT_MARGIN = 2
@@ -148,18 +148,7 @@ def erase_images(images: list[np.ndarray], boxes: list[np.ndarray], model: ConvN
 
 # --------------------------------------------------------------------------- commands
 
-PACKAGED_WEIGHTS = Path(__file__).resolve().parent / "checkpoints" / "classifier.safetensors"
 _IMAGES_PER_BATCH = 64
-
-
-def resolve_weights(path: str | os.PathLike[str] | None) -> Path:
-    """The weights to use: ``path`` if given, else the packaged checkpoint, else an error."""
-    if path is not None:
-        return Path(path)
-    if PACKAGED_WEIGHTS.is_file():
-        return PACKAGED_WEIGHTS
-    raise SvhnEraseError("no packaged classifier checkpoint; pass --weights (a run folder, "
-                         ".safetensors or original .pkl)")
 
 
 def _load_model(weights: str | os.PathLike[str] | None) -> ConvNet:

@@ -20,6 +20,26 @@ from svhn_erase.errors import SvhnEraseError
 from svhn_erase.nets import ConvNet, infer_architecture
 
 WEIGHTS_FILE = "model.safetensors"
+CHECKPOINTS_DIR = Path(__file__).resolve().parent / "checkpoints"
+
+
+def packaged_checkpoint(name: str) -> Path | None:
+    """``checkpoints/<name>.safetensors`` shipped in the package (``classifier`` or
+    ``judge``), or None if the package ships no such file."""
+    path = CHECKPOINTS_DIR / f"{name}.safetensors"
+    return path if path.is_file() else None
+
+
+def resolve_weights(path: str | os.PathLike[str] | None, name: str = "classifier") -> Path:
+    """``path`` if given, else the packaged checkpoint ``name``, else a clear error."""
+    if path is not None:
+        return Path(path)
+    packaged = packaged_checkpoint(name)
+    if packaged is None:
+        raise SvhnEraseError(f"no packaged {name} checkpoint ({CHECKPOINTS_DIR}); pass "
+                             "--weights (a run folder, .safetensors or original .pkl) or "
+                             "train one with 'svhn-erase train'")
+    return packaged
 
 
 def save_classifier(model: ConvNet, path: str | os.PathLike[str],
