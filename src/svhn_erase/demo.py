@@ -43,8 +43,8 @@ class Profile:
 
 
 PROFILES = {
-    "fast": Profile(test_images=150, seed_limit=6, train_images=1500, train_epochs=2, pictures=6),
-    "default": Profile(test_images=800, seed_limit=40, train_images=13000, train_epochs=10,
+    "fast": Profile(test_images=300, seed_limit=10, train_images=1500, train_epochs=2, pictures=6),
+    "default": Profile(test_images=2000, seed_limit=100, train_images=13000, train_epochs=15,
                        pictures=8),
 }
 TEST_SEED = 20261124
