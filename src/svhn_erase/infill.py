@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from svhn_erase.keypixels import dilate
+
 SEED_SIGMA = 1.8
 SEED_LR = 0.1
 SEED_EPOCHS = 2000
@@ -288,14 +290,14 @@ def _onion_peel(filled: np.ndarray, rc: np.ndarray, w: np.ndarray, hole: np.ndar
     weights[rc[:, 0], rc[:, 1]] = w
     known[rc[:, 0], rc[:, 1]] = True
     remaining = hole.copy()
-    square = np.ones((3, 3), bool)
     blur = {"sigmaX": float(sigma), "borderType": cv2.BORDER_CONSTANT}
     while remaining.any():
-        layer = remaining & ndimage.binary_dilation(known, structure=square)
+        layer = remaining & dilate(known)
         if not layer.any():
             layer = remaining
-        num = cv2.GaussianBlur(weights * known[..., None], (0, 0), **blur)
-        den = cv2.GaussianBlur(known.astype(np.float32), (0, 0), **blur)
+        stacked = np.concatenate([weights * known[..., None], known[..., None]], -1)
+        blurred = cv2.GaussianBlur(stacked.astype(np.float32), (0, 0), **blur)
+        num, den = blurred[..., :3], blurred[..., 3]
         ys, xs = np.nonzero(layer)
         d = den[ys, xs]
         ok = d > 1e-6

@@ -10,7 +10,8 @@ the halo around a digit (blur, shadow, compression ringing) is partly replaced.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
+
+from svhn_erase.keypixels import dilate
 
 SEAM_ALPHAS = (0.8,)
 
@@ -20,9 +21,8 @@ def seam_distance(hole: np.ndarray, width: int) -> np.ndarray:
     and beyond ``width``."""
     dist = np.zeros(hole.shape, np.int32)
     reached = hole.copy()
-    square = np.ones((3, 3), bool)
     for step in range(1, width + 1):
-        grown = ndimage.binary_dilation(reached, structure=square)
+        grown = dilate(reached)
         dist[grown & ~reached] = step
         reached = grown
     return dist
