@@ -204,8 +204,6 @@ def _run_demo(args: argparse.Namespace) -> None:
 
 # --------------------------------------------------------------------------- commands table
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_demo, _add_data]
-COMMANDS += [_add_train, _add_classify]
 
 
 # --------------------------------------------------------------------------- bench
@@ -243,7 +241,6 @@ def _run_bench(args: argparse.Namespace) -> None:
                     progress=sys.stderr.isatty())
 
 
-COMMANDS += [_add_bench]
 
 
 # --------------------------------------------------------------------------- erase / explain
@@ -321,7 +318,11 @@ def _run_explain(args: argparse.Namespace) -> None:
     print(f"wrote {len(written)} figures to {args.out}")
 
 
-COMMANDS += [_add_erase, _add_erase_image, _add_explain]
+# In the order of the data's path; 'svhn-erase --help' lists them so.
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_data, _add_train, _add_classify, _add_erase, _add_erase_image, _add_explain,
+    _add_bench, _add_demo,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
