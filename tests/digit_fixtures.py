@@ -40,7 +40,13 @@ def make_split(root: Path, name: str = "train", count: int = 30, seed: int = 0,
         image.save(path / file)
         names.append(file)
         boxes.append(np.asarray(rows, dtype=float))
+    return finish_split(path, names, boxes, corrupt)
+
+
+def finish_split(path: Path, names: list[str], boxes: list[np.ndarray], corrupt: int) -> Path:
+    """Write the split's digitStruct.mat, then overwrite the last ``corrupt`` images with
+    bytes that do not decode."""
     write_digitstruct(path / "digitStruct.mat", names, boxes)
-    for i in range(count - corrupt, count):
-        (path / f"{i + 1}.png").write_bytes(b"not a png")
+    for name in names[len(names) - corrupt:] if corrupt else []:
+        (path / name).write_bytes(b"not a png")
     return path

@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from digit_fixtures import finish_split
 from svhn_erase import bench, cli, weights
-from svhn_erase.digitstruct import write_digitstruct
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.nets import ConvNet
 from svhn_erase.weights import save_classifier
@@ -56,10 +56,7 @@ def make_gt_split(root: Path, name: str = "test", count: int = 5, seed: int = 0,
         Image.fromarray(mask).save(path / "groundtruth" / f"{i + 1}_mask.png")
         names.append(file)
         boxes.append(np.asarray(rows, dtype=float))
-    write_digitstruct(path / "digitStruct.mat", names, boxes)
-    for i in range(count - corrupt, count):
-        (path / f"{i + 1}.png").write_bytes(b"not a png")
-    return path
+    return finish_split(path, names, boxes, corrupt)
 
 
 @pytest.fixture(scope="module")

@@ -145,14 +145,11 @@ def _load_table(path: Path, state: BenchState):
     return table
 
 
-def _device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def _load_models(weights, judge):
+    from svhn_erase.classify import default_device
     from svhn_erase.weights import load_classifier, packaged_checkpoint, resolve_weights
 
-    device = _device()
+    device = default_device()
     weights = resolve_weights(weights)
     model = load_classifier(weights, device=device)
     if judge is None:

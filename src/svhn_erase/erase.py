@@ -152,8 +152,9 @@ _IMAGES_PER_BATCH = 64
 
 
 def _load_model(weights: str | os.PathLike[str] | None) -> ConvNet:
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return load_classifier(resolve_weights(weights), device=device)
+    from svhn_erase.classify import default_device
+
+    return load_classifier(resolve_weights(weights), device=default_device())
 
 
 def erase_split(data: str | os.PathLike[str], split_name: str, out: str | os.PathLike[str],
