@@ -9,9 +9,9 @@ is byte-identical for a given seed whatever the number of worker processes. The 
 2. lay the glyphs out at about twice the final resolution ("work" resolution) and warp
    them with one rotation + shear + perspective homography;
 3. render the background at work resolution: a random crop of a scikit-image photo
-   (scaled, tinted, flipped) or a painted wall (flat, gradient, stucco, siding, bricks,
-   metal, wood, tiles, concrete), sometimes with a plaque (warped with the number) and
-   door/window edges;
+   (scaled, tinted, flipped) or a painted wall (flat, gradient, plaster, stucco, siding,
+   bricks, metal, wood, tiles, concrete), sometimes with a plaque (warped with the number)
+   and door/window edges;
 4. composite the digits over it with their alpha (shadow, outline, fill; a later digit
    is painted over an earlier one, so where two digits overlap the later one wins in
    both the image and the mask);
@@ -21,10 +21,14 @@ is byte-identical for a given seed whatever the number of worker processes. The 
 
 Ground truth: ``clean`` is the degraded background; ``mask`` holds k (1-based, digitStruct
 order) where the k-th digit's degraded alpha (fill, outline and shadow) exceeds
-``MASK_THRESHOLD``. Outside the mask dilated by ``HALO_PX`` pixels (square kernel) the image
-equals ``clean`` exactly: the faint blur and JPEG tail there is dropped, feathered over the
-last two pixels. Boxes are the tight box of each digit's alpha > ``MASK_THRESHOLD`` grown by
-0-2 px per side like a human annotator, clipped to the image.
+``mask_threshold`` (the pixels the digit touched). Outside the mask dilated by ``halo_px``
+pixels (square kernel) the image equals ``clean`` exactly: the faint blur and JPEG tail
+there is dropped, feathered over the last two pixels. Boxes are the tight box of each
+digit's alpha > ``box_threshold`` (the visible ink) grown by 0-2 px per side like a human
+annotator, clipped to the image.
+
+``difficulty`` picks the ranges the recipe draws from (``DIFFICULTIES``): ``"realistic"``
+(the default) is calibrated against SPEC §3's reference set; ``"hard"`` is a stress test.
 
 ``style`` partitions fonts and background sources: ``"train"`` and ``"heldout"`` use
 disjoint font families, photos and wall styles; ``"all"`` uses everything.
@@ -37,7 +41,7 @@ import os
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -49,11 +53,61 @@ from svhn_erase.atomic_io import write_bytes, write_json
 from svhn_erase.errors import SvhnEraseError
 
 STYLES = ("all", "train", "heldout")
-MASK_THRESHOLD = 0.1
-HALO_PX = 4
 WORK_SCALE = 2.0
 MAX_WORK_WIDTH = 720
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
+
+
+@dataclass(frozen=True)
+class Difficulty:
+    """How hard the scenes are: the ranges (uniform) and shares the recipe draws from."""
+
+    noise_sigma: tuple[float, float]  # sensor noise, 0..255 units
+    jpeg_quality: tuple[int, int]  # integers in [low, high)
+    photo_p: float  # share of photo backgrounds (the rest: painted walls)
+    photo_zoom: tuple[float, float]  # output pixels per source pixel of a photo
+    photo_contrast: tuple[float, float]
+    smooth_weight: float  # smooth walls (flat, gradient, plaster) are drawn this much more often
+    emboss: tuple[float, float]  # stucco and concrete relief
+    plaque_p: float  # share of numbers on a plate
+    plaque_pad: tuple[tuple[float, float], tuple[float, float]]  # plate margin x, y (digit h)
+    edges_avoid_number: bool  # door / window frames stay clear of the number
+    low_contrast_p: float  # share of painted numbers close to the wall's brightness
+    mask_threshold: float  # a pixel is "touched" by a digit where its alpha exceeds this
+    box_threshold: float  # the ink an annotator boxes
+    box_grow: tuple[int, int]  # px added per box side, integers in [low, high)
+    halo_px: int  # beyond the mask grown by this, the image equals the clean scene
+
+
+DIFFICULTIES = {
+    # calibrated so that the classical baselines and the original checkpoint score on a
+    # held-out-style split what SPEC §3 reports for its reference set (real-SVHN
+    # backgrounds, unseen fonts): benchmarks/synth_realism.py prints the comparison
+    "realistic": Difficulty(
+        noise_sigma=(0.5, 3.5), jpeg_quality=(60, 96), photo_p=0.3, photo_zoom=(1.5, 4.0),
+        photo_contrast=(0.3, 0.8), smooth_weight=3.0, emboss=(0.03, 0.1), plaque_p=0.5,
+        plaque_pad=((0.2, 0.7), (0.18, 0.45)), edges_avoid_number=True, low_contrast_p=0.05,
+        mask_threshold=0.03, box_threshold=0.1, box_grow=(0, 3), halo_px=2),
+    # the first recipe: heavy noise and JPEG, busy photos and reliefs, frames across
+    # numbers, tight plates, faint numbers; a stress test well beyond real SVHN
+    "hard": Difficulty(
+        noise_sigma=(1.0, 7.0), jpeg_quality=(35, 96), photo_p=0.45, photo_zoom=(0.6, 3.0),
+        photo_contrast=(0.5, 1.1), smooth_weight=1.0, emboss=(0.1, 0.3), plaque_p=0.35,
+        plaque_pad=((0.15, 0.6), (0.12, 0.4)), edges_avoid_number=False, low_contrast_p=0.2,
+        mask_threshold=0.1, box_threshold=0.1, box_grow=(0, 3), halo_px=4),
+}
+DEFAULT_DIFFICULTY = "realistic"
+
+
+def difficulty_of(name: str | Difficulty) -> Difficulty:
+    """The ``Difficulty`` preset called ``name`` (or ``name`` itself when it is one)."""
+    if isinstance(name, Difficulty):
+        return name
+    if name not in DIFFICULTIES:
+        raise SvhnEraseError(f"unknown synth difficulty {name!r}; expected one of "
+                             f"{tuple(DIFFICULTIES)}")
+    return DIFFICULTIES[name]
+
 
 # digits per number, close to SVHN train (1: 15 %, 2: 54 %, 3: 26 %, 4: 4 %, 5: rare)
 DIGIT_COUNT_P = np.array([0.15, 0.50, 0.27, 0.065, 0.015])
@@ -86,8 +140,10 @@ PHOTOS = ("astronaut", "brick", "camera", "chelsea", "coins", "grass", "moon", "
           "stereo_motorcycle", "rocket", "coffee", "gravel", "clock")
 HELDOUT_PHOTOS = ("rocket", "coffee", "gravel", "clock")
 
-WALLS = ("flat", "gradient", "stucco", "siding", "bricks", "metal", "wood", "tiles", "concrete")
-HELDOUT_WALLS = ("wood", "tiles", "concrete")
+WALLS = ("flat", "stucco", "siding", "bricks", "metal", "gradient", "plaster", "wood", "tiles",
+         "concrete")
+HELDOUT_WALLS = ("gradient", "plaster", "wood", "tiles", "concrete")
+SMOOTH_WALLS = ("flat", "gradient", "plaster")  # drawn SMOOTH_WEIGHT times as often
 
 
 def style_sources(style: str) -> tuple[list[str], list[str], list[str]]:
@@ -204,6 +260,7 @@ class Sample:
     clean: np.ndarray
     mask: np.ndarray
     boxes: np.ndarray
+    info: dict = field(default_factory=dict)  # the recipe's main choices, for analysis
 
 
 def _color_hsv(h: float, s: float, v: float) -> np.ndarray:
@@ -223,12 +280,16 @@ def _fine_noise(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return rng.standard_normal((h, w), dtype=np.float32)
 
 
-def _wall(rng: np.random.Generator, kind: str, h: int, w: int, unit: float) -> np.ndarray:
+def _wall(rng: np.random.Generator, kind: str, h: int, w: int, unit: float,
+          diff: Difficulty) -> np.ndarray:
     """A painted wall of ``kind`` at (h, w); ``unit`` is the digit height in pixels."""
     base = _color_hsv(rng.uniform(0, 1), rng.uniform(0, 0.5) ** 1.3, rng.uniform(0.25, 0.95))
     lum = np.ones((h, w), np.float32)
     if kind == "flat":
         lum += 0.04 * _smooth_noise(rng, h, w, 3) + 0.02 * _fine_noise(rng, h, w)
+    elif kind == "plaster":  # smooth, gently mottled render
+        lum += (0.05 * _smooth_noise(rng, h, w, 2) + 0.025 * _smooth_noise(rng, h, w, 9)
+                + 0.01 * _fine_noise(rng, h, w))
     elif kind == "gradient":
         yy = np.linspace(-1, 1, h, dtype=np.float32)[:, None]
         xx = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
@@ -237,7 +298,7 @@ def _wall(rng: np.random.Generator, kind: str, h: int, w: int, unit: float) -> n
     elif kind in ("stucco", "concrete"):
         fine = cv2.GaussianBlur(_fine_noise(rng, h, w), (0, 0), rng.uniform(0.6, 1.5))
         emboss = fine - np.roll(fine, 1, axis=0)
-        lum += 0.08 * _smooth_noise(rng, h, w, 4) + rng.uniform(0.1, 0.3) * emboss
+        lum += 0.08 * _smooth_noise(rng, h, w, 4) + rng.uniform(*diff.emboss) * emboss
         if kind == "concrete":
             base = np.full(3, rng.uniform(90, 200), np.float32) * rng.uniform(0.95, 1.05, 3)
             pits = rng.random((h, w)) < 0.004
@@ -278,10 +339,17 @@ def _wall(rng: np.random.Generator, kind: str, h: int, w: int, unit: float) -> n
     return lum[:, :, None] * base[None, None, :]
 
 
-def _photo_background(rng: np.random.Generator, name: str, h: int, w: int) -> np.ndarray:
+def _pick_wall(rng: np.random.Generator, walls: list[str], diff: Difficulty) -> str:
+    """One wall kind; smooth kinds are ``diff.smooth_weight`` times as likely as others."""
+    weight = np.array([diff.smooth_weight if w in SMOOTH_WALLS else 1.0 for w in walls])
+    return walls[int(rng.choice(len(walls), p=weight / weight.sum()))]
+
+
+def _photo_background(rng: np.random.Generator, name: str, h: int, w: int,
+                      diff: Difficulty) -> np.ndarray:
     src = _photo(name)
     sh, sw = src.shape[:2]
-    zoom = rng.uniform(0.6, 3.0)  # output pixels per source pixel
+    zoom = rng.uniform(*diff.photo_zoom)  # output pixels per source pixel
     ch, cw = min(sh, h / zoom), min(sw, w / zoom)
     if ch * w > cw * h:  # keep the output's aspect ratio
         ch = cw * h / w
@@ -304,7 +372,7 @@ def _photo_background(rng: np.random.Generator, name: str, h: int, w: int) -> np
         tint = _color_hsv(rng.uniform(0, 1), rng.uniform(0, 0.6), 1.0) / 255.0
         img = lum * tint[None, None, :] * rng.uniform(0.8, 1.2)
     gain = rng.uniform(0.8, 1.2, size=3).astype(np.float32)
-    contrast = rng.uniform(0.5, 1.1)
+    contrast = rng.uniform(*diff.photo_contrast)
     mean = img.mean()
     img = (img - mean) * contrast + mean * rng.uniform(0.7, 1.3)
     return np.ascontiguousarray(img * gain[None, None, :], dtype=np.float32)
@@ -328,7 +396,8 @@ def _quad(rng: np.random.Generator, w: float, h: float) -> np.ndarray:
     return dst.astype(np.float32)
 
 
-def _digit_colors(rng: np.random.Generator, bg_rgb: np.ndarray) -> tuple[np.ndarray, str]:
+def _digit_colors(rng: np.random.Generator, bg_rgb: np.ndarray,
+                  diff: Difficulty) -> tuple[np.ndarray, str]:
     """A fill colour for the digits given the mean background colour, and a finish."""
     bg_l = float(bg_rgb.mean())
     finish = rng.choice(["paint", "metal", "paint", "paint", "texture"])
@@ -338,7 +407,7 @@ def _digit_colors(rng: np.random.Generator, bg_rgb: np.ndarray) -> tuple[np.ndar
         else:  # steel / black iron
             col = np.full(3, rng.choice([rng.uniform(20, 60), rng.uniform(150, 230)]), np.float32)
         return col, "metal"
-    low_contrast = rng.random() < 0.2
+    low_contrast = rng.random() < diff.low_contrast_p
     if low_contrast:
         delta = rng.uniform(18, 50) * rng.choice([-1, 1])
     else:
@@ -349,7 +418,7 @@ def _digit_colors(rng: np.random.Generator, bg_rgb: np.ndarray) -> tuple[np.ndar
     sat = rng.uniform(0, 0.9) if rng.random() < 0.4 else rng.uniform(0, 0.15)
     col = _color_hsv(rng.uniform(0, 1), sat, 1.0)
     col = col / max(float(col.mean()), 1.0) * target
-    return np.clip(col, 0, 255).astype(np.float32), str(finish)
+    return np.clip(col, 0, 255).astype(np.float32), "paint-low" if low_contrast else str(finish)
 
 
 def _warp_into(alpha: np.ndarray, m: np.ndarray, roi: tuple[int, int, int, int]) -> np.ndarray:
@@ -366,13 +435,15 @@ def _as_rng(rng_or_seed: np.random.Generator | int, index: int) -> np.random.Gen
 
 
 def render_sample(rng_or_seed: np.random.Generator | int, index: int = 0,
-                  style: str = "all") -> Sample:
+                  style: str = "all", difficulty: str | Difficulty = DEFAULT_DIFFICULTY
+                  ) -> Sample:
     """Render one parent image with its clean scene, digit mask and boxes, in memory.
 
-    With an integer seed the image depends only on ``(seed, index, style)``; a Generator
-    is used as given (``index`` is then ignored).
+    With an integer seed the image depends only on ``(seed, index, style, difficulty)``; a
+    Generator is used as given (``index`` is then ignored).
     """
     families, photos, walls = style_sources(style)
+    diff = difficulty_of(difficulty)
     rng = _as_rng(rng_or_seed, index)
 
     # ---- the number and its size
@@ -444,20 +515,23 @@ def render_sample(rng_or_seed: np.random.Generator | int, index: int = 0,
     number_m = cv2.getPerspectiveTransform(src, quad + np.array([px, py], np.float32))
 
     # ---- background
-    use_photo = rng.random() < 0.45 and bool(photos)
+    use_photo = rng.random() < diff.photo_p and bool(photos)
     if use_photo:
-        clean = _photo_background(rng, photos[int(rng.integers(len(photos)))], work_h, work_w)
+        background = photos[int(rng.integers(len(photos)))]
+        clean = _photo_background(rng, background, work_h, work_w, diff)
     else:
-        clean = _wall(rng, walls[int(rng.integers(len(walls)))], work_h, work_w, hw)
+        background = _pick_wall(rng, walls, diff)
+        clean = _wall(rng, background, work_h, work_w, hw, diff)
     if rng.random() < 0.25:  # door / window edge in the context
-        clean = _edge_element(rng, clean, hw)
-    if rng.random() < 0.35:
-        clean = _plaque(rng, clean, number_m, (lx0, ly0, lx1, ly1), hw, walls)
+        number_box = (qx0 + px, qy0 + py, qx1 + px, qy1 + py)
+        clean = _edge_element(rng, clean, hw, number_box if diff.edges_avoid_number else None)
+    if rng.random() < diff.plaque_p:
+        clean = _plaque(rng, clean, number_m, (lx0, ly0, lx1, ly1), hw, walls, diff)
     clean = np.clip(clean, 0, 255).astype(np.float32)
 
     # ---- digits: warp, colour, composite
     local = _local_mean(clean, number_m, (lx0, ly0, lx1, ly1))
-    fill_col, finish = _digit_colors(rng, local)
+    fill_col, finish = _digit_colors(rng, local, diff)
     outline = rng.random() < 0.15
     shadow = rng.random() < 0.25
     out_col = (np.clip(255 - fill_col + rng.normal(0, 30, 3), 0, 255).astype(np.float32)
@@ -519,8 +593,8 @@ def render_sample(rng_or_seed: np.random.Generator | int, index: int = 0,
     lowres = rng.uniform(0.35, 0.8) if rng.random() < 0.35 else 1.0
     blur_sigma = rng.uniform(0.0, 1.3) if rng.random() < 0.7 else 0.0
     motion = _motion_kernel(rng) if rng.random() < 0.15 else None
-    noise_sigma = rng.uniform(1.0, 7.0)
-    jpeg_q = int(rng.integers(35, 96)) if rng.random() < 0.85 else 0
+    noise_sigma = rng.uniform(*diff.noise_sigma)
+    jpeg_q = int(rng.integers(*diff.jpeg_quality)) if rng.random() < 0.85 else 0
     noise = rng.standard_normal((out_h, out_w, 3), dtype=np.float32)
     noise = noise_sigma * (0.6 * noise + 0.8 * noise.mean(axis=2, keepdims=True))
 
@@ -540,16 +614,19 @@ def render_sample(rng_or_seed: np.random.Generator | int, index: int = 0,
     mask = np.zeros((out_h, out_w), np.uint8)
     boxes = np.zeros((k, 5), np.float64)
     for j, cover in enumerate(covers):
-        a = _geometry(cover, out_w, out_h, lowres, blur_sigma, motion) > MASK_THRESHOLD
-        mask[a] = j + 1  # a later digit wins where two overlap
-        boxes[j] = _box(rng, a, int(digits[j]))
-    # keep the composite near the digits, the clean scene beyond HALO_PX, feathered between
+        alpha = _geometry(cover, out_w, out_h, lowres, blur_sigma, motion)
+        mask[alpha > diff.mask_threshold] = j + 1  # a later digit wins where two overlap
+        boxes[j] = _box(rng, alpha > diff.box_threshold, int(digits[j]), diff.box_grow)
+    # keep the composite near the digits, the clean scene beyond halo_px, feathered between
     dist = cv2.distanceTransform((mask == 0).astype(np.uint8), cv2.DIST_C, 3)
-    weight = np.clip((HALO_PX + 1 - dist) / 2, 0, 1)[:, :, None]
+    weight = np.clip((diff.halo_px + 1 - dist) / 2, 0, 1)[:, :, None]
     image_u8 = np.where(weight >= 1, image_u8,
                         (clean_u8 + weight * (image_u8.astype(np.float32) - clean_u8)).round()
                         .astype(np.uint8))
-    return Sample(image=image_u8, clean=clean_u8, mask=mask, boxes=boxes)
+    info = {"background": background, "font": family, "finish": finish, "digit_h": digit_h,
+            "noise_sigma": noise_sigma, "jpeg_q": jpeg_q, "blur_sigma": blur_sigma,
+            "lowres": lowres}
+    return Sample(image=image_u8, clean=clean_u8, mask=mask, boxes=boxes, info=info)
 
 
 def _motion_kernel(rng: np.random.Generator) -> np.ndarray:
@@ -580,11 +657,12 @@ def _geometry(img: np.ndarray, out_w: int, out_h: int, lowres: float,
     return img
 
 
-def _box(rng: np.random.Generator, pixels: np.ndarray, digit: int) -> np.ndarray:
+def _box(rng: np.random.Generator, pixels: np.ndarray, digit: int,
+         grow_range: tuple[int, int]) -> np.ndarray:
     """label, left, top, width, height: the tight box of ``pixels`` grown 0-2 px per side."""
     label = digit if digit else 10
     ys, xs = np.nonzero(pixels)
-    grow = rng.integers(0, 3, size=4)
+    grow = rng.integers(*grow_range, size=4)
     if len(xs) == 0:
         return np.array([label, 0, 0, 1, 1], np.float64)
     h, w = pixels.shape
@@ -620,10 +698,11 @@ def _local_mean(clean: np.ndarray, m: np.ndarray, box: tuple[float, ...]) -> np.
 
 
 def _plaque(rng: np.random.Generator, clean: np.ndarray, m: np.ndarray,
-            box: tuple[float, ...], unit: float, walls: list[str]) -> np.ndarray:
+            box: tuple[float, ...], unit: float, walls: list[str], diff: Difficulty
+            ) -> np.ndarray:
     """A plate behind the number (warped with it), with a border, on the background."""
     x0, y0, x1, y1 = box
-    pad_x, pad_y = rng.uniform(0.15, 0.6) * unit, rng.uniform(0.12, 0.4) * unit
+    pad_x, pad_y = rng.uniform(*diff.plaque_pad[0]) * unit, rng.uniform(*diff.plaque_pad[1]) * unit
     h, w = clean.shape[:2]
     plate = np.zeros((h, w), np.uint8)
     rounding = min(rng.uniform(0, 0.5) * unit, (x1 - x0) / 2 + pad_x, (y1 - y0) / 2 + pad_y)
@@ -635,7 +714,7 @@ def _plaque(rng: np.random.Generator, clean: np.ndarray, m: np.ndarray,
     border = max(1, int(rng.uniform(0.02, 0.1) * unit))
     inner = cv2.erode(plate, np.ones((2 * border + 1,) * 2, np.float32))
     wall = walls[int(rng.integers(len(walls)))] if rng.random() < 0.3 else "flat"
-    face = _wall(rng, wall, h, w, unit * 0.5)
+    face = _wall(rng, wall, h, w, unit * 0.5, diff)
     trim = _color_hsv(rng.uniform(0, 1), rng.uniform(0, 0.6), rng.uniform(0.05, 1.0))
     out = clean * (1 - plate[:, :, None]) + trim * plate[:, :, None]
     out = out * (1 - inner[:, :, None]) + face * inner[:, :, None]
@@ -658,15 +737,28 @@ def _rounded_rect(x0: float, y0: float, x1: float, y1: float, r: float) -> np.nd
     return np.concatenate(arcs).astype(np.float32)
 
 
-def _edge_element(rng: np.random.Generator, clean: np.ndarray, unit: float) -> np.ndarray:
-    """A door or window frame edge (a straight band of another colour) in the context."""
+def _edge_element(rng: np.random.Generator, clean: np.ndarray, unit: float,
+                  keep_out: tuple[float, float, float, float] | None = None) -> np.ndarray:
+    """A door or window frame edge (a straight band of another colour) in the context.
+
+    With ``keep_out`` (x0, y0, x1, y1, the number's extent in pixels) the
+    band is cut back so that it stays clear of the number (numbers sit beside frames, not
+    across them); a band with nothing left is not drawn.
+    """
     h, w = clean.shape[:2]
     out = clean.copy()
     color = _color_hsv(rng.uniform(0, 1), rng.uniform(0, 0.5), rng.uniform(0.05, 0.95))
     band = max(2, int(rng.uniform(0.1, 0.8) * unit))
+    gap = 0.25 * unit
+    kx0, ky0, kx1, ky1 = keep_out if keep_out is not None else (w, h, 0, 0)
     if rng.random() < 0.6:
         x = int(rng.choice([rng.uniform(0, 0.15), rng.uniform(0.85, 1.0)]) * w)
-        xa, xb = (x, min(w, x + band)) if x < w / 2 else (max(0, x - band), x)
+        if x < w / 2:
+            xa, xb = x, min(w, x + band, int(kx0 - gap))
+        else:
+            xa, xb = max(0, x - band, int(np.ceil(kx1 + gap))), x
+        if xb <= xa:
+            return out
         out[:, xa:xb] = color
         if rng.random() < 0.5:  # dark opening beyond the frame
             if x < w / 2:
@@ -675,7 +767,12 @@ def _edge_element(rng: np.random.Generator, clean: np.ndarray, unit: float) -> n
                 out[:, xb:] *= 0.25
     else:
         y = int(rng.choice([rng.uniform(0, 0.12), rng.uniform(0.88, 1.0)]) * h)
-        ya, yb = (y, min(h, y + band)) if y < h / 2 else (max(0, y - band), y)
+        if y < h / 2:
+            ya, yb = y, min(h, y + band, int(ky0 - gap))
+        else:
+            ya, yb = max(0, y - band, int(np.ceil(ky1 + gap))), y
+        if yb <= ya:
+            return out
         out[ya:yb, :] = color
     return out
 
@@ -691,9 +788,9 @@ def _encode_png(img: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def _make_one(job: tuple[str, int, int, str]) -> np.ndarray:
-    folder, seed, index, style = job
-    sample = render_sample(seed, index, style)
+def _make_one(job: tuple[str, int, int, str, str]) -> np.ndarray:
+    folder, seed, index, style, difficulty = job
+    sample = render_sample(seed, index, style, difficulty)
     out = Path(folder)
     number = index + 1
     write_bytes(out / f"{number}.png", _encode_png(sample.image))
@@ -729,18 +826,20 @@ def _prepare_folder(folder: Path, count: int) -> None:
 
 def generate_split(root: str | os.PathLike[str], split: str, count: int, seed: int = 0,
                    style: str = "all", workers: int | None = None,
-                   progress: bool = True) -> Path:
+                   progress: bool = True, difficulty: str = DEFAULT_DIFFICULTY) -> Path:
     """Write ``root/split`` in Format 1 (``1.png..N.png``, ``digitStruct.mat``) plus
     ``groundtruth/N_clean.png``, ``groundtruth/N_mask.png`` and ``summary.json``.
 
-    Image ``i`` (0-based) is ``render_sample(seed, i, style)``; the output does not depend
-    on ``workers`` (default: the CPU count). Prints a one-line summary; returns the folder.
+    Image ``i`` (0-based) is ``render_sample(seed, i, style, difficulty)``; the output does
+    not depend on ``workers`` (default: the CPU count). Prints a one-line summary; returns
+    the folder.
     """
     from tqdm import tqdm
 
     from svhn_erase.digitstruct import write_digitstruct
 
     style_sources(style)
+    diff = difficulty_of(difficulty)
     if count < 1:
         raise SvhnEraseError(f"synth: --count must be at least 1, got {count}")
     if not split or Path(split).name != split:
@@ -750,10 +849,10 @@ def generate_split(root: str | os.PathLike[str], split: str, count: int, seed: i
     workers = max(1, int(workers or os.cpu_count() or 1))
     recipe = {"generator": "svhn_erase.synth", "version": __version__,
               "recipe_version": RECIPE_VERSION, "seed": int(seed), "style": style,
-              "count": count}
+              "difficulty": difficulty, "count": count}
     # written first so that an interrupted run can be regenerated in place
     write_json(folder / "summary.json", {**recipe, "complete": False})
-    jobs = [(str(folder), int(seed), i, style) for i in range(count)]
+    jobs = [(str(folder), int(seed), i, style, difficulty) for i in range(count)]
     started = time.perf_counter()
     bar = tqdm(total=count, desc=f"synth {split}", unit="img",
                disable=not progress or None)
@@ -787,7 +886,8 @@ def generate_split(root: str | os.PathLike[str], split: str, count: int, seed: i
         "width_range": [int(sizes[:, 0].min()), int(sizes[:, 0].max())],
         "height_range": [int(sizes[:, 1].min()), int(sizes[:, 1].max())],
         "digit_height_range": [int(digit_h.min()), int(digit_h.max())],
-        "mask_threshold": MASK_THRESHOLD, "halo_px": HALO_PX,
+        "mask_threshold": diff.mask_threshold, "box_threshold": diff.box_threshold,
+        "halo_px": diff.halo_px,
         "fonts": style_sources(style)[0], "photos": style_sources(style)[1],
         "walls": style_sources(style)[2],
         "seconds": round(seconds, 2), "digitstruct_seconds": round(mat_seconds, 2),
@@ -799,7 +899,7 @@ def generate_split(root: str | os.PathLike[str], split: str, count: int, seed: i
           f"width {summary['width_range'][0]}-{summary['width_range'][1]} px, "
           f"height {summary['height_range'][0]}-{summary['height_range'][1]} px, "
           f"digit height {summary['digit_height_range'][0]}-{summary['digit_height_range'][1]}"
-          f" px, style {style}, seed {seed}, {seconds:.1f} s")
+          f" px, style {style}, difficulty {difficulty}, seed {seed}, {seconds:.1f} s")
     return folder
 
 
