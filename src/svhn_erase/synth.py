@@ -616,7 +616,9 @@ def render_sample(rng_or_seed: np.random.Generator | int, index: int = 0,
     for j, cover in enumerate(covers):
         alpha = _geometry(cover, out_w, out_h, lowres, blur_sigma, motion)
         mask[alpha > diff.mask_threshold] = j + 1  # a later digit wins where two overlap
-        boxes[j] = _box(rng, alpha > diff.box_threshold, int(digits[j]), diff.box_grow)
+        # the visible ink; a thin stroke blurred below the threshold is boxed by its peak
+        visible = alpha > min(diff.box_threshold, 0.5 * float(alpha.max()))
+        boxes[j] = _box(rng, visible, int(digits[j]), diff.box_grow)
     # keep the composite near the digits, the clean scene beyond halo_px, feathered between
     dist = cv2.distanceTransform((mask == 0).astype(np.uint8), cv2.DIST_C, 3)
     weight = np.clip((diff.halo_px + 1 - dist) / 2, 0, 1)[:, :, None]
