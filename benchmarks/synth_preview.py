@@ -1,7 +1,7 @@
 """Contact sheet of generated SVHN-like images: image, image with boxes, clean scene, mask.
 
 Usage: python benchmarks/synth_preview.py [--out /tmp/synth_preview.png] [--n 24]
-       [--seed 0] [--style all] [--split-dir DIR]
+       [--seed 0] [--style all] [--difficulty realistic] [--split-dir DIR]
 Generates ``n`` images into a temporary split (unless --split-dir is given) and writes the
 sheet with ``svhn_erase.synth.preview_sheet``.
 """
@@ -21,6 +21,8 @@ def main() -> None:
     p.add_argument("--n", type=int, default=24, help="images on the sheet (default: 24)")
     p.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
     p.add_argument("--style", default="all", choices=list(synth.STYLES), help="font/background set")
+    p.add_argument("--difficulty", default=synth.DEFAULT_DIFFICULTY,
+                   choices=list(synth.DIFFICULTIES), help="recipe preset (default: realistic)")
     p.add_argument("--split-dir", type=Path, default=None, help="preview an existing split")
     p.add_argument("--cell-h", type=int, default=96, help="row height in pixels (default: 96)")
     args = p.parse_args()
@@ -29,7 +31,8 @@ def main() -> None:
     else:
         with tempfile.TemporaryDirectory() as tmp:
             folder = synth.generate_split(tmp, "preview", args.n, seed=args.seed,
-                                          style=args.style, workers=1, progress=False)
+                                          style=args.style, workers=1, progress=False,
+                                          difficulty=args.difficulty)
             synth.preview_sheet(folder, args.out, n=args.n, cell_h=args.cell_h)
     print(f"wrote {args.out}")
 

@@ -52,6 +52,10 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     s.add_argument("--style", choices=["all", "train", "heldout"], default="all",
                    help="fonts and backgrounds: all, the training partition, or the held-out one")
+    s.add_argument("--difficulty", choices=["realistic", "hard"], default="realistic",
+                   help="realistic (default): noise, JPEG, textures and framing calibrated "
+                        "against SPEC's reference set; hard: a stress test with heavy noise, "
+                        "busy textures, faint numbers and frames across them")
     s.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
     s.set_defaults(func=_run_data_synth)
 
@@ -87,7 +91,7 @@ def _run_data_synth(args: argparse.Namespace) -> None:
     from svhn_erase import synth
 
     synth.generate_split(args.root, args.split, count=args.count, seed=args.seed,
-                         style=args.style, workers=args.workers)
+                         style=args.style, workers=args.workers, difficulty=args.difficulty)
 
 
 # --------------------------------------------------------------------------- train / classify
