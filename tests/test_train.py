@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 from digit_fixtures import make_split
-from svhn_erase import cli, train
+from svhn_erase import cli, train, weights
+from svhn_erase.classify import predict_logits
 from svhn_erase.errors import SvhnEraseError
 
 SMALL = {"net": "ConvNet48_333", "batch": 16, "size": 32, "progress": False}
@@ -108,3 +109,34 @@ def test_cli_train_judge_with_limit(root, tmp_path, capsys) -> None:
     assert str(run) in capsys.readouterr().out
     assert cli.main(["train", "--data", str(root), "--split", "nope", "--runs",
                      str(tmp_path)]) == 2
+
+
+def test_bf16_precision_trains_a_loadable_model(root, tmp_path) -> None:
+    run = train.train_classifier(root, runs=tmp_path, epochs=1, test_split=None,
+                                 precision="bf16", **SMALL)
+    assert json.loads((run / "config.json").read_text())["precision"] == "bf16"
+    model = weights.load_classifier(run)
+    state = load_file(run / "model.safetensors")
+    assert all(v.is_contiguous() for v in state.values())
+    assert all(v.dtype in (torch.float32, torch.int64) for v in state.values())  # fp32 weights
+    logits = predict_logits(model, torch.zeros(2, 1, 32, 32))
+    assert logits.shape == (2, 10) and torch.isfinite(logits).all()
+    with pytest.raises(SvhnEraseError):
+        train.train_classifier(root, runs=tmp_path, epochs=1, precision="fp8", **SMALL)
+
+
+def test_channels_last_training_saves_and_loads_same_predictions(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = train.make_training_model("ConvNet48_333", 10, 32)
+    optimizer = train.make_optimizer("SGD", model.parameters(), 0.05, 0.0)
+    assert optimizer.defaults.get("fused")  # torch has fused SGD on the CPU
+    step = train.TrainStep(model, optimizer)
+    x, y = torch.randn(16, 1, 32, 32), torch.randint(0, 10, (16,))
+    losses = [float(step(x, y)[0]) for _ in range(3)]
+    assert losses[-1] < losses[0]
+    assert model.layer1[0].weight.is_contiguous(memory_format=torch.channels_last)
+    weights.save_classifier(model, tmp_path / "m.safetensors")
+    assert all(v.is_contiguous() for v in load_file(tmp_path / "m.safetensors").values())
+    loaded = weights.load_classifier(tmp_path / "m.safetensors")
+    torch.testing.assert_close(predict_logits(loaded, x), predict_logits(model, x),
+                               rtol=0, atol=1e-5)
