@@ -156,3 +156,20 @@ def test_default_key_pixels_exclude_the_regenerated_seam(model: ConvNet) -> None
         assert not (kp & dm).any()
         assert not (kp & written).any()  # a key pixel is one left exactly as it was
         assert (written | kp).all()
+
+
+@pytest.mark.parametrize("net", ["ConvNet48_Dropout3", "ConvNet48_Dropout"])
+def test_class_scores_equal_the_model_forward(net: str) -> None:
+    torch.manual_seed(1)
+    model = ConvNet(net)
+    for norm in (model.layer1[1], model.layer2[1], model.layer3[1]):  # some negative scales
+        with torch.no_grad():
+            norm.weight.copy_(torch.randn_like(norm.weight))
+            norm.running_mean.copy_(torch.randn_like(norm.running_mean) * 0.1)
+            norm.running_var.copy_(torch.rand_like(norm.running_var) + 0.5)
+    model.eval()
+    x = torch.randn(6, 1, 40, 40)
+    with torch.no_grad():
+        np.testing.assert_allclose(erase.class_scores(model, x).numpy(), model(x).numpy(),
+                                   rtol=0, atol=1e-5)
+    assert (erase.classify(model, x) == model(x).argmax(1).numpy()).all()

@@ -104,3 +104,16 @@ def test_native_map_stats_equal_the_reduced_maps(net: str) -> None:
     (stats,) = keypixels.native_map_stats(model, [crop])
     np.testing.assert_allclose(stats[0], maps.mean(0), atol=1e-4)
     np.testing.assert_allclose(stats[1], maps.std(0, ddof=1), atol=1e-3)
+
+
+def test_batched_kmeans_finds_the_per_crop_centres() -> None:
+    rng = np.random.default_rng(3)
+    flats = []
+    for n in (30, 260, 1200, 499, 800):  # below and above the k-means sample size
+        blobs = rng.normal(0, 1, (4, 5)) * 3
+        flats.append(blobs[rng.integers(0, 4, n)] + rng.normal(0, 0.4, (n, 5)))
+    batched = keypixels.kmeans_centres(flats, 12, 15)
+    for flat, centres in zip(flats, batched, strict=True):
+        _, single = keypixels._kmeans(flat, 12, 15)
+        np.testing.assert_allclose(centres, single, rtol=0, atol=1e-12)
+    assert keypixels.kmeans_centres([], 12, 15) == []

@@ -242,14 +242,27 @@ def gaussian_sums(shape: tuple[int, int], rc: np.ndarray, weights: np.ndarray,
     return cv2.GaussianBlur(num, (0, 0), **blur), cv2.GaussianBlur(den, (0, 0), **blur)
 
 
+def _scatter_blur(shape: tuple[int, int], rc: np.ndarray, values: np.ndarray,
+                  sigma: float) -> np.ndarray:
+    """``values`` (n, c) placed at pixels ``rc`` of a zero (h, w, c) image, Gaussian blurred:
+    the first of ``gaussian_sums``' two sums on its own."""
+    num = np.zeros((*shape, values.shape[1]), np.float32)
+    num[rc[:, 0], rc[:, 1]] = values
+    return cv2.GaussianBlur(num, (0, 0), sigmaX=float(sigma), borderType=cv2.BORDER_CONSTANT)
+
+
 def _solve_local(shape: tuple[int, int], rc: np.ndarray, values: np.ndarray, sigma: float,
                  ridge: float, iterations: int = 30, tol: float = 1e-4) -> np.ndarray:
     """W with (A + ridge I) W = (1 + ridge) Y by the contraction W <- ((1+ridge) Y - A W) / ridge
-    (A row-stochastic, so it converges for ridge > 1), A W evaluated by blurring."""
+    (A row-stochastic, so it converges for ridge > 1), A W evaluated by blurring (the
+    normalizer, the blurred node indicator, does not change between steps)."""
     w = values.copy()
-    for _ in range(iterations):
-        num, den = gaussian_sums(shape, rc, w, sigma)
-        aw = num[rc[:, 0], rc[:, 1]] / np.maximum(den[rc[:, 0], rc[:, 1]], 1e-12)[:, None]
+    num, den = gaussian_sums(shape, rc, w, sigma)
+    den_nodes = np.maximum(den[rc[:, 0], rc[:, 1]], 1e-12)[:, None]
+    for step in range(iterations):
+        if step:
+            num = _scatter_blur(shape, rc, w, sigma)
+        aw = num[rc[:, 0], rc[:, 1]] / den_nodes
         new = ((1.0 + ridge) * values - aw) / ridge
         done = float(np.abs(new - w).max()) < tol
         w = new
@@ -283,30 +296,35 @@ def _onion_peel(filled: np.ndarray, rc: np.ndarray, w: np.ndarray, hole: np.ndar
                 sigma: float) -> None:
     """Fill ``hole`` in ``filled`` (0..255, in place) ring by ring from the outside in (Alilou
     and Yaghmaee): each ring is predicted by the GRNN over the nodes and the rings before it,
-    which then join the nodes with their predicted values as weights."""
+    which then join the nodes with their predicted values as weights.
+
+    ``stacked`` holds the weights of the known pixels (0 elsewhere) and, as a fourth channel,
+    the known-pixel indicator, so one blur gives both GRNN sums.
+    """
     shape = hole.shape
-    weights = np.zeros((*shape, 3), np.float32)
+    stacked = np.zeros((*shape, 4), np.float32)
+    stacked[rc[:, 0], rc[:, 1], :3] = w
+    stacked[rc[:, 0], rc[:, 1], 3] = 1.0
     known = np.zeros(shape, bool)
-    weights[rc[:, 0], rc[:, 1]] = w
     known[rc[:, 0], rc[:, 1]] = True
     remaining = hole.copy()
+    fallback = w.mean(0)
     blur = {"sigmaX": float(sigma), "borderType": cv2.BORDER_CONSTANT}
     while remaining.any():
         layer = remaining & dilate(known)
         if not layer.any():
             layer = remaining
-        stacked = np.concatenate([weights * known[..., None], known[..., None]], -1)
-        blurred = cv2.GaussianBlur(stacked.astype(np.float32), (0, 0), **blur)
-        num, den = blurred[..., :3], blurred[..., 3]
+        blurred = cv2.GaussianBlur(stacked, (0, 0), **blur)
         ys, xs = np.nonzero(layer)
-        d = den[ys, xs]
+        at = blurred[ys, xs]
+        d = at[:, 3]
         ok = d > 1e-6
-        pred = np.where(ok[:, None], num[ys, xs] / np.maximum(d, 1e-6)[:, None],
-                        w.mean(0))
-        weights[ys, xs] = pred
+        stacked[ys, xs, :3] = np.where(ok[:, None], at[:, :3] / np.maximum(d, 1e-6)[:, None],
+                                       fallback)
+        stacked[ys, xs, 3] = 1.0
         known |= layer
         remaining &= ~layer
-    filled[hole] = np.clip(weights[hole], 0.0, 1.0) * 255.0
+    filled[hole] = np.clip(stacked[hole, :3], 0.0, 1.0) * 255.0
 
 
 def _pick_sigma(shape: tuple[int, int], rc: np.ndarray, values: np.ndarray, hole: np.ndarray,

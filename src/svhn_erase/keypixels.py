@@ -42,6 +42,8 @@ DEFAULT_GROW = 0
 BORDER_BAND = 0.0
 CLUSTERS = 12
 KMEANS_SAMPLE = 500
+KMEANS_ITERATIONS = 15
+_KMEANS_CHUNK = 64
 OVER = 2.5
 BEST_MIN = 1.3
 GROW_STEPS = 1
@@ -235,9 +237,9 @@ def _sq_dist(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
             + (centres**2).sum(1)[None, :])
 
 
-def _kmeans(flat: np.ndarray, k: int, iterations: int) -> tuple[np.ndarray, np.ndarray]:
-    """k-means with a deterministic start (quantiles along the main axis), fitted on at most
-    ``KMEANS_SAMPLE`` evenly spaced pixels; returns every pixel's label and the centres."""
+def _kmeans_start(flat: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k-means sample (at most ``KMEANS_SAMPLE`` evenly spaced pixels of ``flat``) and its
+    deterministic starting labels (quantiles along the sample's main axis)."""
     sample = flat[:: max(1, -(-len(flat) // KMEANS_SAMPLE))]  # ceil: at most KMEANS_SAMPLE
     centred = sample - sample.mean(0)
     try:
@@ -246,7 +248,63 @@ def _kmeans(flat: np.ndarray, k: int, iterations: int) -> tuple[np.ndarray, np.n
         axis = np.ones(flat.shape[1]) / np.sqrt(flat.shape[1])
     proj = centred @ axis
     edges = np.quantile(proj, np.linspace(0, 1, k + 1))
-    label = np.clip(np.searchsorted(edges[1:-1], proj), 0, k - 1)
+    return sample, np.clip(np.searchsorted(edges[1:-1], proj), 0, k - 1)
+
+
+def kmeans_centres(flats: list[np.ndarray], k: int, iterations: int) -> list[np.ndarray]:
+    """The centres (k, d) that ``_kmeans`` finds for each of ``flats`` (each (n_i, d)), with
+    the Lloyd iterations of ``_KMEANS_CHUNK`` crops run at once on samples padded to one
+    length (chunks keep the (crops, samples, k) distance arrays in cache)."""
+    out: list[np.ndarray] = []
+    for s in range(0, len(flats), _KMEANS_CHUNK):
+        out += _kmeans_centres_chunk([_kmeans_start(f, k) for f in flats[s:s + _KMEANS_CHUNK]],
+                                     k, iterations)
+    return out
+
+
+def _kmeans_centres_chunk(starts: list[tuple[np.ndarray, np.ndarray]], k: int,
+                          iterations: int) -> list[np.ndarray]:
+    """``kmeans_centres`` on the ``_kmeans_start`` (sample, labels) pairs of a few crops."""
+    b, d = len(starts), starts[0][0].shape[1]
+    n = max(len(smp) for smp, _ in starts)
+    sample = np.zeros((b, n, d))
+    label = np.zeros((b, n), np.int64)
+    valid = np.zeros((b, n), bool)
+    for i, (smp, lab) in enumerate(starts):
+        sample[i, : len(smp)], label[i, : len(smp)], valid[i, : len(smp)] = smp, lab, True
+    means = sample.sum(1) / valid.sum(1)[:, None]
+    sq = (sample**2).sum(2)
+    centres = np.zeros((b, k, d))
+    active = np.arange(b)  # crops whose labels still change; the others keep their centres
+    for _ in range(iterations + 1):
+        if len(active) < b:
+            smp, lab, ok, sq_a = sample[active], label[active], valid[active], sq[active]
+        else:
+            smp, lab, ok, sq_a = sample, label, valid, sq
+        slot = ((np.arange(len(active)) * k)[:, None] + lab)[ok]  # (crop, cluster) per pixel
+        counts = np.bincount(slot, minlength=len(active) * k).reshape(-1, k)
+        sums = np.stack([np.bincount(slot, smp[..., j][ok], len(active) * k)
+                         for j in range(d)], -1).reshape(-1, k, d)
+        cen = np.where(counts[..., None] > 0, sums / np.maximum(counts, 1)[..., None],
+                       means[active][:, None, :])
+        centres[active] = cen
+        dist = smp @ cen.transpose(0, 2, 1)  # squared distances, as _sq_dist, in place:
+        dist *= -2.0
+        dist += sq_a[..., None]
+        dist += (cen**2).sum(2)[:, None, :]
+        new = dist.argmin(2)
+        changed = ((new != lab) & ok).any(1)
+        label[active[changed]] = new[changed]
+        active = active[changed]
+        if not len(active):
+            break
+    return list(centres)
+
+
+def _kmeans(flat: np.ndarray, k: int, iterations: int) -> tuple[np.ndarray, np.ndarray]:
+    """k-means with a deterministic start (quantiles along the main axis), fitted on at most
+    ``KMEANS_SAMPLE`` evenly spaced pixels; returns every pixel's label and the centres."""
+    sample, label = _kmeans_start(flat, k)
     centres = np.zeros((k, flat.shape[1]))
     for _ in range(iterations + 1):
         onehot = np.zeros((len(sample), k))
@@ -264,14 +322,16 @@ def _kmeans(flat: np.ndarray, k: int, iterations: int) -> tuple[np.ndarray, np.n
 
 def cluster_digit(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
                   clusters: int | None = None, share: float | None = None,
-                  over: float | None = None, iterations: int = 15) -> np.ndarray:
+                  over: float | None = None, iterations: int = KMEANS_ITERATIONS,
+                  centres: np.ndarray | None = None) -> np.ndarray:
     """Digit mask from per-pixel ``features`` (h, w, d) by clustering with a border prior.
 
     k-means into ``clusters`` groups; a group is digit when it is ``over`` times more common
     inside the ``box`` than on the context ``ring`` around it (the background prior: digits
     stay inside their boxes, backgrounds run across). Pixels next to the digit whose place
     between their nearest background centre and nearest digit centre is past ``share``
-    (anti-aliased edges, mixtures of the two) join the digit.
+    (anti-aliased edges, mixtures of the two) join the digit. ``centres``: the k-means
+    centres when already found (``kmeans_centres``).
     """
     clusters = CLUSTERS if clusters is None else clusters
     over = OVER if over is None else over
@@ -280,7 +340,13 @@ def cluster_digit(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
     flat = features.reshape(-1, d).astype(np.float64)
     if len(flat) < clusters * 2 or not box.any():
         return np.zeros((h, w), bool)
-    label, centres = _kmeans(flat, clusters, iterations)
+    if centres is None:
+        label, centres = _kmeans(flat, clusters, iterations)
+        dist = np.maximum(_sq_dist(flat, centres), 0.0)
+    else:
+        dist = _sq_dist(flat, centres)
+        label = dist.argmin(1)
+        np.maximum(dist, 0.0, out=dist)
     ring_f, box_f = ring.ravel(), box.ravel()
     n_ring, n_box = max(int(ring_f.sum()), 1), max(int(box_f.sum()), 1)
     in_ring = np.bincount(label[ring_f], minlength=clusters) / n_ring
@@ -292,7 +358,6 @@ def cluster_digit(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
         is_digit[best] = True
     if not is_digit.any() or is_digit.all():
         return np.zeros((h, w), bool)
-    dist = np.maximum(_sq_dist(flat, centres), 0.0)
     d_bg = np.sqrt(dist[:, ~is_digit].min(1))
     d_fg = np.sqrt(dist[:, is_digit].min(1))
     position = (d_bg / np.maximum(d_bg + d_fg, 1e-12)).reshape(h, w)
@@ -318,7 +383,7 @@ def default_background(model: ConvNet, crops: list[np.ndarray], inner: list[tupl
     the first-layer feature maps at native resolution (local brightness and edge energy).
     """
     stats = native_map_stats(model, crops)
-    out = []
+    prepared = []
     for n, (crop, fm, (rs, cs)) in enumerate(zip(crops, stats, inner, strict=True)):
         h, w = crop.shape[:2]
         color = crop.astype(np.float32) / 255.0
@@ -335,7 +400,16 @@ def default_background(model: ConvNet, crops: list[np.ndarray], inner: list[tupl
         ring = ~centre  # the context margin and the box's own border band
         if others is not None:
             ring &= ~others[n]
-        digit = cluster_digit(feats, ring, centre, share=share)
+        prepared.append((feats, ring, centre))
+    # k-means for all crops at once (cluster_digit's own checks decide which need it)
+    todo = [n for n, (f, _, c) in enumerate(prepared)
+            if f.shape[0] * f.shape[1] >= CLUSTERS * 2 and c.any()]
+    found = kmeans_centres([prepared[n][0].reshape(-1, prepared[n][0].shape[-1])
+                            .astype(np.float64) for n in todo], CLUSTERS, KMEANS_ITERATIONS)
+    centres = dict(zip(todo, found, strict=True))
+    out = []
+    for n, (feats, ring, centre) in enumerate(prepared):
+        digit = cluster_digit(feats, ring, centre, share=share, centres=centres.get(n))
         if grow > 0:
             digit = dilate(digit, iterations=grow, cross=True)
         out.append(~digit)
