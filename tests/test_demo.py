@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from svhn_erase import bench, cli, demo, weights
+from svhn_erase import synth as demo_synth
 from svhn_erase.nets import ConvNet
 from svhn_erase.weights import save_classifier
 
@@ -40,6 +41,22 @@ def test_demo_runs_every_stage_then_reuses(tiny_demo: Path, capsys) -> None:
     cli.main(["demo", "--fast", "--out", str(tiny_demo)])
     again = capsys.readouterr().out
     assert again.count("reusing the result of an earlier run") == 3
+
+
+def test_new_weights_or_recipe_redo_the_stages(tiny_demo: Path, monkeypatch, capsys) -> None:
+    assert cli.main(["demo", "--fast", "--out", str(tiny_demo)]) == 0
+    # weights replaced in place (same path): erase and benchmark run again, data is reused
+    torch.manual_seed(1)
+    save_classifier(ConvNet("ConvNet48_Dropout5").eval(),
+                    tiny_demo.parent / "ckpt" / "classifier.safetensors")
+    capsys.readouterr()
+    assert cli.main(["demo", "--fast", "--out", str(tiny_demo)]) == 0
+    assert capsys.readouterr().out.count("reusing the result of an earlier run") == 1
+    # a newer generator recipe regenerates the split too
+    monkeypatch.setattr(demo_synth, "RECIPE_VERSION", demo_synth.RECIPE_VERSION + 1)
+    assert cli.main(["demo", "--fast", "--out", str(tiny_demo)]) == 0
+    out = capsys.readouterr().out
+    assert "reusing" not in out and "synth" in out
 
 
 def test_interrupted_demo_continues(tiny_demo: Path, monkeypatch, capsys) -> None:

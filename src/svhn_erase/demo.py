@@ -17,6 +17,7 @@ only when finished.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -68,22 +69,37 @@ def _stage(state_path: Path, name: str, params: dict, work: Callable[[], dict | 
     return result
 
 
-def _split_done(folder: Path, count: int, seed: int, style: str) -> bool:
+def _split_params(count: int, seed: int, style: str) -> dict:
+    """What a generated split depends on, the generator's recipe version included (a newer
+    recipe regenerates the split)."""
+    from svhn_erase import synth
+
+    return {"count": count, "seed": seed, "style": style,
+            "difficulty": synth.DEFAULT_DIFFICULTY, "recipe_version": synth.RECIPE_VERSION}
+
+
+def _split_done(folder: Path, params: dict) -> bool:
     summary = folder / "summary.json"
     if not summary.is_file():
         return False
     s = json.loads(summary.read_text())
-    return (s.get("count"), s.get("seed"), s.get("style")) == (count, seed, style)
+    return s.get("complete", True) and all(s.get(k) == v for k, v in params.items())
 
 
-def _generate(root: Path, split: str, count: int, seed: int, style: str) -> dict:
+def _generate(root: Path, split: str, params: dict) -> dict:
     from svhn_erase import synth
 
     folder = root / split
-    if not _split_done(folder, count, seed, style):
-        synth.generate_split(root, split, count=count, seed=seed, style=style,
+    if not _split_done(folder, params):
+        synth.generate_split(root, split, count=params["count"], seed=params["seed"],
+                             style=params["style"], difficulty=params["difficulty"],
                              workers=os.cpu_count())
     return {"folder": str(folder)}
+
+
+def _file_digest(path: Path) -> str:
+    """A short SHA-256 of a weights file, so that replaced weights are noticed."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def _train(data: Path, runs: Path, profile: Profile, classes: int, net: str, run_id: str) -> dict:
@@ -150,14 +166,14 @@ def run_demo(out: str | os.PathLike[str] = "svhn-erase-demo", fast: bool = False
     started = time.perf_counter()
     print(f"[demo] profile {'fast' if fast else 'default'}: {asdict(profile)}; output in {out}")
 
-    test_params = {"count": profile.test_images, "seed": TEST_SEED, "style": "heldout"}
+    test_params = _split_params(profile.test_images, TEST_SEED, "heldout")
     _stage(state, "generate test split", test_params,
-           lambda: _generate(data, "test", **test_params))
+           lambda: _generate(data, "test", test_params))
 
     if train:
-        train_params = {"count": profile.train_images, "seed": TRAIN_SEED, "style": "train"}
+        train_params = _split_params(profile.train_images, TRAIN_SEED, "train")
         _stage(state, "generate train split", train_params,
-               lambda: _generate(data, "train", **train_params))
+               lambda: _generate(data, "train", train_params))
         spec = {**train_params, "epochs": profile.train_epochs}
         weights = Path(_stage(state, "train classifier", {**spec, "net": "ConvNet48_Dropout5"},
                               lambda: _train(data, out / "runs", profile, 10,
@@ -170,11 +186,14 @@ def run_demo(out: str | os.PathLike[str] = "svhn-erase-demo", fast: bool = False
         print(f"[demo] classifier: {weights}\n[demo] judge: {judge}\n"
               f"[demo] (made by our own train command; recipe in {CHECKPOINTS_DIR / 'README.md'})")
 
-    erase_params = {"weights": str(weights), **test_params}
+    erase_params = {"weights": str(weights), "weights_sha256": _file_digest(weights),
+                    **test_params}
     timing = _stage(state, "erase test split", erase_params,
                     lambda: erase_split(data, "test", out / "erased", weights=weights))
 
-    bench_params = {**erase_params, "judge": str(judge), "seed_limit": profile.seed_limit}
+    judge_sha = _file_digest(judge) if judge and Path(judge).is_file() else None
+    bench_params = {**erase_params, "judge": str(judge), "judge_sha256": judge_sha,
+                    "seed_limit": profile.seed_limit}
 
     def bench() -> dict:
         summary = run_bench(data, "test", weights, out / "bench", judge=judge,
