@@ -214,10 +214,10 @@ def _targets_html(summary: dict) -> str:
          f"{_fmt(psnr, '.2f')} vs {_fmt(nt, '.2f')} dB"),
         ("removal rate at least 95 %",
          None if d["removal_rate"] is None else d["removal_rate"] >= 0.95,
-         _fmt(None if d["removal_rate"] is None else 100 * d["removal_rate"], ".1f", " %")),
+         _fmt(None if d["removal_rate"] is None else 100 * d["removal_rate"], ".2f", " %")),
         ("key-pixel precision at least 0.95",
          None if d["keypix_precision"] is None else d["keypix_precision"] >= 0.95,
-         _fmt(d["keypix_precision"], ".3f")),
+         _fmt(d["keypix_precision"], ".4f")),  # enough digits that a near miss reads as one
     ]
     items = "".join(f"<li>{verdict(ok)} &nbsp;{_esc(text)}: {value}</li>"
                     for text, ok, value in checks)
