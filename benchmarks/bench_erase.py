@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import torch
 
-from svhn_erase import erase, keypixels, split
+from svhn_erase import erase, evaluate, keypixels, split
 from svhn_erase.weights import load_classifier
 
 
@@ -49,20 +49,23 @@ def opencv_inpaint(images: list[np.ndarray], masks: list[np.ndarray], flag: int
 
 
 def key_pixel_scores(boxes: np.ndarray, keypix: list[np.ndarray], mask: np.ndarray,
-                     shape: tuple[int, ...]) -> list[tuple[float, float]]:
-    """(precision, recall) per box of the kept background pixels against the true mask."""
+                     shape: tuple[int, ...]) -> list[tuple[float | None, float | None]]:
+    """(precision, recall) per box of the kept background pixels against the true mask, by
+    ``evaluate.keypix_precision_recall`` (the definition ``svhn-erase bench`` uses)."""
     scores = []
-    for box, kp in zip(boxes, keypix, strict=True):
+    for k, (box, kp) in enumerate(zip(boxes, keypix, strict=True), start=1):
         clipped = erase.clip_box(box, shape[0], shape[1])
         if clipped is None or kp.size == 0:
             continue
         t, lft, b, r = clipped
-        true_bg = mask[t:b, lft:r] == 0
-        kept = int(kp.sum())
-        hit = int((kp & true_bg).sum())
-        scores.append((hit / kept if kept else 0.0,
-                       hit / int(true_bg.sum()) if true_bg.any() else 1.0))
+        scores.append(evaluate.keypix_precision_recall(kp, mask[t:b, lft:r], k))
     return scores
+
+
+def _mean_defined(values) -> float:
+    """Mean of the values that are not None (a box with nothing kept has no precision)."""
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else float("nan")
 
 
 def main() -> None:
@@ -132,30 +135,29 @@ def main() -> None:
         if name in keypix:
             scores = [s for kp, (_, m), p in zip(keypix[name], truth, parents, strict=False)
                       for s in key_pixel_scores(p.boxes, kp, m, p.image.shape)]
-            precision = np.mean([s[0] for s in scores])
-            recall = np.mean([s[1] for s in scores])
+            precision = _mean_defined(s[0] for s in scores)
+            recall = _mean_defined(s[1] for s in scores)
             line += f"{precision:>10.3f}{recall:>10.3f}"
         print(line)
     # the original's first key-pixel try, for comparison (key pixels only)
-    crops, sizes, gt_bg = [], [], []
+    crops, sizes, gt = [], [], []
     for p, (_, m) in zip(parents, truth, strict=True):
-        for box in p.boxes:
+        for k, box in enumerate(p.boxes, start=1):
             clipped = erase.clip_box(box, *p.image.shape[:2])
             if clipped is None:
                 continue
             t, lft, b, r = clipped
             crops.append(p.image[t:b, lft:r])
             sizes.append((b - t, r - lft))
-            gt_bg.append(m[t:b, lft:r] == 0)
+            gt.append((m[t:b, lft:r], k))
     x40 = keypixels.classifier_input(crops)
     for name, fn in (("seed-fmap", keypixels.seed_fmap), ("seed-grad", keypixels.seed_grad)):
         kps = fn(model, x40, sizes)
-        prec = [(k.background & g).sum() / max(k.background.sum(), 1) for k, g in
-                zip(kps, gt_bg, strict=True)]
-        rec = [(k.background & g).sum() / max(g.sum(), 1) for k, g in zip(kps, gt_bg,
-                                                                           strict=True)]
-        print(f"{'kp ' + name:<12}{len(kps):>7}{'':>8}{'':>18}{np.mean(prec):>10.3f}"
-              f"{np.mean(rec):>10.3f}")
+        scores = [evaluate.keypix_precision_recall(kp.background, m, k)
+                  for kp, (m, k) in zip(kps, gt, strict=True)]
+        print(f"{'kp ' + name:<12}{len(kps):>7}{'':>8}{'':>18}"
+              f"{_mean_defined(s[0] for s in scores):>10.3f}"
+              f"{_mean_defined(s[1] for s in scores):>10.3f}")
 
 
 if __name__ == "__main__":
