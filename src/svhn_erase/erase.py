@@ -80,8 +80,7 @@ def class_scores(model: ConvNet, x: torch.Tensor) -> torch.Tensor:
     out = x
     for block in (model.layer1, model.layer2, model.layer3):
         out = _pooled_block(block, out)
-    out = model.fc1(out.flatten(1))
-    return model.fc2(out) if hasattr(model, "fc2") else out
+    return model.head(out.flatten(1))
 
 
 def classify(model: ConvNet, x40: torch.Tensor) -> np.ndarray:

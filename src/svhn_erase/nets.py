@@ -74,13 +74,16 @@ class ConvNet(nn.Module):
         """First-layer feature maps (Conv2d only, before batch norm), same size as ``x``."""
         return self.layer1[0](x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.features(x)
+    def head(self, flat: torch.Tensor) -> torch.Tensor:
+        """Class scores from the flattened conv features (``features``)."""
         if self._head == "linear":
-            return self.fc1(out)
+            return self.fc1(flat)
         if self._head == "dropout":
-            return self.fc1(self.drop1(out))
-        return self.fc2(self.drop1(self.fc1(out)))  # no activation between, as the original
+            return self.fc1(self.drop1(flat))
+        return self.fc2(self.drop1(self.fc1(flat)))  # no activation between, as the original
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
 
 
 def infer_architecture(state: dict[str, torch.Tensor]) -> tuple[str, int]:

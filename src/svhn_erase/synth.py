@@ -755,10 +755,7 @@ def _edge_element(rng: np.random.Generator, clean: np.ndarray, unit: float,
     kx0, ky0, kx1, ky1 = keep_out if keep_out is not None else (w, h, 0, 0)
     if rng.random() < 0.6:
         x = int(rng.choice([rng.uniform(0, 0.15), rng.uniform(0.85, 1.0)]) * w)
-        if x < w / 2:
-            xa, xb = x, min(w, x + band, int(kx0 - gap))
-        else:
-            xa, xb = max(0, x - band, int(np.ceil(kx1 + gap))), x
+        xa, xb = _band_span(x, w, band, kx0 - gap, kx1 + gap)
         if xb <= xa:
             return out
         out[:, xa:xb] = color
@@ -769,14 +766,20 @@ def _edge_element(rng: np.random.Generator, clean: np.ndarray, unit: float,
                 out[:, xb:] *= 0.25
     else:
         y = int(rng.choice([rng.uniform(0, 0.12), rng.uniform(0.88, 1.0)]) * h)
-        if y < h / 2:
-            ya, yb = y, min(h, y + band, int(ky0 - gap))
-        else:
-            ya, yb = max(0, y - band, int(np.ceil(ky1 + gap))), y
+        ya, yb = _band_span(y, h, band, ky0 - gap, ky1 + gap)
         if yb <= ya:
             return out
         out[ya:yb, :] = color
     return out
+
+
+def _band_span(pos: int, extent: int, band: int, keep_from: float,
+               keep_to: float) -> tuple[int, int]:
+    """[start, end) of a band ``band`` wide running inwards from ``pos`` (near the
+    ``extent``'s start or end), stopped before the kept-out interval [keep_from, keep_to]."""
+    if pos < extent / 2:
+        return pos, min(extent, pos + band, int(keep_from))
+    return max(0, pos - band, int(np.ceil(keep_to))), pos
 
 
 # --------------------------------------------------------------------------- splits

@@ -219,11 +219,16 @@ def make_training_model(net: str = DEFAULT_NET, num_classes: int = 10, image_siz
     return model.to(device=device, memory_format=torch.channels_last)
 
 
-def autocast_settings(precision: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
-    """``(autocast dtype or None for plain fp32, whether a GradScaler is needed)``."""
+def check_precision(precision: str) -> None:
+    """Refuse a ``precision`` other than those in ``PRECISIONS``."""
     if precision not in PRECISIONS:
         raise SvhnEraseError(f"unknown precision {precision!r}; choose one of "
                              f"{', '.join(PRECISIONS)}")
+
+
+def autocast_settings(precision: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
+    """``(autocast dtype or None for plain fp32, whether a GradScaler is needed)``."""
+    check_precision(precision)
     if precision == "fp32":
         return None, False
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
@@ -346,9 +351,7 @@ def train_classifier(data: str | os.PathLike[str], runs: str | os.PathLike[str] 
                                  f"{', '.join(OPTIMIZERS)}")
         if batch < 1 or epochs < 1:
             raise SvhnEraseError("--batch and --epochs must be at least 1")
-        if precision not in PRECISIONS:
-            raise SvhnEraseError(f"unknown precision {precision!r}; choose one of "
-                                 f"{', '.join(PRECISIONS)}")
+        check_precision(precision)
         config = {"data": str(Path(data).resolve()), "split": split, "test_split": test_split,
                   "net": net, "batch": batch, "epochs": epochs, "opt": opt, "lr": lr,
                   "momentum": momentum, "val_fraction": val_fraction, "seed": seed,
