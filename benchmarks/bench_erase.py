@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import torch
 
-from svhn_erase import erase, evaluate, keypixels, split
+from svhn_erase import allocator, erase, evaluate, keypixels, split
 from svhn_erase.weights import load_classifier
 
 
@@ -77,7 +77,12 @@ def main() -> None:
     parser.add_argument("--seed-limit", type=int, default=20, help="images for the seed method")
     parser.add_argument("--methods", default="default,seed")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's allocator as it is (the svhn-erase command keeps "
+                             "freed buffers for reuse, see svhn_erase.allocator)")
     args = parser.parse_args()
+    heap = "glibc default" if args.default_malloc else (
+        "freed buffers kept" if allocator.keep_freed_memory() else "system default")
     torch.set_num_threads(args.threads)
     path = split.split_dir(args.data, args.split)
     model = load_classifier(erase.resolve_weights(args.weights))
@@ -112,7 +117,7 @@ def main() -> None:
 
     base = speed["telea box"][0]
     print(f"\nSpeed on {path} ({len(parents)} images, {n_digits} digits, "
-          f"{torch.get_num_threads()} threads)")
+          f"{torch.get_num_threads()} threads, heap: {heap}; every row)")
     print(f"{'method':<12}{'digits':>8}{'digits/s':>11}{'vs Telea':>10}")
     for name, (rate, digits) in speed.items():
         print(f"{name:<12}{digits:>8}{rate:>11.1f}{rate / base:>10.3f}")

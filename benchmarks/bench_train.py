@@ -36,7 +36,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from svhn_erase import crops, split, train
+from svhn_erase import allocator, crops, split, train
 from svhn_erase.datasets import SVHNDigits
 from svhn_erase.nets import ConvNet
 
@@ -130,7 +130,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default: 3)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's choice)")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's allocator as it is (the svhn-erase command keeps "
+                             "freed buffers for reuse, see svhn_erase.allocator)")
     args = parser.parse_args()
+    heap = "glibc default" if args.default_malloc else (
+        "freed buffers kept" if allocator.keep_freed_memory() else "system default")
     torch.set_num_threads(args.threads or max(1, torch.get_num_threads()))
 
     tmp = None
@@ -183,7 +188,8 @@ def main() -> None:
                              *trainer(batches, per_round))
     print(f"split {path}: {len(cache)} digits; crop cache built once in {build_s:.2f} s "
           f"(read back from disk on later runs); {args.rounds} x {per_round} batches of 32 "
-          f"per method, interleaved; {NET} SGD lr 0.005; {torch.get_num_threads()} threads")
+          f"per method, interleaved; {NET} SGD lr 0.005; {torch.get_num_threads()} threads; "
+          f"heap: {heap} (every row)")
     base_read = totals[next(iter(methods))][0] / totals[next(iter(methods))][1]
     base_train = totals[next(iter(methods))][2] / totals[next(iter(methods))][3]
     print(f"{'method':<36}{'data only img/s':>16}{'ratio':>8}{'training img/s':>16}{'ratio':>8}")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from svhn_erase import __version__
+from svhn_erase.allocator import keep_freed_memory
 from svhn_erase.errors import SvhnEraseError
 
 # --------------------------------------------------------------------------- data
@@ -350,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()  # a command is a long loop over big tensors: reuse freed buffers
     try:
         result = args.func(args)
     except SvhnEraseError as exc:

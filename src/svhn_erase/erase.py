@@ -34,7 +34,7 @@ from svhn_erase.weights import load_classifier, resolve_weights
 
 METHODS = ("default", "seed")
 CONTEXT_MARGIN = 2
-_CLASSIFY_BATCH = 512
+_CLASSIFY_BATCH = 96  # CPU: batches of ~100 40 x 40 crops stay in cache (512 ran 1.4x slower)
 
 
 @dataclass
