@@ -148,6 +148,25 @@ def test_every_source_renders_offline() -> None:
         assert synth._photo(name).shape[2] == 3
 
 
+def _stroke_over_height(alpha: np.ndarray) -> float:
+    """Stroke width (twice the median distance to the edge along the skeleton) / height."""
+    from skimage.morphology import skeletonize
+
+    ink = alpha > 0.5
+    inside = cv2.distanceTransform(ink.astype(np.uint8), cv2.DIST_L2, 5)
+    return 2.0 * float(np.median(inside[skeletonize(ink)])) / alpha.shape[0]
+
+
+def test_every_face_has_the_weight_of_real_type() -> None:
+    # regular to bold type: 0.08 (Computer Modern) to 0.20 (DejaVu Sans Bold) of the digit
+    # height; recipe 2 drew the Hershey faces with thick lines that merged into 0.27 blobs
+    for family, faces in synth.FONT_FAMILIES.items():
+        for kind, name in faces:
+            glyphs, _ = synth._face_glyphs(kind, name)
+            weight = float(np.mean([_stroke_over_height(g.alpha) for g in glyphs]))
+            assert 0.07 < weight < 0.215, (family, name, weight)
+
+
 def test_digit_count_distribution_is_svhn_like() -> None:
     counts = np.bincount([len(synth.render_sample(11, i).boxes) for i in range(150)],
                          minlength=7)

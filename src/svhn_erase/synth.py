@@ -55,7 +55,7 @@ from svhn_erase.errors import SvhnEraseError
 STYLES = ("all", "train", "heldout")
 WORK_SCALE = 2.0
 MAX_WORK_WIDTH = 720
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -201,7 +201,11 @@ def _face_glyphs(kind: str, name: str) -> tuple[tuple[Glyph, ...], float]:
         if italic == "1":
             face |= cv2.FONT_ITALIC
         scale = cv2.getFontScaleFromHeight(face, int(size * 0.72), 1)
-        thickness = max(2, int(size * 0.055))
+        # one-pixel lines: Hershey faces build their weight from the glyph's own strokes
+        # (duplex, complex and triplex draw two or three parallel lines); any thicker and
+        # they merge into blobs 0.2-0.27 of the digit height across, beyond the boldest
+        # TrueType face here (0.20). At 1 px they span 0.13-0.21, like regular to bold type.
+        thickness = 1
         for d in "0123456789":
             # Hershey's zero is slashed; house numbers use a plain oval: a narrowed "O"
             text = "O" if d == "0" else d
