@@ -134,8 +134,7 @@ def main() -> None:
                         help="leave glibc's allocator as it is (the svhn-erase command keeps "
                              "freed buffers for reuse, see svhn_erase.allocator)")
     args = parser.parse_args()
-    heap = "glibc default" if args.default_malloc else (
-        "freed buffers kept" if allocator.keep_freed_memory() else "system default")
+    heap = allocator.heap_setting(keep=not args.default_malloc)
     torch.set_num_threads(args.threads or max(1, torch.get_num_threads()))
 
     tmp = None

@@ -49,9 +49,9 @@ def score_difficulty(difficulty: str, count: int, seed: int, style: str, model) 
         for name, out in outputs.items():
             psnr[name].append(evaluate.psnr_over_boxes(out, s.clean, boxes))
         if model is not None:
-            x = np.stack([crops.crop_digit(s.image, b) for b in boxes]).astype(np.float32)
+            x = crops.normalize(np.stack([crops.crop_digit(s.image, b) for b in boxes]))
             with torch.no_grad():
-                pred = model(torch.from_numpy((x / 255.0 - 0.5) / 0.5)[:, None]).argmax(1)
+                pred = model(x).argmax(1)
             right += int((pred.numpy() == s.boxes[:, 0].astype(int) % 10).sum())
             total += len(boxes)
     row = {name: float(np.mean(v)) for name, v in psnr.items()}

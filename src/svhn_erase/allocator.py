@@ -50,3 +50,11 @@ def keep_freed_memory() -> bool:
     _applied = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
                     and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     return _applied
+
+
+def heap_setting(keep: bool = True) -> str:
+    """Apply ``keep_freed_memory`` when ``keep`` (a benchmark's default; ``--default-malloc``
+    turns it off) and say in a few words what the heap does, for the benchmark's header."""
+    if not keep:
+        return "glibc default"
+    return "freed buffers kept" if keep_freed_memory() else "system default"

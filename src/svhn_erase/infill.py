@@ -234,18 +234,16 @@ def gaussian_sums(shape: tuple[int, int], rc: np.ndarray, weights: np.ndarray,
     Exact up to the blur's truncation at 4 sigma; O(pixels * sigma) instead of
     O(pixels * nodes).
     """
-    num = np.zeros((*shape, 3), np.float32)
     den = np.zeros(shape, np.float32)
-    num[rc[:, 0], rc[:, 1]] = weights
     den[rc[:, 0], rc[:, 1]] = 1.0
-    blur = {"sigmaX": float(sigma), "borderType": cv2.BORDER_CONSTANT}
-    return cv2.GaussianBlur(num, (0, 0), **blur), cv2.GaussianBlur(den, (0, 0), **blur)
+    den = cv2.GaussianBlur(den, (0, 0), sigmaX=float(sigma), borderType=cv2.BORDER_CONSTANT)
+    return _scatter_blur(shape, rc, weights, sigma), den
 
 
 def _scatter_blur(shape: tuple[int, int], rc: np.ndarray, values: np.ndarray,
                   sigma: float) -> np.ndarray:
     """``values`` (n, c) placed at pixels ``rc`` of a zero (h, w, c) image, Gaussian blurred:
-    the first of ``gaussian_sums``' two sums on its own."""
+    the first of ``gaussian_sums``' two sums (``_solve_local`` needs it alone)."""
     num = np.zeros((*shape, values.shape[1]), np.float32)
     num[rc[:, 0], rc[:, 1]] = values
     return cv2.GaussianBlur(num, (0, 0), sigmaX=float(sigma), borderType=cv2.BORDER_CONSTANT)
