@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
+from svhn_erase.crops import crop_digit, normalize
 from svhn_erase.nets import ConvNet
 
 INPUT_SIZE = 40
@@ -77,24 +77,13 @@ def gray(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
 
 
-def _crop_input(rgb: np.ndarray) -> np.ndarray:
-    try:  # the project's shared crop function, when present
-        from svhn_erase.crops import crop_digit  # type: ignore[attr-defined]
-    except ImportError:
-        crop_digit = None
-    if crop_digit is not None:
-        h, w = rgb.shape[:2]
-        return np.asarray(crop_digit(rgb, np.array([0, 0, w, h]), size=INPUT_SIZE), np.uint8)
-    im = Image.fromarray(np.ascontiguousarray(rgb)).convert("L")
-    return np.asarray(im.resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR))
-
-
 def classifier_input(crops: list[np.ndarray]) -> torch.Tensor:
-    """Digit crops (each (h, w, 3) uint8) as the classifier's (n, 1, 40, 40) input in [-1, 1]."""
+    """Digit crops (each (h, w, 3) uint8) as the classifier's (n, 1, 40, 40) input in [-1, 1]:
+    the training preprocessing (``crops.crop_digit`` of the whole crop, ``crops.normalize``)."""
     if not crops:
         return torch.zeros(0, 1, INPUT_SIZE, INPUT_SIZE)
-    arr = np.stack([_crop_input(c) for c in crops]).astype(np.float32)
-    return torch.from_numpy((arr / 255.0 - 0.5) / 0.5)[:, None]
+    return normalize(np.stack([crop_digit(c, np.array([0, 0, c.shape[1], c.shape[0]]),
+                                          size=INPUT_SIZE) for c in crops]))
 
 
 def _resize_nearest(mask: np.ndarray, h: int, w: int) -> np.ndarray:
