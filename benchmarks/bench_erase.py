@@ -23,8 +23,12 @@ import cv2
 import numpy as np
 import torch
 
-from svhn_erase import allocator, erase, evaluate, keypixels, split
-from svhn_erase.weights import load_classifier
+from svhn_erase import allocator
+from svhn_erase.data import split
+from svhn_erase.evaluation import metrics as evaluate
+from svhn_erase.model.weights import load_classifier
+from svhn_erase.removal import keypixels
+from svhn_erase.removal import pipeline as erase
 
 
 def box_union(shape: tuple[int, ...], boxes: np.ndarray) -> np.ndarray:

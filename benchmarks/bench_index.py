@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 from PIL import Image
 
-from svhn_erase import digitstruct
+from svhn_erase.data import digitstruct
 
 TRAIN_IMAGES, TRAIN_DIGITS = 33_402, 73_257
 

@@ -20,7 +20,7 @@ import resource
 import tempfile
 import time
 
-from svhn_erase import synth
+from svhn_erase.data import synth
 
 
 def _cpu_seconds() -> float:

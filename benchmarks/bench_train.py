@@ -36,9 +36,11 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from svhn_erase import allocator, crops, split, train
-from svhn_erase.datasets import SVHNDigits
-from svhn_erase.nets import ConvNet
+from svhn_erase import allocator
+from svhn_erase.data import crops, split
+from svhn_erase.data.datasets import SVHNDigits
+from svhn_erase.model import train
+from svhn_erase.model.nets import ConvNet
 
 NET = "ConvNet48_Dropout5"
 
@@ -139,7 +141,7 @@ def main() -> None:
 
     tmp = None
     if args.data is None:
-        from svhn_erase import synth
+        from svhn_erase.data import synth
 
         tmp = tempfile.TemporaryDirectory()
         args.data = Path(tmp.name)

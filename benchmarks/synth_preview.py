@@ -12,7 +12,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from svhn_erase import synth
+from svhn_erase.data import synth
 
 
 def main() -> None:

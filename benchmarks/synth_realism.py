@@ -21,8 +21,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from svhn_erase import bench, crops, evaluate, synth
-from svhn_erase.weights import load_classifier
+from svhn_erase.data import crops, synth
+from svhn_erase.evaluation import bench
+from svhn_erase.evaluation import metrics as evaluate
+from svhn_erase.model.weights import load_classifier
 
 REFERENCE = {"untouched": 14.7, "telea_box": 31.1, "ns_box": 31.6, "telea_true": 34.5,
              "ns_true": 35.0, "biharmonic_true": 34.5, "original_accuracy": 91.5}

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from svhn_erase.digitstruct import write_digitstruct
+from svhn_erase.data.digitstruct import write_digitstruct
 
 
 def make_split(root: Path, name: str = "train", count: int = 30, seed: int = 0,

@@ -12,10 +12,12 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from digit_fixtures import finish_split
-from svhn_erase import bench, cli, weights
+from svhn_erase import cli
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.nets import ConvNet
-from svhn_erase.weights import save_classifier
+from svhn_erase.evaluation import bench
+from svhn_erase.model import weights
+from svhn_erase.model.nets import ConvNet
+from svhn_erase.model.weights import save_classifier
 
 
 def make_gt_split(root: Path, name: str = "test", count: int = 5, seed: int = 0,
@@ -160,7 +162,7 @@ def test_cli_bench_rejects_a_10_class_judge(tmp_path, models, capsys) -> None:
 
 
 def test_bench_on_a_generated_split_with_a_corrupt_image(tmp_path, models) -> None:
-    synth = pytest.importorskip("svhn_erase.synth")
+    synth = pytest.importorskip("svhn_erase.data.synth")
     path = synth.generate_split(tmp_path, "test", count=4, seed=7, workers=1, progress=False)
     (path / "groundtruth" / "2_clean.png").write_bytes(b"broken")
     out = tmp_path / "out"

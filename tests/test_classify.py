@@ -11,9 +11,11 @@ import torch
 import torch.nn.functional as F
 
 from digit_fixtures import make_split
-from svhn_erase import classify, cli, crops
-from svhn_erase.nets import ConvNet
-from svhn_erase.weights import save_classifier
+from svhn_erase import cli
+from svhn_erase.data import crops
+from svhn_erase.model import classify
+from svhn_erase.model.nets import ConvNet
+from svhn_erase.model.weights import save_classifier
 
 ORIGINAL = Path(__file__).resolve().parents[2] / "shared/reference/original-ConvNet48_Dropout3.pkl"
 

@@ -9,7 +9,7 @@ import pytest
 import scipy.io
 
 from svhn_erase import cli
-from svhn_erase.cropped import SVHNCropped, read_cropped, summarize_cropped
+from svhn_erase.data.format2 import SVHNCropped, read_cropped, summarize_cropped
 from svhn_erase.errors import SvhnEraseError
 
 
@@ -69,7 +69,7 @@ def test_bad_files(tmp_path: Path) -> None:
 
 
 def test_v73_file_is_refused_clearly(tmp_path: Path) -> None:
-    from svhn_erase.digitstruct import write_digitstruct
+    from svhn_erase.data.digitstruct import write_digitstruct
 
     write_digitstruct(tmp_path / "train_32x32.mat", ["1.png"], [np.array([[1, 0, 0, 5, 5]])])
     with pytest.raises(SvhnEraseError, match="not a MATLAB v5 file"):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from digit_fixtures import make_split
-from svhn_erase import crops, split
+from svhn_erase.data import crops, split
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from digit_fixtures import make_split
-from svhn_erase import crops
-from svhn_erase.datasets import SVHNDigits, SVHNFull
+from svhn_erase.data import crops
+from svhn_erase.data.datasets import SVHNDigits, SVHNFull
 from svhn_erase.errors import SvhnEraseError
 
 

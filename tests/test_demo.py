@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from svhn_erase import bench, cli, demo, weights
-from svhn_erase import synth as demo_synth
-from svhn_erase.nets import ConvNet
-from svhn_erase.weights import save_classifier
+from svhn_erase import cli
+from svhn_erase.apps import demo
+from svhn_erase.data import synth as demo_synth
+from svhn_erase.evaluation import bench
+from svhn_erase.model import weights
+from svhn_erase.model.nets import ConvNet
+from svhn_erase.model.weights import save_classifier
 
 TINY = demo.Profile(test_images=5, seed_limit=1, train_images=0, train_epochs=0, pictures=3)
 

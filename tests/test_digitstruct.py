@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from svhn_erase import cli, digitstruct
-from svhn_erase.digitstruct import (
+from svhn_erase import cli
+from svhn_erase.data import digitstruct
+from svhn_erase.data.digitstruct import (
     INDEX_COLUMNS,
     DigitStructError,
     load_index,

@@ -17,8 +17,8 @@ import pytest
 import scipy.io
 
 from svhn_erase import cli
-from svhn_erase.digitstruct import read_digitstruct, write_digitstruct
-from svhn_erase.download import download_svhn, fetch, unpack
+from svhn_erase.data.digitstruct import read_digitstruct, write_digitstruct
+from svhn_erase.data.download import download_svhn, fetch, unpack
 from svhn_erase.errors import SvhnEraseError
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from svhn_erase import evaluate
-from svhn_erase.nets import ConvNet
+from svhn_erase.evaluation import metrics as evaluate
+from svhn_erase.model.nets import ConvNet
 
 
 def _pair(shape=(20, 30, 3), seed=0):

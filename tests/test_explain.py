@@ -9,8 +9,8 @@ from PIL import Image
 
 from digit_fixtures import make_split
 from svhn_erase import cli
-from svhn_erase.nets import ConvNet
-from svhn_erase.weights import save_classifier
+from svhn_erase.model.nets import ConvNet
+from svhn_erase.model.weights import save_classifier
 
 
 def test_explain_writes_one_png_per_figure(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from svhn_erase import infill
+from svhn_erase.removal import infill
 
 
 def _nodes(seed: int = 0, n: int = 30, size: int = 20):

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from svhn_erase import keypixels
-from svhn_erase.nets import ConvNet
+from svhn_erase.model.nets import ConvNet
+from svhn_erase.removal import keypixels
 
 
 @pytest.fixture(scope="module")

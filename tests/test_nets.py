@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from svhn_erase.nets import ARCHITECTURES, ConvNet, infer_architecture
-from svhn_erase.weights import load_classifier, save_classifier
+from svhn_erase.model.nets import ARCHITECTURES, ConvNet, infer_architecture
+from svhn_erase.model.weights import load_classifier, save_classifier
 
 ORIGINAL = Path(__file__).resolve().parents[2] / "shared/reference/original-ConvNet48_Dropout3.pkl"
 needs_original = pytest.mark.skipif(not ORIGINAL.is_file(), reason="original checkpoint absent")

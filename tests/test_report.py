@@ -7,7 +7,7 @@ import re
 import cv2
 import numpy as np
 
-from svhn_erase import report
+from svhn_erase.evaluation import report
 
 
 def _summary(removal: float | None) -> dict:

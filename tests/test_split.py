@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from svhn_erase import split
-from svhn_erase.digitstruct import write_digitstruct
+from svhn_erase.data import split
+from svhn_erase.data.digitstruct import write_digitstruct
 from svhn_erase.errors import SvhnEraseError
 
 

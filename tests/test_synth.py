@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from svhn_erase import synth
-from svhn_erase.digitstruct import read_digitstruct
+from svhn_erase.data import synth
+from svhn_erase.data.digitstruct import read_digitstruct
 from svhn_erase.errors import SvhnEraseError
 
 COUNT = 24

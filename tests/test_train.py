@@ -11,9 +11,10 @@ import torch
 from safetensors.torch import load_file
 
 from digit_fixtures import make_split
-from svhn_erase import cli, train, weights
-from svhn_erase.classify import predict_logits
+from svhn_erase import cli
 from svhn_erase.errors import SvhnEraseError
+from svhn_erase.model import train, weights
+from svhn_erase.model.classify import predict_logits
 
 SMALL = {"net": "ConvNet48_333", "batch": 16, "size": 32, "progress": False}
 

@@ -68,20 +68,20 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_data_download(args: argparse.Namespace) -> None:
-    from svhn_erase import download
+    from svhn_erase.data import download
 
     download.download_svhn(args.root, splits=args.split, formats=args.format, base_url=args.url)
 
 
 def _run_data_index(args: argparse.Namespace) -> None:
-    from svhn_erase import digitstruct, split
+    from svhn_erase.data import digitstruct, split
 
     table = digitstruct.load_index(split.split_dir(args.root, args.split))
     digitstruct.write_index_csv(table, args.out)
 
 
 def _run_data_format2(args: argparse.Namespace) -> None:
-    from svhn_erase import cropped
+    from svhn_erase.data import format2 as cropped
 
     summary = cropped.summarize_cropped(args.file)
     per_digit = " ".join(f"{d}:{c}" for d, c in summary["per_digit"].items())
@@ -89,7 +89,7 @@ def _run_data_format2(args: argparse.Namespace) -> None:
 
 
 def _run_data_synth(args: argparse.Namespace) -> None:
-    from svhn_erase import synth
+    from svhn_erase.data import synth
 
     synth.generate_split(args.root, args.split, count=args.count, seed=args.seed,
                          style=args.style, workers=args.workers, difficulty=args.difficulty)
@@ -99,7 +99,7 @@ def _run_data_synth(args: argparse.Namespace) -> None:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from svhn_erase.nets import ARCHITECTURES, DEFAULT_NET
+    from svhn_erase.model.nets import ARCHITECTURES, DEFAULT_NET
 
     p = sub.add_parser("train", help="train a digit classifier on a split's digit crops",
                        description="Train one of the original networks on the 40x40 gray digit "
@@ -145,7 +145,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> None:
-    from svhn_erase import train
+    from svhn_erase.model import train
 
     test_split = None if args.test_split.lower() == "none" else args.test_split
     run = train.train_classifier(
@@ -161,7 +161,7 @@ def _run_train(args: argparse.Namespace) -> None:
 
 
 def _add_classify(sub: argparse._SubParsersAction) -> None:
-    from svhn_erase.nets import ARCHITECTURES
+    from svhn_erase.model.nets import ARCHITECTURES
 
     p = sub.add_parser("classify", help="read every digit of a split with a trained classifier",
                        description="Classify the digit crops of ROOT/SPLIT and write a CSV with "
@@ -179,7 +179,7 @@ def _add_classify(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_classify(args: argparse.Namespace) -> None:
-    from svhn_erase import classify
+    from svhn_erase.model import classify
 
     result = classify.classify_split(args.data, args.split, args.weights, out=args.out,
                                      net=args.net, cpu=args.cpu, batch=args.batch)
@@ -207,7 +207,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> None:
-    from svhn_erase import demo
+    from svhn_erase.apps import demo
 
     demo.run_demo(args.out, fast=args.fast, train=args.train)
 
@@ -220,7 +220,7 @@ def _run_demo(args: argparse.Namespace) -> None:
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
-    from svhn_erase.bench import DEFAULT_SEED_LIMIT
+    from svhn_erase.evaluation.bench import DEFAULT_SEED_LIMIT
 
     p = sub.add_parser("bench", help="measure digit removal against ground truth, all methods",
                        description="Run this project's removal, the original 2018 one and the "
@@ -244,7 +244,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_bench(args: argparse.Namespace) -> None:
-    from svhn_erase import bench
+    from svhn_erase.evaluation import bench
 
     bench.run_bench(args.data, args.split, args.weights, args.out, limit=args.limit,
                     judge=args.judge, seed_limit=args.seed_limit,
@@ -276,7 +276,7 @@ def _add_erase(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_erase(args: argparse.Namespace) -> None:
-    from svhn_erase import erase
+    from svhn_erase.removal import pipeline as erase
 
     timing = erase.erase_split(args.data, args.split, args.out, weights=args.weights,
                                method=args.method, limit=args.limit)
@@ -298,7 +298,7 @@ def _add_erase_image(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_erase_image(args: argparse.Namespace) -> None:
-    from svhn_erase import erase
+    from svhn_erase.removal import pipeline as erase
 
     boxes = [erase.parse_box(b) for b in args.box]
     result = erase.erase_image_file(args.image, boxes, args.out, weights=args.weights,
@@ -321,7 +321,7 @@ def _add_explain(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_explain(args: argparse.Namespace) -> None:
-    from svhn_erase import explain
+    from svhn_erase.apps import explain
 
     written = explain.explain_parent(args.data, args.split, args.index, args.out,
                                      weights=args.weights)

@@ -17,10 +17,10 @@ from safetensors.torch import load_file, save_file
 
 from svhn_erase.atomic_io import atomic_path
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.nets import ConvNet, infer_architecture
+from svhn_erase.model.nets import ConvNet, infer_architecture
 
 WEIGHTS_FILE = "model.safetensors"
-CHECKPOINTS_DIR = Path(__file__).resolve().parent / "checkpoints"
+CHECKPOINTS_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 
 
 def packaged_checkpoint(name: str) -> Path | None:

@@ -15,10 +15,10 @@ import pandas as pd
 import torch
 
 from svhn_erase import atomic_io
-from svhn_erase import crops as crops_mod
-from svhn_erase import split as split_mod
-from svhn_erase.nets import ConvNet
-from svhn_erase.weights import load_classifier
+from svhn_erase.data import crops as crops_mod
+from svhn_erase.data import split as split_mod
+from svhn_erase.model.nets import ConvNet
+from svhn_erase.model.weights import load_classifier
 
 
 def default_device(cpu: bool = False) -> torch.device:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from svhn_erase.keypixels import dilate
+from svhn_erase.removal.keypixels import dilate
 
 SEAM_ALPHAS = (0.8,)
 

@@ -89,7 +89,7 @@ def normalize(crops: np.ndarray | torch.Tensor, gray: bool = True) -> torch.Tens
 
 def load_split_table(path: Path) -> pd.DataFrame:
     """The split's digit table (clipped boxes), through ``split.load_table``."""
-    from svhn_erase import split
+    from svhn_erase.data import split
 
     return split.load_table(path)
 
@@ -170,7 +170,7 @@ def background_boxes(image_shape: tuple[int, ...], digit_boxes: np.ndarray,
 
 def _extract(path: Path, table: pd.DataFrame, params: dict,
              progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    from svhn_erase import split
+    from svhn_erase.data import split
 
     size, margin, gray = params["size"], params["margin"], params["gray"]
     files = list(dict.fromkeys(table["file"]))

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from svhn_erase import erase, keypixels
 from svhn_erase.atomic_io import atomic_path
+from svhn_erase.data.split import iter_parents, load_table, split_dir
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.split import iter_parents, load_table, split_dir
+from svhn_erase.removal import keypixels
+from svhn_erase.removal import pipeline as erase
 
 DIGITS = "0123456789"
 

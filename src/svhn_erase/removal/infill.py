@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from svhn_erase.keypixels import dilate
+from svhn_erase.removal.keypixels import dilate
 
 SEED_SIGMA = 1.8
 SEED_LR = 0.1

@@ -25,12 +25,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from svhn_erase import infill, keypixels, paste
 from svhn_erase.atomic_io import write_image, write_json
+from svhn_erase.data.split import iter_parents, load_table, read_rgb, split_dir
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.nets import ConvNet
-from svhn_erase.split import iter_parents, load_table, read_rgb, split_dir
-from svhn_erase.weights import load_classifier, resolve_weights
+from svhn_erase.model.nets import ConvNet
+from svhn_erase.model.weights import load_classifier, resolve_weights
+from svhn_erase.removal import infill, keypixels, paste
 
 METHODS = ("default", "seed")
 CONTEXT_MARGIN = 2
@@ -176,7 +176,7 @@ _IMAGES_PER_BATCH = 64
 
 
 def _load_model(weights: str | os.PathLike[str] | None) -> ConvNet:
-    from svhn_erase.classify import default_device
+    from svhn_erase.model.classify import default_device
 
     return load_classifier(resolve_weights(weights), device=default_device())
 

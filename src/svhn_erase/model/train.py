@@ -41,12 +41,12 @@ from torch import nn
 from tqdm import tqdm
 
 from svhn_erase import __version__, atomic_io
-from svhn_erase import crops as crops_mod
-from svhn_erase import split as split_mod
-from svhn_erase.classify import default_device, predict_logits
+from svhn_erase.data import crops as crops_mod
+from svhn_erase.data import split as split_mod
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.nets import ARCHITECTURES, DEFAULT_NET, ConvNet
-from svhn_erase.weights import save_classifier
+from svhn_erase.model.classify import default_device, predict_logits
+from svhn_erase.model.nets import ARCHITECTURES, DEFAULT_NET, ConvNet
+from svhn_erase.model.weights import save_classifier
 
 OPTIMIZERS = ("SGD", "Adagrad", "Adadelta", "Adam", "ASGD")
 PRECISIONS = ("fp32", "bf16")

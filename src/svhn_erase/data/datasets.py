@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from svhn_erase import crops as crops_mod
-from svhn_erase import split as split_mod
+from svhn_erase.data import crops as crops_mod
+from svhn_erase.data import split as split_mod
 
 
 class SVHNFull(Dataset):

@@ -29,7 +29,7 @@ import numpy as np
 
 from svhn_erase import atomic_io
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.weights import CHECKPOINTS_DIR, resolve_weights
+from svhn_erase.model.weights import CHECKPOINTS_DIR, resolve_weights
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def _stage(state_path: Path, name: str, params: dict, work: Callable[[], dict | 
 def _split_params(count: int, seed: int, style: str) -> dict:
     """What a generated split depends on, the generator's recipe version included (a newer
     recipe regenerates the split)."""
-    from svhn_erase import synth
+    from svhn_erase.data import synth
 
     return {"count": count, "seed": seed, "style": style,
             "difficulty": synth.DEFAULT_DIFFICULTY, "recipe_version": synth.RECIPE_VERSION}
@@ -87,7 +87,7 @@ def _split_done(folder: Path, params: dict) -> bool:
 
 
 def _generate(root: Path, split: str, params: dict) -> dict:
-    from svhn_erase import synth
+    from svhn_erase.data import synth
 
     folder = root / split
     if not _split_done(folder, params):
@@ -103,7 +103,7 @@ def _file_digest(path: Path) -> str:
 
 
 def _train(data: Path, runs: Path, profile: Profile, classes: int, net: str, run_id: str) -> dict:
-    from svhn_erase.train import train_classifier
+    from svhn_erase.model.train import train_classifier
 
     run = train_classifier(data, runs=runs, split="train", test_split="test", net=net,
                            epochs=profile.train_epochs, classes=classes, run_id=run_id)
@@ -128,7 +128,7 @@ def before_after_picture(test_dir: Path, erased_dir: Path, out_png: Path, rows: 
     """A grid: one row per image, columns original | erased (default) | clean scene."""
     from PIL import Image, ImageDraw
 
-    from svhn_erase.split import read_rgb
+    from svhn_erase.data.split import read_rgb
 
     files = sorted((p.name for p in erased_dir.glob("*.png")),
                    key=lambda n: int(Path(n).stem) if Path(n).stem.isdigit() else 0)[:rows]
@@ -155,8 +155,8 @@ def before_after_picture(test_dir: Path, erased_dir: Path, out_png: Path, rows: 
 def run_demo(out: str | os.PathLike[str] = "svhn-erase-demo", fast: bool = False,
              train: bool = False) -> dict:
     """Run the demo into ``out``; return the benchmark summary."""
-    from svhn_erase.bench import format_table, run_bench
-    from svhn_erase.erase import erase_split
+    from svhn_erase.evaluation.bench import format_table, run_bench
+    from svhn_erase.removal.pipeline import erase_split
 
     profile = PROFILES["fast" if fast else "default"]
     out = Path(out)

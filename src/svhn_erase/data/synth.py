@@ -845,7 +845,7 @@ def generate_split(root: str | os.PathLike[str], split: str, count: int, seed: i
     """
     from tqdm import tqdm
 
-    from svhn_erase.digitstruct import write_digitstruct
+    from svhn_erase.data.digitstruct import write_digitstruct
 
     style_sources(style)
     diff = difficulty_of(difficulty)
@@ -920,7 +920,7 @@ def preview_sheet(split_dir: str | os.PathLike[str], out_png: str | os.PathLike[
     """Write a PNG grid of the first ``n`` images of a split: the image with its boxes,
     the clean scene and the mask (coloured), one row per image, each scaled to ``cell_h``."""
     from svhn_erase.atomic_io import write_image
-    from svhn_erase.digitstruct import read_digitstruct
+    from svhn_erase.data.digitstruct import read_digitstruct
 
     split_dir = Path(split_dir)
     table = read_digitstruct(split_dir / "digitStruct.mat")

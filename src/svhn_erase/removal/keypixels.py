@@ -31,8 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from svhn_erase.crops import crop_digit, normalize
-from svhn_erase.nets import ConvNet
+from svhn_erase.data.crops import crop_digit, normalize
+from svhn_erase.model.nets import ConvNet
 
 INPUT_SIZE = 40
 SEED_BUCKETS = 35

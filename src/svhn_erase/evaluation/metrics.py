@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
-from svhn_erase.nets import ConvNet
+from svhn_erase.model.nets import ConvNet
 
 PSNR_CAP = 100.0  # dB reported for identical pixels
 NO_DIGIT = 10  # the judge's "no digit" class
@@ -161,7 +161,7 @@ def keypix_precision_recall(keypix: np.ndarray, true_mask_crop: np.ndarray,
 def judge_crops(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """(k', 40, 40) uint8 gray crops of the boxes inside the image, as the judge reads them
     (``crops.crop_digit``: box crop, gray, resize, no margin); boxes outside are left out."""
-    from svhn_erase.crops import crop_digit
+    from svhn_erase.data.crops import crop_digit
 
     out = []
     for rect in box_rects(boxes, image.shape):

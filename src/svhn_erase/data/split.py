@@ -54,7 +54,7 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
 def load_table(path: Path) -> pd.DataFrame:
     """The split's digit table (one row per digit, boxes clipped to the image, unusable rows
     dropped and reported; cached beside the split): ``digitstruct.load_index``."""
-    from svhn_erase import digitstruct
+    from svhn_erase.data import digitstruct
 
     return digitstruct.load_index(path)
 

@@ -37,9 +37,10 @@ import torch
 from skimage.restoration import inpaint_biharmonic
 from tqdm import tqdm
 
-from svhn_erase import atomic_io, evaluate
-from svhn_erase import split as split_mod
+from svhn_erase import atomic_io
+from svhn_erase.data import split as split_mod
 from svhn_erase.errors import SvhnEraseError
+from svhn_erase.evaluation import metrics as evaluate
 
 METHODS = ("default", "seed", "telea_box", "ns_box", "telea_ours", "ns_ours", "telea_true",
            "ns_true", "biharmonic_true", "untouched")
@@ -146,8 +147,8 @@ def _load_table(path: Path, state: BenchState):
 
 
 def _load_models(weights, judge):
-    from svhn_erase.classify import default_device
-    from svhn_erase.weights import load_classifier, packaged_checkpoint, resolve_weights
+    from svhn_erase.model.classify import default_device
+    from svhn_erase.model.weights import load_classifier, packaged_checkpoint, resolve_weights
 
     device = default_device()
     weights = resolve_weights(weights)
@@ -256,7 +257,7 @@ def _store_thumbs(state: BenchState, sample: Sample, outputs: dict[str, MethodOu
 
 def _run_chunk(chunk: list[Sample], model, seed_count: int) -> list[dict[str, MethodOutput]]:
     """Every method on every sample of ``chunk``; ``seed`` on the first ``seed_count``."""
-    from svhn_erase.erase import erase_images
+    from svhn_erase.removal.pipeline import erase_images
 
     images = [s.image for s in chunk]
     boxes = [s.boxes for s in chunk]
@@ -446,7 +447,7 @@ def run_bench(data_root: str | os.PathLike[str], split: str, weights: str | os.P
     ``limit``: first N images only; ``seed_limit``: run ``seed`` on the first M of those
     (None: all; 0: not at all).
     """
-    from svhn_erase import report
+    from svhn_erase.evaluation import report
 
     path = split_mod.split_dir(data_root, split)
     if not split_mod.has_groundtruth(path):
@@ -474,7 +475,7 @@ def run_bench(data_root: str | os.PathLike[str], split: str, weights: str | os.P
         if not chunk:
             return
         if not warmed:  # first calls pay one-time set-up; keep it out of the timing
-            from svhn_erase.erase import erase_images
+            from svhn_erase.removal.pipeline import erase_images
 
             for method in ("default", "seed") if seed_left else ("default",):
                 erase_images([chunk[0].image], [chunk[0].boxes], model, method=method)
