@@ -6,77 +6,21 @@ import csv
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
-from PIL import Image, ImageDraw, ImageFont
 
-from digit_fixtures import finish_split
+from builders import make_gt_split
 from svhn_erase import cli
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.evaluation import bench
 from svhn_erase.model import weights
-from svhn_erase.model.nets import ConvNet
-from svhn_erase.model.weights import save_classifier
-
-
-def make_gt_split(root: Path, name: str = "test", count: int = 5, seed: int = 0,
-                  corrupt: int = 0) -> Path:
-    """``root/name`` with ``count`` parents of 1-3 digits on smooth noisy backgrounds, plus
-    ``groundtruth/N_clean.png`` and ``N_mask.png``; the last ``corrupt`` images do not decode."""
-    rng = np.random.default_rng(seed)
-    path = root / name
-    (path / "groundtruth").mkdir(parents=True, exist_ok=True)
-    font = ImageFont.load_default(size=20)
-    names, boxes = [], []
-    for i in range(count):
-        k = int(rng.integers(1, 4))
-        width, height = 24 + 20 * k + int(rng.integers(0, 20)), 36 + int(rng.integers(0, 12))
-        yy, xx = np.mgrid[0:height, 0:width] / max(width, height)
-        c0, c1 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
-        clean = c0 + (c1 - c0) * (0.5 * xx + 0.5 * yy)[..., None]
-        clean = np.clip(clean + rng.normal(0, 3, clean.shape), 0, 255).astype(np.uint8)
-        image = clean.copy()
-        mask = np.zeros((height, width), np.uint8)
-        fg = np.array(255 - c0, float)
-        x, y = 6 + int(rng.integers(0, 5)), 5 + int(rng.integers(0, 5))
-        rows = []
-        for j in range(k):
-            digit = int(rng.integers(0, 10))
-            layer = Image.new("L", (width, height), 0)
-            draw = ImageDraw.Draw(layer)
-            x0, y0, x1, y1 = draw.textbbox((x, y), str(digit), font=font)
-            draw.text((x, y), str(digit), fill=255, font=font)
-            alpha = np.asarray(layer, float)[..., None] / 255.0
-            image = np.round(image * (1 - alpha) + fg * alpha).astype(np.uint8)
-            mask[alpha[..., 0] > 0] = j + 1
-            rows.append([digit if digit else 10, x0 - 1, y0 - 1, x1 - x0 + 2, y1 - y0 + 2])
-            x = x1 + 4
-        file = f"{i + 1}.png"
-        Image.fromarray(image).save(path / file)
-        Image.fromarray(clean).save(path / "groundtruth" / f"{i + 1}_clean.png")
-        Image.fromarray(mask).save(path / "groundtruth" / f"{i + 1}_mask.png")
-        names.append(file)
-        boxes.append(np.asarray(rows, dtype=float))
-    return finish_split(path, names, boxes, corrupt)
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory) -> tuple[Path, Path]:
-    """An untrained removal net and an untrained 11-class judge of another architecture."""
-    d = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    save_classifier(ConvNet("ConvNet48_Dropout5").eval(), d / "clf.safetensors")
-    save_classifier(ConvNet("ConvNet32_753", num_classes=11).eval(), d / "judge.safetensors")
-    return d / "clf.safetensors", d / "judge.safetensors"
-
-
-@pytest.fixture(scope="module")
-def bench_run(tmp_path_factory, models) -> tuple[Path, dict]:
+def bench_run(tmp_path_factory, model_files) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("data")
     make_gt_split(root, "test", count=5, corrupt=1)
     out = root / "bench"
-    summary = bench.run_bench(root, "test", models[0], out, judge=models[1], seed_limit=2,
+    summary = bench.run_bench(root, "test", model_files[0], out, judge=model_files[1], seed_limit=2,
                               progress=False)
     return out, summary
 
@@ -129,20 +73,20 @@ def test_report_self_contained(bench_run) -> None:
     assert "5.png" in page  # the corrupt image is reported
 
 
-def test_missing_groundtruth_is_a_user_error(tmp_path, models) -> None:
+def test_missing_groundtruth_is_a_user_error(tmp_path, model_files) -> None:
     path = make_gt_split(tmp_path, "test", count=1)
     for f in (path / "groundtruth").iterdir():
         f.unlink()
     (path / "groundtruth").rmdir()
     with pytest.raises(SvhnEraseError, match="groundtruth"):
-        bench.run_bench(tmp_path, "test", models[0], tmp_path / "out", progress=False)
+        bench.run_bench(tmp_path, "test", model_files[0], tmp_path / "out", progress=False)
 
 
-def test_cli_bench_without_judge(tmp_path, models, capsys) -> None:
+def test_cli_bench_without_judge(tmp_path, model_files, capsys) -> None:
     make_gt_split(tmp_path, "test", count=2, seed=3)
     out = tmp_path / "out"
     code = cli.main(["bench", "--data", str(tmp_path), "--split", "test", "--weights",
-                     str(models[0]), "--out", str(out), "--seed-limit", "0"])
+                     str(model_files[0]), "--out", str(out), "--seed-limit", "0"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "telea_box" in printed and "report.html" in printed
@@ -153,21 +97,22 @@ def test_cli_bench_without_judge(tmp_path, models, capsys) -> None:
         assert "--classes 11" in (out / "report.html").read_text()
 
 
-def test_cli_bench_rejects_a_10_class_judge(tmp_path, models, capsys) -> None:
+def test_cli_bench_rejects_a_10_class_judge(tmp_path, model_files, capsys) -> None:
     make_gt_split(tmp_path, "test", count=1)
     code = cli.main(["bench", "--data", str(tmp_path), "--split", "test", "--weights",
-                     str(models[0]), "--judge", str(models[0]), "--out", str(tmp_path / "o")])
+                     str(model_files[0]), "--judge", str(model_files[0]),
+                     "--out", str(tmp_path / "o")])
     assert code == 2
     assert "11 classes" in capsys.readouterr().err
 
 
-def test_bench_on_a_generated_split_with_a_corrupt_image(tmp_path, models) -> None:
+def test_bench_on_a_generated_split_with_a_corrupt_image(tmp_path, model_files) -> None:
     synth = pytest.importorskip("svhn_erase.data.synth")
     path = synth.generate_split(tmp_path, "test", count=4, seed=7, workers=1, progress=False)
     (path / "groundtruth" / "2_clean.png").write_bytes(b"broken")
     out = tmp_path / "out"
-    summary = bench.run_bench(tmp_path, "test", models[0], out, judge=models[1], seed_limit=0,
-                              progress=False)
+    summary = bench.run_bench(tmp_path, "test", model_files[0], out, judge=model_files[1],
+                              seed_limit=0, progress=False)
     assert summary["default"]["n_images"] == 3  # 2.png's ground truth does not decode
     assert "seed" not in summary
     assert "2.png" in (out / "report.html").read_text()

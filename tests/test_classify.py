@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from digit_fixtures import make_split
+from builders import make_split
 from svhn_erase import cli
 from svhn_erase.data import crops
 from svhn_erase.model import classify

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from digit_fixtures import make_split
+from builders import make_split
 from svhn_erase.data import crops, split
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from digit_fixtures import make_split
+from builders import make_split
 from svhn_erase.data import crops
 from svhn_erase.data.datasets import SVHNDigits, SVHNFull
 from svhn_erase.errors import SvhnEraseError

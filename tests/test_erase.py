@@ -10,19 +10,13 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from digit_fixtures import make_split
+from builders import make_split
 from svhn_erase import cli
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.weights import save_classifier
 from svhn_erase.removal import paste
 from svhn_erase.removal import pipeline as erase
-
-
-@pytest.fixture(scope="module")
-def model() -> ConvNet:
-    torch.manual_seed(0)
-    return ConvNet("ConvNet48_Dropout3").eval()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from digit_fixtures import make_split
+from builders import make_split
 from svhn_erase import cli
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.weights import save_classifier

@@ -11,12 +11,6 @@ from svhn_erase.model.nets import ConvNet
 from svhn_erase.removal import keypixels
 
 
-@pytest.fixture(scope="module")
-def model() -> ConvNet:
-    torch.manual_seed(0)
-    return ConvNet("ConvNet48_Dropout3").eval()
-
-
 def _digit_crop(h: int = 30, w: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A '7'-like stroke on a noisy flat background: (crop RGB uint8, true digit mask)."""
     rng = np.random.default_rng(seed)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from digit_fixtures import make_split
+from builders import make_split
 from svhn_erase import cli
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model import train, weights

@@ -1,0 +1,34 @@
+"""Shared fixtures: small untrained classifiers and their weight files.
+
+The split builders (``make_split``, ``make_gt_split``) live in ``builders.py`` so that tests
+can call them with their own sizes and seeds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from svhn_erase.model.nets import ConvNet
+from svhn_erase.model.weights import save_classifier
+
+
+@pytest.fixture(scope="module")
+def model() -> ConvNet:
+    """An untrained, seeded ConvNet48_Dropout3 (the original checkpoint's architecture) in
+    eval mode: its first layer still separates a drawn digit from a smooth background."""
+    torch.manual_seed(0)
+    return ConvNet("ConvNet48_Dropout3").eval()
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``(classifier, judge)`` safetensors: an untrained removal net and an untrained
+    11-class judge of another architecture."""
+    d = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    save_classifier(ConvNet("ConvNet48_Dropout5").eval(), d / "clf.safetensors")
+    save_classifier(ConvNet("ConvNet32_753", num_classes=11).eval(), d / "judge.safetensors")
+    return d / "clf.safetensors", d / "judge.safetensors"
