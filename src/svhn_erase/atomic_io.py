@@ -74,3 +74,33 @@ def write_npy(target: str | os.PathLike[str], array: np.ndarray) -> None:
     """Save a NumPy array (``.npy``) atomically."""
     with atomic_path(target, suffix=".npy") as tmp:
         np.save(tmp, array, allow_pickle=False)
+
+
+def figure_png(fig: Any, dpi: int = 100, **savefig: Any) -> bytes:
+    """A matplotlib figure as PNG bytes; the figure is closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=dpi, **savefig)
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def write_figure(target: str | os.PathLike[str], fig: Any, dpi: int = 100,
+                 **savefig: Any) -> None:
+    """Save a matplotlib figure as a PNG at ``target`` atomically; the figure is closed."""
+    write_bytes(target, figure_png(fig, dpi=dpi, **savefig))
+
+
+def new_figure(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """``plt.subplots(*args, **kwargs)`` on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, **kwargs)

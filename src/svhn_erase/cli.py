@@ -8,6 +8,7 @@ exits with status 2; Ctrl-C exits with status 130.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -348,9 +349,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Log records as ``svhn-erase: message`` lines on whatever ``sys.stderr`` is now."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("svhn-erase: %(message)s"))
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it
+        pass
+
+
+def _setup_logging() -> None:
+    """The package logs; the command line shows INFO and above on stderr."""
+    logger = logging.getLogger("svhn_erase")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _setup_logging()
     keep_freed_memory()  # a command is a long loop over big tensors: reuse freed buffers
     try:
         result = args.func(args)
