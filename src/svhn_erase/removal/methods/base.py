@@ -70,6 +70,7 @@ class RemovalMethod(ABC):
     uses_classifier: ClassVar[bool] = False  # erase() needs the digit classifier
     needs_truth: ClassVar[bool] = False  # needs Scene.true_mask (ground truth): bench only
     finds_key_pixels: ClassVar[bool] = False  # Erased.keypix is meaningful
+    reference: ClassVar[bool] = False  # a yardstick (untouched): bench neither times nor ranks it
 
     def __init__(self, config: Any = None) -> None:
         self.config = config
