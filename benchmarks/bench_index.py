@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from svhn_erase.data import digitstruct
+from svhn_erase.data.digitstruct import writer
 
 TRAIN_IMAGES, TRAIN_DIGITS = 33_402, 73_257
 
@@ -48,7 +49,7 @@ def make_table(n_images: int, seed: int = 0) -> tuple[list[str], list[np.ndarray
 def write_digitstruct_highlevel(path: Path, names: list[str], boxes: list[np.ndarray]) -> None:
     """The previous writer (h5py high-level API, one wrapper object per dataset): the
     writer's baseline. Same layout, byte for byte."""
-    refname = digitstruct._ref_names()
+    refname = writer.ref_names()
     columns = {"label": 0, "left": 1, "top": 2, "width": 3, "height": 4}
     with h5py.File(path, "w", userblock_size=512, libver="earliest") as f:
         refs = f.create_group("#refs#")
@@ -81,7 +82,7 @@ def write_digitstruct_highlevel(path: Path, names: list[str], boxes: list[np.nda
             ds = group.create_dataset(key, data=data)
             ds.attrs["MATLAB_class"] = np.bytes_("cell")
     with open(path, "r+b") as fh:
-        fh.write(digitstruct._matlab_header())
+        fh.write(writer.matlab_header())
 
 
 def timed(fn, *args, **kwargs):

@@ -32,3 +32,12 @@ def model_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     save_classifier(ConvNet("ConvNet48_Dropout5").eval(), d / "clf.safetensors")
     save_classifier(ConvNet("ConvNet32_753", num_classes=11).eval(), d / "judge.safetensors")
     return d / "clf.safetensors", d / "judge.safetensors"
+
+
+@pytest.fixture
+def cli_logging() -> None:
+    """The package's log records on stderr as ``svhn-erase: ...`` lines, as the command line
+    shows them (so that ``capsys`` sees them whatever ran before)."""
+    from svhn_erase import cli
+
+    cli._setup_logging()

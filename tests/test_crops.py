@@ -1,4 +1,4 @@
-"""Digit crops: the single-crop function against PIL's own pipeline, and the crop cache."""
+"""Digit crops: what one crop holds, the grayscale, and the crop cache."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from builders import make_split
+from svhn_erase.boxes import Box, Rect
 from svhn_erase.data import crops, split
+
+pytestmark = pytest.mark.usefixtures("cli_logging")  # log records on stderr, as the CLI shows
 
 
 @pytest.fixture(scope="module")
@@ -21,30 +24,60 @@ def _rgb(h: int = 30, w: int = 50, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
 
 
-def test_crop_digit_is_crop_gray_resize_as_pil() -> None:
-    image = _rgb()
-    out = crops.crop_digit(image, (5, 4, 17, 21), size=40)
-    expected = np.asarray(Image.fromarray(image).crop((5, 4, 22, 25)).convert("L")
-                          .resize((40, 40), Image.BILINEAR))
+def test_crop_digit_takes_the_box_only_and_stretches_it_to_the_square() -> None:
+    # a 10 x 30 box on noise: its top half red-ish, its bottom half black
+    image = _rgb(60, 80)
+    image[5:20, 20:30] = (200, 100, 50)
+    image[20:35, 20:30] = 0
+    out = crops.crop_digit(image, (20, 5, 10, 30), size=40)
     assert out.dtype == np.uint8 and out.shape == (40, 40)
-    np.testing.assert_array_equal(out, expected)
+    # no pixel of the noise around the box leaks in; the aspect ratio is not kept, so the
+    # two halves fill the top and bottom 20 rows (bilinear mixes only next to the seam)
+    assert np.all(out[:18] == 124)  # round(0.299 * 200 + 0.587 * 100 + 0.114 * 50)
+    assert np.all(out[22:] == 0)
+    assert np.all(np.diff(out[:, 7].astype(int)) <= 0)  # one dark-going step at the seam
+    # left and right are kept too: a box whose right half is white
+    image[5:35, 25:30] = 255
+    out = crops.crop_digit(image, (20, 5, 10, 30), size=40, gray=False)
+    assert out.shape == (40, 40, 3)
+    assert np.all(out[:, 22:] == 255) and np.all(out[:18, :18] == (200, 100, 50))
 
 
-def test_gray_is_itu_601_luma() -> None:
-    image = np.zeros((4, 4, 3), np.uint8)
-    image[..., 0], image[..., 1], image[..., 2] = 200, 100, 50
-    out = crops.crop_digit(image, (0, 0, 4, 4), size=4)
-    assert abs(int(out[0, 0]) - round(0.299 * 200 + 0.587 * 100 + 0.114 * 50)) <= 1
+def test_luma_is_pils_itu_601_gray() -> None:
+    image = np.zeros((2, 3, 3), np.uint8)
+    image[0] = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    image[1] = [(200, 100, 50), (255, 255, 255), (1, 2, 3)]
+    # PIL's integer luma: (R * 19595 + G * 38470 + B * 7471 + 0x8000) >> 16
+    want = (image[..., 0].astype(int) * 19595 + image[..., 1].astype(int) * 38470
+            + image[..., 2].astype(int) * 7471 + 0x8000) >> 16
+    out = crops.luma(image)
+    assert out.dtype == np.uint8 and out.shape == (2, 3)
+    np.testing.assert_array_equal(out, want)
+    assert out[0].tolist() == [76, 150, 29] and out[1, 1] == 255
 
 
-def test_rgb_crop_and_margin_and_border_clipping() -> None:
-    image = _rgb()
-    assert crops.crop_digit(image, (5, 4, 10, 10), size=32, gray=False).shape == (32, 32, 3)
-    assert crops.crop_box((10, 10, 10, 20), image.shape, margin=0.1) == (9, 8, 21, 30)
-    # a box reaching past the border is clipped to the image, never empty
-    assert crops.crop_box((-5, -3, 20, 100), image.shape) == (0, 0, 15, 30)
-    assert crops.crop_box((60, 40, 5, 5), image.shape) == (49, 29, 50, 30)
-    assert crops.crop_digit(image, (-5, -3, 20, 100), size=40).shape == (40, 40)
+def test_gray_crop_is_the_luma_of_the_rgb_crop() -> None:
+    # luma and the bilinear resize are both linear: graying before or after resizing
+    # differs by rounding only
+    for seed in range(5):
+        image = _rgb(seed=seed)
+        gray = crops.crop_digit(image, (5, 4, 17, 21), size=40)
+        rgb = crops.crop_digit(image, (5, 4, 17, 21), size=40, gray=False)
+        diff = np.abs(gray.astype(int) - crops.luma(rgb).astype(int))
+        assert diff.max() <= 2 and diff.mean() < 0.5
+
+
+def test_margin_and_border_clipping() -> None:
+    image = _rgb()  # 30 x 50
+    # the crop rectangle of a digit: grown by the margin, clipped, never empty
+    assert Box(10, 10, 10, 20).crop_rect(image.shape, margin=0.1) == Rect(8, 9, 30, 21)
+    assert Box(-5, -3, 20, 100).crop_rect(image.shape) == Rect(0, 0, 30, 15)
+    assert Box(60, 40, 5, 5).crop_rect(image.shape) == Rect(29, 49, 30, 50)
+    # a box reaching past the border crops what is inside: here the top-left 15 x 30
+    flat = np.zeros_like(image)
+    flat[:, :15] = 90
+    out = crops.crop_digit(flat, (-5, -3, 20, 100), size=40)
+    assert out.shape == (40, 40) and np.all(out == 90)
 
 
 def test_normalize_shapes_and_range() -> None:

@@ -27,6 +27,8 @@ from svhn_erase.data.digitstruct import (
 )
 from svhn_erase.errors import SvhnEraseError
 
+pytestmark = pytest.mark.usefixtures("cli_logging")  # log records on stderr, as the CLI shows
+
 
 def _expected(names: list[str], boxes: list[np.ndarray]) -> pd.DataFrame:
     rows = []

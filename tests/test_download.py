@@ -21,6 +21,8 @@ from svhn_erase.data.digitstruct import read_digitstruct, write_digitstruct
 from svhn_erase.data.download import download_svhn, fetch, unpack
 from svhn_erase.errors import SvhnEraseError
 
+pytestmark = pytest.mark.usefixtures("cli_logging")  # log records on stderr, as the CLI shows
+
 
 class _Server:
     """Serves ``files`` (name -> bytes) with Range support; ``cut[name] = n`` makes the next

@@ -13,6 +13,8 @@ from svhn_erase.data import split
 from svhn_erase.data.digitstruct import write_digitstruct
 from svhn_erase.errors import SvhnEraseError
 
+pytestmark = pytest.mark.usefixtures("cli_logging")  # log records on stderr, as the CLI shows
+
 
 @pytest.fixture
 def split_path(tmp_path: Path) -> Path:

@@ -4,7 +4,7 @@ The original preprocessing (SPEC §2): crop by the box, grayscale (PIL ``"L"``, 
 ITU-R 601-2 luma, as torchvision's ``Grayscale``), resize to ``size x size`` without keeping
 the aspect ratio (PIL bilinear, as torchvision's ``Resize`` on a PIL image), then normalize
 ``(x / 255 - 0.5) / 0.5``. ``crop_digit`` does one crop and returns uint8; the normalization
-is done on the fly by ``normalize``.
+is done on the fly by ``normalize``. ``luma`` is the package's one grayscale.
 
 ``build_crop_cache`` decodes every parent of a split once and stores all crops as one
 uint8 ``.npy`` array in ``SPLIT/.svhn_erase_cache/``, keyed by a fingerprint of the split's
@@ -28,6 +28,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from svhn_erase import atomic_io
+from svhn_erase.boxes import Box
 from svhn_erase.errors import SvhnEraseError
 
 NO_DIGIT = 10
@@ -36,19 +37,16 @@ CACHE_VERSION = 1
 BACKGROUND_SEED = 11
 
 
-def crop_box(box: np.ndarray | tuple, image_shape: tuple[int, ...],
-             margin: float = 0.0) -> tuple[int, int, int, int]:
-    """``(x0, y0, x1, y1)`` of ``box`` (left, top, width, height) grown on every side by
-    ``margin`` times its width/height, clipped to the image; at least 1 x 1 pixel."""
-    left, top, width, height = (float(v) for v in box[:4])
-    h_img, w_img = image_shape[:2]
-    x0 = int(round(left - margin * width))
-    y0 = int(round(top - margin * height))
-    x1 = int(round(left + width + margin * width))
-    y1 = int(round(top + height + margin * height))
-    x0, x1 = max(0, min(x0, w_img - 1)), max(1, min(x1, w_img))
-    y0, y1 = max(0, min(y0, h_img - 1)), max(1, min(y1, h_img))
-    return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
+def luma(image: np.ndarray | Image.Image) -> np.ndarray:
+    """(H, W) uint8 gray of an RGB image: PIL's ``"L"`` conversion, the ITU-R 601-2 luma
+    ``L = R * 299/1000 + G * 587/1000 + B * 114/1000`` in PIL's integer arithmetic (what
+    torchvision's ``Grayscale`` does). The package's one grayscale."""
+    return np.asarray(_as_rgb(image).convert("L"))
+
+
+def _as_rgb(image: np.ndarray | Image.Image) -> Image.Image:
+    pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+    return pil if pil.mode == "RGB" else pil.convert("RGB")
 
 
 def crop_digit(image: np.ndarray | Image.Image, box: np.ndarray | tuple, size: int = 40,
@@ -56,15 +54,14 @@ def crop_digit(image: np.ndarray | Image.Image, box: np.ndarray | tuple, size: i
     """One digit crop as uint8: ``(size, size)`` if ``gray`` else ``(size, size, 3)``.
 
     ``image`` is the (H, W, 3) uint8 RGB parent (or a PIL image); ``box`` is left, top,
-    width, height in pixels. The crop is grayed before resizing, as the original did.
+    width, height in pixels, grown by ``margin`` and clipped as ``Box.crop_rect`` says.
+    The crop is grayed (``luma``) before resizing, as the original did.
     """
-    pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
-    if pil.mode != "RGB":
-        pil = pil.convert("RGB")
-    x0, y0, x1, y1 = crop_box(box, (pil.height, pil.width), margin)
-    piece = pil.crop((x0, y0, x1, y1))
+    pil = _as_rgb(image)
+    rect = Box.of(box).crop_rect((pil.height, pil.width), margin)
+    piece = pil.crop((rect.left, rect.top, rect.right, rect.bottom))
     if gray:
-        piece = piece.convert("L")
+        piece = Image.fromarray(luma(piece))
     piece = piece.resize((size, size), Image.BILINEAR)
     return np.asarray(piece, dtype=np.uint8)
 

@@ -17,8 +17,8 @@ import base64
 import contextlib
 import hashlib
 import http.client
+import logging
 import os
-import sys
 import tarfile
 import tempfile
 import urllib.error
@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
 from svhn_erase.errors import SvhnEraseError
+
+log = logging.getLogger(__name__)
 
 BASE_URL = "http://ufldl.stanford.edu/housenumbers/"
 SPLITS = ("train", "test", "extra")
@@ -137,8 +139,7 @@ def fetch(url: str, dest: str | os.PathLike[str], md5: str | None = None, retrie
                 raise SvhnEraseError(
                     f"{url}: transfer interrupted after {have} bytes ({exc}); {part} is kept: "
                     "rerun the same command to resume") from exc
-            print(f"svhn-erase: {url}: transfer interrupted after {have} bytes ({exc}); "
-                  "resuming", file=sys.stderr)
+            log.warning("%s: transfer interrupted after %d bytes (%s); resuming", url, have, exc)
     expected = md5.lower() if md5 else None
     if expected is None and md5_header:
         with contextlib.suppress(ValueError):
@@ -213,7 +214,7 @@ def download_svhn(root: str | os.PathLike[str], splits: Iterable[str] = ("train"
         for split in dict.fromkeys(splits):
             name = archive_name(split, fmt)
             if fmt == 1 and (root / split / "digitStruct.mat").is_file():
-                print(f"svhn-erase: {root / split}: already there", file=sys.stderr)
+                log.info("%s: already there", root / split)
                 done.append(root / split)
                 continue
             path = fetch(base + name, root / name, md5=md5s.get(name), retries=retries,
@@ -228,5 +229,5 @@ def download_svhn(root: str | os.PathLike[str], splits: Iterable[str] = ("train"
             if not keep_archives:
                 path.unlink()
             done.append(root / split)
-            print(f"svhn-erase: {root / split}: ready", file=sys.stderr)
+            log.info("%s: ready", root / split)
     return done

@@ -7,8 +7,8 @@ split with ground truth also has ``groundtruth/N_clean.png`` and ``groundtruth/N
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,8 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from svhn_erase.errors import SvhnEraseError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,7 +64,7 @@ def load_table(path: Path) -> pd.DataFrame:
 def iter_parents(path: Path, table: pd.DataFrame | None = None,
                  limit: int | None = None) -> Iterator[Parent]:
     """Yield the split's parents in table order (the first ``limit`` only, if given); an
-    image that fails to decode is reported on stderr and skipped."""
+    image that fails to decode is logged and skipped."""
     if table is None:
         table = load_table(path)
     files = list(dict.fromkeys(table["file"]))
@@ -74,7 +76,7 @@ def iter_parents(path: Path, table: pd.DataFrame | None = None,
         try:
             image = read_rgb(path / file)
         except SvhnEraseError as exc:
-            print(f"svhn-erase: skipped: {exc}", file=sys.stderr)
+            log.warning("skipped: %s", exc)
             continue
         boxes = rows[["left", "top", "width", "height"]].to_numpy().round().astype(int)
         yield Parent(file, image, boxes, rows["label"].to_numpy().astype(int))

@@ -1,0 +1,35 @@
+"""An image's size from its header alone (the index reads tens of thousands of them)."""
+
+from __future__ import annotations
+
+import os
+import struct
+
+from svhn_erase.errors import SvhnEraseError
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """``(width, height)`` of an image from its header only (PNG read directly, other formats
+    through Pillow's lazy open); ``SvhnEraseError`` naming the file if it is missing or not
+    an image."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(24)
+    except FileNotFoundError as exc:
+        raise SvhnEraseError(f"{path}: image file not found") from exc
+    except OSError as exc:
+        raise SvhnEraseError(f"{path}: image does not read ({exc})") from exc
+    if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", head[16:24])
+        if width and height:
+            return width, height
+        raise SvhnEraseError(f"{path}: PNG header gives an empty {width}x{height} image")
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise SvhnEraseError(f"{path}: image does not decode ({exc})") from exc
