@@ -19,6 +19,7 @@ from svhn_erase.data import digitstruct
 from svhn_erase.data.digitstruct import (
     INDEX_COLUMNS,
     DigitStructError,
+    image_size,
     load_index,
     read_digitstruct,
     read_digitstruct_naive,
@@ -218,6 +219,25 @@ def test_truncated_or_garbage_file(tmp_path: Path, keep: float) -> None:
         assert str(path) in str(exc.value)
 
 
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)),
+                      min_size=1, max_size=3))
+def test_corrupt_bytes_give_a_table_or_a_named_error(tmp_path: Path, flips) -> None:
+    path = tmp_path / "digitStruct.mat"
+    write_digitstruct(path, SAMPLE_NAMES, SAMPLE_BOXES)
+    data = bytearray(path.read_bytes())
+    for where, value in flips:  # anywhere past MATLAB's text header
+        data[512 + int(where * (len(data) - 512))] = value
+    path.write_bytes(bytes(data))
+    try:
+        table = read_digitstruct(path)
+    except DigitStructError as exc:
+        assert str(path) in str(exc)
+    else:
+        assert list(table.columns) == INDEX_COLUMNS
+
+
 def test_not_a_digitstruct(tmp_path: Path) -> None:
     path = tmp_path / "digitStruct.mat"
     with h5py.File(path, "w") as f:
@@ -383,3 +403,35 @@ def test_clip_boxes_matches_a_per_row_reference(rows, size_a) -> None:
     assert report["digits"] + report["dropped_outside"] + report["bad_labels"] \
         + report["digits_of_skipped_images"] == len(raw)
     assert all(r.left >= 0 and r.left + r.width <= size_a[0] for r in table.itertuples())
+
+
+# --------------------------------------------------------------------------- image headers
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(w=st.integers(1, 3000), h=st.integers(1, 3000), mode=st.sampled_from(["RGB", "L", "P"]),
+       fmt=st.sampled_from(["PNG", "JPEG", "BMP"]))
+def test_image_size_reads_the_header(tmp_path: Path, w: int, h: int, mode: str,
+                                     fmt: str) -> None:
+    path = tmp_path / f"x.{fmt.lower()}"
+    image = Image.new(mode if fmt != "JPEG" else "RGB", (w, h))
+    image.save(path, format=fmt)
+    assert image_size(path) == (w, h)
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(head=st.one_of(st.binary(max_size=40),
+                      st.binary(max_size=16).map(lambda b: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+                                                 + b)))
+def test_image_size_of_any_bytes_is_a_size_or_a_named_error(tmp_path: Path,
+                                                              head: bytes) -> None:
+    path = tmp_path / "x.png"
+    path.write_bytes(head)
+    try:
+        width, height = image_size(path)
+    except SvhnEraseError as exc:
+        assert str(path) in str(exc)
+    else:
+        assert width > 0 and height > 0

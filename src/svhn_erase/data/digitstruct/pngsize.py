@@ -21,7 +21,7 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
         raise SvhnEraseError(f"{path}: image file not found") from exc
     except OSError as exc:
         raise SvhnEraseError(f"{path}: image does not read ({exc})") from exc
-    if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
+    if len(head) == 24 and head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
         width, height = struct.unpack(">II", head[16:24])
         if width and height:
             return width, height
@@ -30,6 +30,9 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
 
     try:
         with Image.open(path) as im:
-            return im.size
+            width, height = im.size
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise SvhnEraseError(f"{path}: image does not decode ({exc})") from exc
+    if not (width and height):  # Pillow's stub formats (HDF5, FITS, ...) say 0 x 0
+        raise SvhnEraseError(f"{path}: image does not decode (an empty {width}x{height} image)")
+    return width, height
