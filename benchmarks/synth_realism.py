@@ -22,9 +22,9 @@ import torch
 from tqdm import tqdm
 
 from svhn_erase.data import crops, synth
-from svhn_erase.evaluation import bench
-from svhn_erase.evaluation import metrics as evaluate
+from svhn_erase.evaluation import metrics
 from svhn_erase.model.weights import load_classifier
+from svhn_erase.removal.methods import Scene, create
 
 REFERENCE = {"untouched": 14.7, "telea_box": 31.1, "ns_box": 31.6, "telea_true": 34.5,
              "ns_true": 35.0, "biharmonic_true": 34.5, "original_accuracy": 91.5}
@@ -33,23 +33,16 @@ ORIGINAL = Path(__file__).resolve().parents[2] / "shared/reference/original-Conv
 
 def score_difficulty(difficulty: str, count: int, seed: int, style: str, model) -> dict:
     """Mean PSNR over boxes of each classical method, and the checkpoint's accuracy (%)."""
-    psnr: dict[str, list[float]] = {k: [] for k in REFERENCE if k != "original_accuracy"}
+    methods = [create(name) for name in REFERENCE if name != "original_accuracy"]
+    psnr: dict[str, list[float]] = {m.name: [] for m in methods}
     right = total = 0
     for i in tqdm(range(count), desc=difficulty, unit="img", leave=False, disable=None):
         s = synth.render_sample(seed, i, style, difficulty)
         boxes = s.boxes[:, 1:5]
-        box_mask = evaluate.union_mask(boxes, s.image.shape)
-        true_mask = evaluate.true_digit_mask(s.mask, boxes)
-        outputs = {
-            "untouched": s.image,
-            "telea_box": bench.inpaint_opencv(s.image, box_mask, "telea"),
-            "ns_box": bench.inpaint_opencv(s.image, box_mask, "ns"),
-            "telea_true": bench.inpaint_opencv(s.image, true_mask, "telea"),
-            "ns_true": bench.inpaint_opencv(s.image, true_mask, "ns"),
-            "biharmonic_true": bench.inpaint_biharmonic_crop(s.image, true_mask, boxes),
-        }
-        for name, out in outputs.items():
-            psnr[name].append(evaluate.psnr_over_boxes(out, s.clean, boxes))
+        scene = Scene(s.image, boxes, true_mask=metrics.true_digit_mask(s.mask, boxes))
+        for method in methods:
+            erased = method.erase([scene])[0].image
+            psnr[method.name].append(metrics.psnr_over_boxes(erased, s.clean, boxes))
         if model is not None:
             x = crops.normalize(np.stack([crops.crop_digit(s.image, b) for b in boxes]))
             with torch.no_grad():

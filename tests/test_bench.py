@@ -10,9 +10,21 @@ import pytest
 
 from builders import make_gt_split
 from svhn_erase import cli
+from svhn_erase.boxes import union_mask
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.evaluation import bench
+from svhn_erase.evaluation import bench, scoring
 from svhn_erase.model import weights
+from svhn_erase.removal.methods import (
+    Erased,
+    RemovalMethod,
+    method_class,
+    method_names,
+    register,
+    unregister,
+)
+
+FIGURES = {"psnr_box", "ssim_box", "keypix_precision", "keypix_recall", "removal_rate",
+           "digits_per_s", "n_images", "n_digits"}
 
 
 @pytest.fixture(scope="module")
@@ -20,21 +32,22 @@ def bench_run(tmp_path_factory, model_files) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("data")
     make_gt_split(root, "test", count=5, corrupt=1)
     out = root / "bench"
-    summary = bench.run_bench(root, "test", model_files[0], out, judge=model_files[1], seed_limit=2,
-                              progress=False)
-    return out, summary
+    result = bench.run_bench(root, "test", model_files[0], out, judge=model_files[1],
+                             seed_limit=2, progress=False)
+    return out, result
 
 
 def test_summary_structure(bench_run) -> None:
-    out, summary = bench_run
-    on_disk = json.loads((out / "summary.json").read_text())
-    assert set(on_disk) == set(bench.METHODS)
+    out, result = bench_run
+    on_disk = json.loads((out / "summary.json").read_text())["methods"]
+    assert on_disk == result["methods"]
+    assert list(on_disk) == method_names()  # every registered method, in order
     for method, metrics in on_disk.items():
-        assert set(bench.METRICS) <= set(metrics)
+        assert set(metrics) == FIGURES
         assert 0 < metrics["psnr_box"] <= 100
         assert -1 <= metrics["ssim_box"] <= 1
         assert 0 <= metrics["removal_rate"] <= 1
-        if method in bench.KEYPIX_METHODS:
+        if method_class(method).finds_key_pixels:
             assert 0 <= metrics["keypix_precision"] <= 1
             assert 0 <= metrics["keypix_recall"] <= 1
         else:
@@ -45,16 +58,27 @@ def test_summary_structure(bench_run) -> None:
     assert on_disk["seed"]["n_images"] == 2  # --seed-limit
     # an oracle mask inpainter must beat doing nothing on these flat backgrounds
     assert on_disk["ns_true"]["psnr_box"] > on_disk["untouched"]["psnr_box"] + 5
-    assert summary["default"]["psnr_box"] == pytest.approx(on_disk["default"]["psnr_box"])
+
+
+def test_summary_records_the_settings(bench_run) -> None:
+    out, result = bench_run
+    settings = result["settings"]
+    assert settings["seed_limit"] == 2 and settings["images_listed"] == 4
+    assert any("5.png" in s for s in settings["skipped"])
+    assert settings["judge_net"] == "ConvNet32_753" and settings["calibration_crops"] > 0
+    assert list(settings["methods"]) == method_names()
+    assert settings["methods"]["telea_box"] == {"method": "telea_box", "radius": 3}
+    assert settings["methods"]["default"]["method"] == "default"
+    assert len(settings["methods"]["default"]) > 10  # the whole RemovalConfig
 
 
 def test_results_csv_rows(bench_run) -> None:
     out, _ = bench_run
     with open(out / "results.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == list(bench.CSV_COLUMNS)
-    # 4 readable images x 9 methods, plus seed on the first 2
-    assert len(rows) == 4 * (len(bench.METHODS) - 1) + 2
+    assert list(rows[0]) == list(scoring.CSV_COLUMNS)
+    # 4 readable images x every method but seed, plus seed on the first 2
+    assert len(rows) == 4 * (len(method_names()) - 1) + 2
     assert {r["file"] for r in rows} == {"1.png", "2.png", "3.png", "4.png"}
     untouched = [r for r in rows if r["method"] == "untouched"]
     assert all(r["keypix_precision"] == "" for r in untouched)
@@ -64,8 +88,8 @@ def test_report_self_contained(bench_run) -> None:
     out, _ = bench_run
     page = (out / "report.html").read_text()
     assert "<table id='summary'>" in page
-    for method in bench.METHODS:
-        assert f">{method}<" in page
+    for method in method_names():
+        assert f"<td class='name'>{method}</td>" in page
     assert "src='http" not in page and 'src="http' not in page
     assert "href='http" not in page and 'href="http' not in page
     assert "<link" not in page and "<script" not in page
@@ -82,7 +106,10 @@ def test_missing_groundtruth_is_a_user_error(tmp_path, model_files) -> None:
         bench.run_bench(tmp_path, "test", model_files[0], tmp_path / "out", progress=False)
 
 
-def test_cli_bench_without_judge(tmp_path, model_files, capsys) -> None:
+def test_cli_bench_without_judge(tmp_path, model_files, monkeypatch, capsys) -> None:
+    packaged = weights.packaged_checkpoint
+    monkeypatch.setattr(weights, "packaged_checkpoint",
+                        lambda name: None if name == "judge" else packaged(name))
     make_gt_split(tmp_path, "test", count=2, seed=3)
     out = tmp_path / "out"
     code = cli.main(["bench", "--data", str(tmp_path), "--split", "test", "--weights",
@@ -90,11 +117,12 @@ def test_cli_bench_without_judge(tmp_path, model_files, capsys) -> None:
     assert code == 0
     printed = capsys.readouterr().out
     assert "telea_box" in printed and "report.html" in printed
-    summary = json.loads((out / "summary.json").read_text())
-    assert "seed" not in summary
-    if weights.packaged_checkpoint("judge") is None:
-        assert summary["default"]["removal_rate"] is None
-        assert "--classes 11" in (out / "report.html").read_text()
+    document = json.loads((out / "summary.json").read_text())
+    assert "seed" not in document["methods"]
+    assert document["settings"]["judge"] is None
+    assert all(m["removal_rate"] is None for m in document["methods"].values())
+    page = (out / "report.html").read_text()
+    assert "No judge:" in page and "svhn-erase train --classes 11" in page
 
 
 def test_cli_bench_rejects_a_10_class_judge(tmp_path, model_files, capsys) -> None:
@@ -113,11 +141,11 @@ def test_bench_on_a_generated_split_with_a_corrupt_image(tmp_path, model_files) 
     out = tmp_path / "out"
     summary = bench.run_bench(tmp_path, "test", model_files[0], out, judge=model_files[1],
                               seed_limit=0, progress=False)
-    assert summary["default"]["n_images"] == 3  # 2.png's ground truth does not decode
-    assert "seed" not in summary
+    assert summary["methods"]["default"]["n_images"] == 3  # 2.png's ground truth is broken
+    assert "seed" not in summary["methods"]
     assert "2.png" in (out / "report.html").read_text()
     with open(out / "results.csv", newline="") as fh:
-        assert len(list(csv.DictReader(fh))) == 3 * (len(bench.METHODS) - 1)
+        assert len(list(csv.DictReader(fh))) == 3 * (len(method_names()) - 1)
 
 
 def test_no_weights_and_none_packaged_is_a_user_error(tmp_path, monkeypatch) -> None:
@@ -125,3 +153,40 @@ def test_no_weights_and_none_packaged_is_a_user_error(tmp_path, monkeypatch) -> 
     monkeypatch.setattr(weights, "CHECKPOINTS_DIR", tmp_path / "no-checkpoints")
     with pytest.raises(SvhnEraseError, match="--weights"):
         bench.run_bench(tmp_path, "test", None, tmp_path / "out", progress=False)
+
+
+class _Blackout(RemovalMethod):
+    """A toy method: paints every box black."""
+
+    name = "toy_blackout"
+    description = "a toy registered by the test: every box painted black"
+
+    def erase(self, scenes, model=None):
+        out = []
+        for scene in scenes:
+            mask = union_mask(scene.boxes, scene.image.shape)
+            image = scene.image.copy()
+            image[mask] = 0
+            out.append(Erased(image, mask, mask))
+        return out
+
+
+def test_a_registered_method_is_benchmarked(tmp_path, model_files, capsys) -> None:
+    make_gt_split(tmp_path, "test", count=2, seed=4)
+    out = tmp_path / "out"
+    register(_Blackout)
+    try:
+        code = cli.main(["bench", "--data", str(tmp_path), "--split", "test", "--weights",
+                         str(model_files[0]), "--judge", str(model_files[1]), "--out", str(out),
+                         "--seed-limit", "0"])
+    finally:
+        unregister("toy_blackout")
+    assert code == 0
+    assert "toy_blackout" in capsys.readouterr().out  # the printed table
+    toy = json.loads((out / "summary.json").read_text())["methods"]["toy_blackout"]
+    assert toy["n_images"] == 2 and toy["psnr_box"] < 100 and toy["digits_per_s"] > 0
+    with open(out / "results.csv", newline="") as fh:
+        assert sum(r["method"] == "toy_blackout" for r in csv.DictReader(fh)) == 2
+    page = (out / "report.html").read_text()
+    assert "<td class='name'>toy_blackout</td>" in page and _Blackout.description in page
+    assert "toy_blackout" not in method_names()

@@ -1,4 +1,4 @@
-"""Removal metrics on crafted arrays with known answers."""
+"""Removal metrics, the judge's verdicts and the thumbnails' masks on crafted arrays."""
 
 from __future__ import annotations
 
@@ -8,8 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from svhn_erase.boxes import Rect, bounding_rect, clip_boxes
+from svhn_erase.errors import SvhnEraseError
+from svhn_erase.evaluation import judge
 from svhn_erase.evaluation import metrics as evaluate
+from svhn_erase.evaluation.thumbnails import place_masks
 from svhn_erase.model.nets import ConvNet
+from svhn_erase.model.weights import save_classifier
 
 
 def _pair(shape=(20, 30, 3), seed=0):
@@ -70,10 +75,11 @@ def test_keypix_precision_recall_on_a_crafted_mask() -> None:
 
 def test_masks_are_placed_at_clipped_boxes() -> None:
     boxes = np.array([[-2, 1, 4, 3], [7, 0, 2, 2]])
-    assert evaluate.box_rects(boxes, (6, 6)) == [(1, 0, 4, 2), None]
-    placed = evaluate.place_masks([np.ones((3, 2), bool), np.ones((1, 1), bool)], boxes, (6, 6))
+    assert clip_boxes(boxes, (6, 6)) == [Rect(1, 0, 4, 2), None]
+    placed = place_masks([np.ones((3, 2), bool), np.ones((1, 1), bool)], boxes, (6, 6))
     assert placed.sum() == 6 and placed[1:4, 0:2].all()
-    assert evaluate.bounding_rect(boxes, (6, 6), margin=1) == (0, 0, 5, 3)
+    assert place_masks([np.ones((2, 2), bool), np.ones((1, 1), bool)], boxes, (6, 6)).sum() == 0
+    assert bounding_rect(boxes, (6, 6), margin=1) == Rect(0, 0, 5, 3)
     mask = np.zeros((6, 6), np.uint8)
     mask[2, 1] = 1
     mask[5, 5] = 2  # outside every box
@@ -92,18 +98,24 @@ class _FixedJudge(ConvNet):
         return logits
 
 
-def test_removal_rate_counts_no_digit_verdicts() -> None:
+def test_judge_verdicts_split_back_per_set() -> None:
     crops = np.zeros((4, 40, 40), np.uint8)
     crops[:3] = 255
-    assert evaluate.removal_rate(_FixedJudge(), crops) == pytest.approx(0.75)
-    assert evaluate.removal_rate(_FixedJudge(), crops[:0]) is None
-    with pytest.raises(ValueError, match="11 classes"):
-        evaluate.removal_rate(ConvNet("ConvNet32_753"), crops)
+    assert judge.no_digit(_FixedJudge(), crops).tolist() == [True, True, True, False]
+    assert judge.no_digit(_FixedJudge(), crops[:0]).shape == (0,)
+    sets = judge.no_digit_per_set(_FixedJudge(), [crops[:1], crops[:0], crops[2:]])
+    assert [v.tolist() for v in sets] == [[True], [], [True, False]]
+
+
+def test_a_judge_needs_eleven_classes(tmp_path) -> None:
+    save_classifier(ConvNet("ConvNet32_753").eval(), tmp_path / "ten.safetensors")
+    with pytest.raises(SvhnEraseError, match="11 classes"):
+        judge.load_judge(tmp_path / "ten.safetensors", "cpu")
 
 
 def test_judge_crops_are_40x40_gray_of_boxes_inside() -> None:
     image = np.zeros((30, 40, 3), np.uint8)
     image[5:15, 5:10] = 255
-    crops = evaluate.judge_crops(image, np.array([[5, 5, 5, 10], [100, 0, 3, 3], [20, 20, 5, 5]]))
+    crops = judge.judge_crops(image, np.array([[5, 5, 5, 10], [100, 0, 3, 3], [20, 20, 5, 5]]))
     assert crops.shape == (2, 40, 40) and crops.dtype == np.uint8
     assert crops[0].min() > 200 and crops[1].max() == 0

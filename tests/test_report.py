@@ -6,17 +6,19 @@ import re
 
 import cv2
 import numpy as np
+import pandas as pd
 
 from svhn_erase.evaluation import report
+from svhn_erase.removal.methods.base import method_class
 
 
 def _summary(removal: float | None) -> dict:
-    def m(psnr, kp=None, speed=100.0, n=3):
-        return {"psnr_box": psnr, "ssim_box": 0.8, "keypix_precision": kp,
+    def m(psnr, kp=None, speed=100.0, n=3, ssim=0.8):
+        return {"psnr_box": psnr, "ssim_box": ssim, "keypix_precision": kp,
                 "keypix_recall": kp, "removal_rate": removal, "digits_per_s": speed,
                 "n_images": n, "n_digits": 2 * n}
     return {"default": m(31.0, 0.97), "seed": m(25.0, 0.6, 2.0, n=2), "telea_box": m(27.5),
-            "ns_true": m(31.5), "untouched": m(15.0, speed=None)}
+            "ns_true": m(31.5), "untouched": m(15.0, speed=None, ssim=0.95)}
 
 
 def _settings(**over) -> dict:
@@ -27,13 +29,14 @@ def _settings(**over) -> dict:
          "calibration_clean_no_digit": 0.9, "calibration_crops": 6, "device": "cpu",
          "gpu": None, "torch": "2.x", "opencv": "4.x", "python": "3.11",
          "machine": "Linux", "threads": 2, "date": "2026-01-01 00:00 UTC",
-         "skipped": ["<bad>.png: does not decode"], "inpaint_radius": 3,
-         "biharmonic_margin": 6}
+         "skipped": ["<bad>.png: does not decode"],
+         "methods": {"default": {"method": "default", "clusters": 12},
+                     "telea_box": {"method": "telea_box", "radius": 3}}}
     s.update(over)
     return s
 
 
-def _rows_and_thumbs(summary: dict) -> tuple[list[dict], dict]:
+def _rows_and_thumbs(summary: dict) -> tuple[pd.DataFrame, dict]:
     ok, png = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))
     rows, thumbs = [], {}
     for i in range(3):
@@ -47,7 +50,7 @@ def _rows_and_thumbs(summary: dict) -> tuple[list[dict], dict]:
             rows.append({"file": file, "method": method, "n_digits": 2,
                          "psnr_box": 20.0 + i, "ssim_box": 0.5, "keypix_precision": None,
                          "keypix_recall": None, "removal_rate": None, "seconds": 0.1})
-    return rows, thumbs
+    return pd.DataFrame(rows), thumbs
 
 
 def test_report_is_self_contained_and_complete() -> None:
@@ -66,6 +69,11 @@ def test_report_is_self_contained_and_complete() -> None:
     assert "on the 2 images seed ran on" in page
     assert "How to read this" in page and "2.x" in page  # settings: torch version
     assert page.count("class='pass'") == 4  # every target met in this made-up summary
+    assert method_class("telea_box").description in page  # the registry's words
+    assert "radius 3" in page and "clusters 12" in page  # each method's settings
+    # the best of a column is marked; the untouched yardstick never ranks
+    assert "<td class='best'>31.50</td>" in page and "<td class='best'>0.800</td>" in page
+    assert "<td class='best'>0.950</td>" not in page
 
 
 def test_report_without_judge_says_how_to_get_one() -> None:

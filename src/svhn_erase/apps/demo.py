@@ -102,12 +102,20 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-def _train(data: Path, runs: Path, profile: Profile, classes: int, net: str, run_id: str) -> dict:
-    from svhn_erase.model.train import train_classifier
+def _trained(state: Path, out: Path, stage: str, params: dict, classes: int, net: str,
+             run_id: str) -> Path:
+    """The stage that trains ``net`` (``classes`` outputs) on the generated train split; the
+    weights it wrote."""
+    from svhn_erase.model.train import TrainConfig, train_classifier
 
-    run = train_classifier(data, runs=runs, split="train", test_split="test", net=net,
-                           epochs=profile.train_epochs, classes=classes, run_id=run_id)
-    return {"weights": str(run / "model.safetensors"), "run": str(run)}
+    config = TrainConfig(split="train", test_split="test", net=net, epochs=params["epochs"],
+                         classes=classes)
+
+    def work() -> dict:
+        run = train_classifier(out / "data", config, runs=out / "runs", run_id=run_id)
+        return {"weights": str(run / "model.safetensors"), "run": str(run)}
+
+    return Path(_stage(state, stage, {**params, "net": net}, work)["weights"])
 
 
 def _fit(image: np.ndarray, cell_w: int, cell_h: int) -> np.ndarray:
@@ -152,66 +160,78 @@ def before_after_picture(test_dir: Path, erased_dir: Path, out_png: Path, rows: 
     return out_png
 
 
+def _models(state: Path, out: Path, profile: Profile, train: bool) -> tuple[Path, Path]:
+    """``(classifier, judge)`` weights: packaged, or with ``train`` trained here on a
+    generated train split."""
+    if not train:
+        weights, judge = resolve_weights(None, "classifier"), resolve_weights(None, "judge")
+        print(f"[demo] classifier: {weights}\n[demo] judge: {judge}\n"
+              f"[demo] (made by our own train command; recipe in {CHECKPOINTS_DIR / 'README.md'})")
+        return weights, judge
+    data = out / "data"
+    train_params = _split_params(profile.train_images, TRAIN_SEED, "train")
+    _stage(state, "generate train split", train_params,
+           lambda: _generate(data, "train", train_params))
+    spec = {**train_params, "epochs": profile.train_epochs}
+    return (_trained(state, out, "train classifier", spec, 10, "ConvNet48_Dropout5", "classifier-"),
+            _trained(state, out, "train judge", spec, 11, "ConvNet32_753", "judge-"))
+
+
+def _benchmark(state: Path, out: Path, profile: Profile, weights: Path, judge: Path,
+               erase_params: dict) -> dict[str, dict]:
+    """The benchmark stage; its per-method summary."""
+    from svhn_erase.evaluation.bench import run_bench
+
+    judge_sha = _file_digest(judge) if judge and Path(judge).is_file() else None
+    params = {**erase_params, "judge": str(judge), "judge_sha256": judge_sha,
+              "seed_limit": profile.seed_limit}
+
+    def bench() -> dict:
+        result = run_bench(out / "data", "test", weights, out / "bench", judge=judge,
+                           seed_limit=profile.seed_limit)
+        return {"summary": result["methods"]}
+
+    return _stage(state, "benchmark", params, bench)["summary"]
+
+
+def _print_summary(out: Path, summary: dict[str, dict], timing: dict, picture: Path,
+                   seconds: float) -> None:
+    from svhn_erase.evaluation.report import format_table
+    from svhn_erase.removal.methods.base import method_class
+
+    print()
+    print(format_table(summary))
+    d, box = summary["default"], summary["telea_box"]
+    print(f"\nErased {timing.get('digits')} digits in {timing.get('seconds')} s of erase time "
+          f"(default method). PSNR over the boxes: {d['psnr_box']:.2f} dB default vs "
+          f"{box['psnr_box']:.2f} dB telea_box ({method_class('telea_box').description}).")
+    print(f"Before / after: {picture}")
+    print(f"Open the report: {(out / 'bench' / 'report.html').resolve()}")
+    print(f"[demo] finished in {seconds:.0f} s")
+
+
 def run_demo(out: str | os.PathLike[str] = "svhn-erase-demo", fast: bool = False,
              train: bool = False) -> dict:
-    """Run the demo into ``out``; return the benchmark summary."""
-    from svhn_erase.evaluation.bench import format_table, run_bench
-    from svhn_erase.removal.pipeline import erase_split
+    """Run the demo into ``out``; return the benchmark's per-method summary."""
+    from svhn_erase.apps.erase import erase_split
 
     profile = PROFILES["fast" if fast else "default"]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    state = out / "demo-state.json"
-    data = out / "data"
+    state, data = out / "demo-state.json", out / "data"
     started = time.perf_counter()
     print(f"[demo] profile {'fast' if fast else 'default'}: {asdict(profile)}; output in {out}")
 
     test_params = _split_params(profile.test_images, TEST_SEED, "heldout")
     _stage(state, "generate test split", test_params,
            lambda: _generate(data, "test", test_params))
-
-    if train:
-        train_params = _split_params(profile.train_images, TRAIN_SEED, "train")
-        _stage(state, "generate train split", train_params,
-               lambda: _generate(data, "train", train_params))
-        spec = {**train_params, "epochs": profile.train_epochs}
-        weights = Path(_stage(state, "train classifier", {**spec, "net": "ConvNet48_Dropout5"},
-                              lambda: _train(data, out / "runs", profile, 10,
-                                             "ConvNet48_Dropout5", "classifier-"))["weights"])
-        judge = Path(_stage(state, "train judge", {**spec, "net": "ConvNet32_753"},
-                            lambda: _train(data, out / "runs", profile, 11,
-                                           "ConvNet32_753", "judge-"))["weights"])
-    else:
-        weights, judge = resolve_weights(None, "classifier"), resolve_weights(None, "judge")
-        print(f"[demo] classifier: {weights}\n[demo] judge: {judge}\n"
-              f"[demo] (made by our own train command; recipe in {CHECKPOINTS_DIR / 'README.md'})")
-
+    weights, judge = _models(state, out, profile, train)
     erase_params = {"weights": str(weights), "weights_sha256": _file_digest(weights),
                     **test_params}
     timing = _stage(state, "erase test split", erase_params,
                     lambda: erase_split(data, "test", out / "erased", weights=weights))
-
-    judge_sha = _file_digest(judge) if judge and Path(judge).is_file() else None
-    bench_params = {**erase_params, "judge": str(judge), "judge_sha256": judge_sha,
-                    "seed_limit": profile.seed_limit}
-
-    def bench() -> dict:
-        summary = run_bench(data, "test", weights, out / "bench", judge=judge,
-                            seed_limit=profile.seed_limit, print_table=False)
-        return {"summary": summary}
-
-    summary = _stage(state, "benchmark", bench_params, bench)["summary"]
+    summary = _benchmark(state, out, profile, weights, judge, erase_params)
     picture = before_after_picture(data / "test", out / "erased", out / "before_after.png",
                                    profile.pictures)
-
-    seconds = time.perf_counter() - started
-    print()
-    print(format_table(summary))
-    d = summary["default"]
-    print(f"\nErased {timing.get('digits')} digits in {timing.get('seconds')} s of erase time "
-          f"(default method). PSNR over the boxes: {d['psnr_box']:.2f} dB default vs "
-          f"{summary['telea_box']['psnr_box']:.2f} dB OpenCV Telea with the box as mask.")
-    print(f"Before / after: {picture}")
-    print(f"Open the report: {(out / 'bench' / 'report.html').resolve()}")
-    print(f"[demo] finished in {seconds:.0f} s")
+    _print_summary(out, summary, timing, picture, time.perf_counter() - started)
     return summary

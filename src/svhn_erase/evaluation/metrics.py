@@ -6,80 +6,26 @@
 - ``keypix_precision_recall``: of the pixels a method keeps as background in one box, the
   share that are truly background (``N_mask.png == 0``; a pixel of another digit inside the
   box is not background either); of the true background pixels in the box, the share kept.
-- ``removal_rate``: the share of erased digit crops an 11-class judge calls "no digit".
 
-Boxes are ``(k, 4)`` arrays ``left, top, width, height`` in pixels; they are clipped to the
-image here, and a box wholly outside the image counts for nothing. A metric that has nothing
-to measure (no box pixel, no kept pixel, no crop) is ``None``.
+The removal rate (the share of erased digits an independent judge calls "no digit") is in
+``judge``. Boxes are ``(k, 4)`` arrays ``left, top, width, height`` in pixels, clipped to
+the image by ``boxes``; a box wholly outside the image counts for nothing. A metric that has
+nothing to measure (no box pixel, no kept pixel) is ``None``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 from skimage.metrics import structural_similarity
 
-from svhn_erase.model.nets import ConvNet
+from svhn_erase.boxes import bounding_rect, union_mask
 
 PSNR_CAP = 100.0  # dB reported for identical pixels
-NO_DIGIT = 10  # the judge's "no digit" class
-JUDGE_SIZE = 40
-
-
-def box_rects(boxes: np.ndarray, shape: tuple[int, ...]) -> list[tuple[int, int, int, int] | None]:
-    """Per box, ``(top, left, bottom, right)`` clipped to an image of ``shape``, or None when
-    nothing of the box is inside."""
-    height, width = shape[:2]
-    rects: list[tuple[int, int, int, int] | None] = []
-    for box in np.asarray(boxes, dtype=float).reshape(-1, 4):
-        left, top, w, h = (int(round(v)) for v in box)
-        t, b = max(0, top), min(height, top + h)
-        lft, r = max(0, left), min(width, left + w)
-        rects.append((t, lft, b, r) if b > t and r > lft else None)
-    return rects
-
-
-def union_mask(boxes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """(H, W) bool: the union of the boxes, clipped to the image."""
-    mask = np.zeros(shape[:2], bool)
-    for rect in box_rects(boxes, shape):
-        if rect is not None:
-            t, lft, b, r = rect
-            mask[t:b, lft:r] = True
-    return mask
-
-
-def bounding_rect(boxes: np.ndarray, shape: tuple[int, ...],
-                  margin: int = 0) -> tuple[int, int, int, int] | None:
-    """``(top, left, bottom, right)`` of the smallest rectangle holding every (clipped) box,
-    grown by ``margin`` pixels per side and clipped; None when no box is inside the image."""
-    rects = [r for r in box_rects(boxes, shape) if r is not None]
-    if not rects:
-        return None
-    arr = np.asarray(rects)
-    t, lft = arr[:, 0].min() - margin, arr[:, 1].min() - margin
-    b, r = arr[:, 2].max() + margin, arr[:, 3].max() + margin
-    return max(0, int(t)), max(0, int(lft)), min(shape[0], int(b)), min(shape[1], int(r))
 
 
 def true_digit_mask(mask: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """(H, W) bool: pixels of any digit (``N_mask.png > 0``) inside the union of the boxes."""
     return (np.asarray(mask) > 0) & union_mask(boxes, np.asarray(mask).shape)
-
-
-def place_masks(box_masks: list[np.ndarray], boxes: np.ndarray,
-                shape: tuple[int, ...]) -> np.ndarray:
-    """(H, W) bool: the union of per-box masks (each at its clipped box's size) placed at their
-    boxes; a mask whose size does not fit its clipped box is ignored."""
-    out = np.zeros(shape[:2], bool)
-    for m, rect in zip(box_masks, box_rects(boxes, shape), strict=True):
-        if rect is None:
-            continue
-        t, lft, b, r = rect
-        m = np.asarray(m, bool)
-        if m.shape == (b - t, r - lft):
-            out[t:b, lft:r] |= m
-    return out
 
 
 def psnr_over_boxes(erased: np.ndarray, clean: np.ndarray, boxes: np.ndarray,
@@ -121,8 +67,7 @@ def ssim_over_boxes(erased: np.ndarray, clean: np.ndarray, boxes: np.ndarray) ->
     rect = bounding_rect(boxes, erased.shape)
     if rect is None:
         return None
-    t, lft, b, r = rect
-    a, c = erased[t:b, lft:r], clean[t:b, lft:r]
+    a, c = erased[rect.slices], clean[rect.slices]
     if a.ndim == 2:
         a, c = a[..., None], c[..., None]
     side = min(a.shape[0], a.shape[1])
@@ -156,39 +101,3 @@ def keypix_precision_recall(keypix: np.ndarray, true_mask_crop: np.ndarray,
     precision = hit / kept if kept else None
     recall = hit / n_bg if n_bg else None
     return precision, recall
-
-
-def judge_crops(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """(k', 40, 40) uint8 gray crops of the boxes inside the image, as the judge reads them
-    (``crops.crop_digit``: box crop, gray, resize, no margin); boxes outside are left out."""
-    from svhn_erase.data.crops import crop_digit
-
-    out = []
-    for rect in box_rects(boxes, image.shape):
-        if rect is not None:
-            t, lft, b, r = rect
-            out.append(crop_digit(image, (lft, t, r - lft, b - t), size=JUDGE_SIZE, gray=True))
-    return np.stack(out) if out else np.zeros((0, JUDGE_SIZE, JUDGE_SIZE), np.uint8)
-
-
-@torch.no_grad()
-def judge_no_digit(judge: ConvNet, crops: np.ndarray, batch: int = 512) -> np.ndarray:
-    """(N,) bool: the judge's arg-max is "no digit" (class 10) for each uint8 gray crop
-    (N, 40, 40), normalized ``(x / 255 - 0.5) / 0.5`` as in training."""
-    crops = np.asarray(crops, np.uint8)
-    if len(crops) == 0:
-        return np.zeros(0, bool)
-    device = next(judge.parameters()).device
-    judge.eval()
-    x = torch.from_numpy(crops).float().div_(255.0).sub_(0.5).div_(0.5).unsqueeze(1)
-    preds = [judge(x[s:s + batch].to(device)).argmax(1).cpu() for s in range(0, len(x), batch)]
-    return torch.cat(preds).numpy() == NO_DIGIT
-
-
-def removal_rate(judge: ConvNet, crops: np.ndarray) -> float | None:
-    """Share of erased digit crops (N, 40, 40 uint8 gray) the 11-class judge calls "no
-    digit"; None when there is no crop."""
-    if judge.num_classes != NO_DIGIT + 1:
-        raise ValueError(f"the judge must have {NO_DIGIT + 1} classes, not {judge.num_classes}")
-    verdict = judge_no_digit(judge, crops)
-    return float(verdict.mean()) if len(verdict) else None

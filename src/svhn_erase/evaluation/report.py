@@ -1,379 +1,233 @@
-"""The benchmark's HTML report: one self-contained page, readable offline.
+"""The benchmark's report: one self-contained HTML page, readable offline, and a text table.
 
-Everything is inside the file: CSS inline, the chart and the thumbnails as base64 PNG data
-URIs; no script, font or style sheet is fetched from anywhere. ``render_report`` takes what
-``bench.run_bench`` gathered and returns the page as a string.
+``render_report`` fills ``templates/report.html.j2`` (Jinja2, autoescaped) with what
+``bench.run_bench`` gathered: everything is inside the page, CSS inline, the chart and the
+thumbnails as base64 PNG data URIs; no script, font or style sheet is fetched from anywhere.
+Each method's one-line description comes from the removal-method registry.
+``format_table`` is the summary as fixed-width text for the terminal.
 """
 
 from __future__ import annotations
 
 import base64
-import html
-import io
+from collections.abc import Callable
+from functools import cache
 
+import jinja2
 import numpy as np
+import pandas as pd
 
-METHOD_NOTES = {
-    "default": "this project's removal (feature-map key pixels, exact GRNN, digit-only paste)",
-    "seed": "the original 2018 pipeline (40x40 key pixels, Adagrad GRNN, whole-box paste)",
-    "telea_box": "OpenCV Telea, mask = the whole box",
-    "ns_box": "OpenCV Navier-Stokes, mask = the whole box",
-    "telea_ours": "OpenCV Telea, mask = the digit mask found by default",
-    "ns_ours": "OpenCV Navier-Stokes, mask = the digit mask found by default",
-    "telea_true": "OpenCV Telea, mask = the true digit mask (oracle)",
-    "ns_true": "OpenCV Navier-Stokes, mask = the true digit mask (oracle)",
-    "biharmonic_true": "scikit-image biharmonic, mask = the true digit mask (oracle)",
-    "untouched": "the input image, nothing removed",
-}
+from svhn_erase import atomic_io
+from svhn_erase.removal.methods.base import RemovalMethod, method_class, method_names
 
-CSS = """
-:root { --ink:#1d2430; --muted:#5b6678; --line:#dde2ea; --bg:#f6f7fa; --card:#fff;
-        --accent:#1f6feb; --good:#1a7f37; --bad:#cf222e; --warn:#9a6700; }
-* { box-sizing: border-box; }
-body { margin:0; background:var(--bg); color:var(--ink);
-       font: 15px/1.5 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-main { max-width: 1180px; margin: 0 auto; padding: 28px 28px 60px; }
-h1 { font-size: 26px; margin: 0 0 4px; }
-h2 { font-size: 19px; margin: 34px 0 12px; padding-bottom: 6px;
-     border-bottom: 1px solid var(--line); }
-h3 { font-size: 16px; margin: 18px 0 8px; }
-.sub { color: var(--muted); margin: 0 0 18px; }
-.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px;
-        padding: 14px 18px; margin: 12px 0; }
-.note { border-left: 4px solid var(--warn); background: #fff8e6; }
-.note.info { border-left-color: var(--accent); background: #eef4ff; }
-table { border-collapse: collapse; width: 100%; background: var(--card); font-size: 14px; }
-th, td { padding: 6px 10px; border-bottom: 1px solid var(--line); text-align: right;
-         white-space: nowrap; }
-th { background: #eef1f6; font-weight: 600; position: sticky; top: 0; }
-td.name, th.name { text-align: left; }
-td.desc { text-align: left; color: var(--muted); white-space: normal; font-size: 13px; }
-tr.ours td { background: #f1f7ff; font-weight: 600; }
-td.best { color: var(--good); font-weight: 700; }
-.settings { display: grid; grid-template-columns: max-content 1fr; gap: 3px 18px; font-size: 14px; }
-.settings dt { color: var(--muted); }
-.settings dd { margin: 0; word-break: break-all; }
-.targets li { margin: 3px 0; }
-.pass { color: var(--good); font-weight: 700; }
-.fail { color: var(--bad); font-weight: 700; }
-.na { color: var(--muted); font-weight: 700; }
-img.chart { max-width: 100%; height: auto; display: block; margin: 0 auto; }
-details { background: var(--card); border: 1px solid var(--line); border-radius: 8px;
-          margin: 10px 0; padding: 0 14px; }
-summary { cursor: pointer; padding: 10px 0; font-weight: 600; }
-summary .m { color: var(--muted); font-weight: 400; margin-left: 8px; }
-.case { display: flex; flex-wrap: nowrap; gap: 10px; align-items: flex-start;
-        padding: 10px 0; border-top: 1px solid var(--line); overflow-x: auto; }
-.case .label { flex: 0 0 120px; font-size: 13px; color: var(--muted); }
-.case .label b { display: block; color: var(--ink); font-size: 14px; }
-figure { margin: 0; text-align: center; }
-figure img { display: block; image-rendering: pixelated; border: 1px solid var(--line);
-             background: #000; }
-figcaption { font-size: 12px; color: var(--muted); margin-top: 2px; }
-.legend { font-size: 13px; color: var(--muted); }
-.sw { display: inline-block; width: 11px; height: 11px; vertical-align: -1px; margin: 0 3px 0 8px;
-      border: 1px solid #999; }
-code { background: #eef1f6; padding: 1px 5px; border-radius: 4px; font-size: 13px; }
-ul { padding-left: 22px; }
-"""
+# (figure, heading, printf format, scale, suffix, ranked: higher is better)
+COLUMNS = (("psnr_box", "PSNR dB", "%.2f", 1.0, "", True),
+           ("ssim_box", "SSIM", "%.3f", 1.0, "", True),
+           ("keypix_precision", "key-pixel precision", "%.3f", 1.0, "", True),
+           ("keypix_recall", "key-pixel recall", "%.3f", 1.0, "", True),
+           ("removal_rate", "removal rate", "%.1f", 100.0, " %", True),
+           ("digits_per_s", "digits / s", "%.1f", 1.0, "", False))
+CHART_PANELS = (("PSNR over boxes (dB, higher is better)", "psnr_box", 1.0, "linear"),
+                ("removal rate (%, judge says 'no digit')", "removal_rate", 100.0, "linear"),
+                ("digits per second (log)", "digits_per_s", 1.0, "log"))
+PANELS = (("original", "original"), ("{m}:erased", "{m}"), ("clean", "clean (truth)"),
+          ("true_mask", "true digit mask"), ("{m}:mask", "mask used"),
+          ("{m}:keypix", "key pixels vs truth"))
 
 
-def _esc(value) -> str:
-    return html.escape(str(value))
+def _method(name: str) -> type[RemovalMethod] | None:
+    return method_class(name) if name in method_names() else None
 
 
-def _fmt(value, spec: str, suffix: str = "") -> str:
-    return "&ndash;" if value is None else f"{format(value, spec)}{suffix}"
+def _is_reference(name: str) -> bool:
+    cls = _method(name)
+    return cls is not None and cls.reference
+
+
+def _number(value) -> float | None:
+    """``value`` as a float; None for None or NaN (nothing measured)."""
+    return None if value is None or pd.isna(value) else float(value)
 
 
 def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("svhn_erase.evaluation", "templates"),
+                             autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                             undefined=jinja2.StrictUndefined)
+    env.filters["data_uri"] = _data_uri
+    return env
+
+
+# --------------------------------------------------------------------------- chart
+
+
+def _bar_color(name: str) -> str:
+    return {"default": "#1f6feb", "seed": "#bf8700"}.get(
+        name, "#8c959f" if _is_reference(name) else "#57606a")
+
+
 def bar_chart_png(summary: dict[str, dict]) -> bytes:
     """A PNG with PSNR per method, removal rate and digits per second (log scale)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     methods = list(summary)
-    colors = ["#1f6feb" if m == "default" else "#8c959f" if m == "untouched" else
-              "#bf8700" if m == "seed" else "#57606a" for m in methods]
-    panels = [("PSNR over boxes (dB, higher is better)", "psnr_box", 1.0, "linear"),
-              ("removal rate (%, judge says 'no digit')", "removal_rate", 100.0, "linear"),
-              ("digits per second (log)", "digits_per_s", 1.0, "log")]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 0.38 * len(methods) + 1.4), sharey=True)
+    fig, axes = atomic_io.new_figure(1, 3, figsize=(13, 0.38 * len(methods) + 1.4), sharey=True)
     y = np.arange(len(methods))
-    for ax, (title, key, scale, yscale) in zip(axes, panels, strict=True):
+    for ax, (title, key, scale, xscale) in zip(axes, CHART_PANELS, strict=True):
         vals = [summary[m][key] for m in methods]
         shown = [v * scale if v is not None else 0.0 for v in vals]
-        ax.barh(y, shown, color=colors, height=0.7)
+        ax.barh(y, shown, color=[_bar_color(m) for m in methods], height=0.7)
         ax.set_title(title, fontsize=10)
-        if yscale == "log" and any(v for v in shown):
+        if xscale == "log" and any(shown):
             ax.set_xscale("log")
         for yi, v in zip(y, vals, strict=True):
-            text = "n/a" if v is None else (f"{v * scale:.1f}" if key != "digits_per_s"
-                                            else f"{v:.0f}")
-            pos = v * scale if v is not None and v > 0 else (ax.get_xlim()[0])
+            text = "n/a" if v is None else f"{v * scale:.0f}" if xscale == "log" else \
+                f"{v * scale:.1f}"
+            pos = v * scale if v is not None and v > 0 else ax.get_xlim()[0]
             ax.text(pos, yi, " " + text, va="center", fontsize=8)
         ax.grid(axis="x", alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
     axes[0].set_yticks(y, methods, fontsize=9)
     axes[0].invert_yaxis()
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
+    return atomic_io.figure_png(fig, dpi=100)
 
 
-def _settings_html(s: dict) -> str:
-    judge = "none"
-    if s.get("judge"):
-        judge = f"{_esc(s['judge'])} ({_esc(s['judge_net'])})"
-    calib = "&ndash;"
-    if s.get("calibration_original_no_digit") is not None:
-        calib = (f"original digit crops called 'no digit': "
-                 f"<b>{100 * s['calibration_original_no_digit']:.1f} %</b> (should be near 0); "
-                 f"true clean background crops (same boxes): "
-                 f"<b>{100 * s['calibration_clean_no_digit']:.1f} %</b> (should be near 100); "
-                 f"{s['calibration_crops']} crops each")
-    seed = ("all images" if s.get("seed_limit") is None else
-            f"first {s['seed_limit']} images")
-    machine = f"{s['machine']}, {s['threads']} torch threads, device {s['device']}"
-    if s.get("gpu"):
-        machine += f" ({s['gpu']})"
-    images = f"{s['images_listed']} listed"
-    if s.get("limit"):
-        images += f" (limit {s['limit']})"
-    if s.get("skipped"):
-        images += f", {len(s['skipped'])} skipped"
-    items = [  # values are HTML
-        ("data", _esc(s["split_path"])),
-        ("images", _esc(images)),
-        ("removal weights", f"{_esc(s['weights'])} ({_esc(s['net'])})"),
-        ("judge", judge),
-        ("judge calibration", calib),
-        ("seed method", _esc(seed)),
-        ("baselines", f"OpenCV inpaint radius {s['inpaint_radius']}; biharmonic on the boxes' "
-                      f"rectangle + {s['biharmonic_margin']} px"),
-        ("machine", _esc(machine)),
-        ("software", f"torch {_esc(s['torch'])}, OpenCV {_esc(s['opencv'])}, "
-                     f"Python {_esc(s['python'])}"),
-        ("date", _esc(s["date"])),
-    ]
-    return "<dl class='settings'>" + "".join(
-        f"<dt>{_esc(k)}</dt><dd>{v}</dd>" for k, v in items) + "</dl>"
+# --------------------------------------------------------------------------- page parts
 
 
-def _notes_html(summary: dict, settings: dict) -> str:
-    notes = []
-    if not settings.get("judge"):
-        notes.append("<b>No judge:</b> removal rates are not measured. Train an 11-class judge "
-                     "of another architecture than the removal net, e.g. "
-                     "<code>svhn-erase train --classes 11 --net ConvNet32_753 --data DIR "
-                     "--split train</code>, and pass its run folder with <code>--judge</code> "
-                     "(or ship it as <code>svhn_erase/checkpoints/judge.safetensors</code>).")
-    if settings.get("judge_same_architecture"):
-        notes.append(f"<b>Warning:</b> the judge has the same architecture as the removal "
-                     f"classifier ({_esc(settings['net'])}); the removal rate is not an "
-                     "independent opinion. Use a judge of another architecture.")
-    if "seed" in summary and summary["seed"]["n_images"] < summary["default"]["n_images"]:
-        notes.append(f"<b>seed</b> ran on the first {summary['seed']['n_images']} images only "
-                     f"(--seed-limit); its figures are over those images, see the subset "
-                     "comparison below.")
-    if settings.get("skipped"):
-        items = "".join(f"<li>{_esc(s)}</li>" for s in settings["skipped"][:50])
-        more = len(settings["skipped"]) - 50
-        notes.append(f"<b>{len(settings['skipped'])} image(s) skipped</b> (unreadable image or "
-                     f"ground truth):<ul>{items}</ul>" + (f"and {more} more" if more > 0 else ""))
-    return "".join(f"<div class='card note'>{n}</div>" for n in notes)
+def _table(summary: dict[str, dict]) -> list[dict]:
+    """The results table: per method its cells, the best of each ranked column marked."""
+    best = {}
+    for key, *_, ranked in COLUMNS:
+        vals = [m[key] for name, m in summary.items()
+                if m[key] is not None and not _is_reference(name)]
+        if ranked and vals:
+            best[key] = max(vals)
+    rows = []
+    for name, m in summary.items():
+        cells = [{"value": None if m[key] is None else m[key] * scale, "spec": spec,
+                  "suffix": suffix, "best": key in best and m[key] == best[key]}
+                 for key, _, spec, scale, suffix, _ in COLUMNS]
+        cls = _method(name)
+        rows.append({"name": name, "n_images": m["n_images"], "n_digits": m["n_digits"],
+                     "cells": cells, "description": cls.description if cls else ""})
+    return rows
 
 
-def _targets_html(summary: dict) -> str:
+def _subsets(summary: dict[str, dict], rows: pd.DataFrame) -> list[dict]:
+    """For each method that ran on fewer images than the others: every method's mean PSNR
+    on its images."""
+    most = max(m["n_images"] for m in summary.values())
+    out = []
+    for method, m in summary.items():
+        if m["n_images"] >= most:
+            continue
+        files = rows.loc[rows["method"] == method, "file"]
+        on_them = rows[rows["file"].isin(files)].groupby("method")["psnr_box"].mean()
+        psnr = {name: _number(on_them.get(name)) for name in summary}
+        out.append({"method": method, "n_images": len(files), "psnr": psnr})
+    return out
+
+
+def _targets(summary: dict[str, dict]) -> list[dict]:
+    """The project's targets for ``default``: ``ok`` None when a figure is missing."""
     d = summary.get("default")
     if d is None:
-        return ""
+        return []
 
-    def get(method, key):
-        return summary.get(method, {}).get(key)
+    def check(text: str, ok: Callable[[], bool], needed: list, value: str) -> dict:
+        return {"text": text, "ok": None if None in needed else ok(), "value": value}
 
-    def verdict(ok):
-        if ok is None:
-            return "<span class='na'>n/a</span>"
-        return "<span class='pass'>met</span>" if ok else "<span class='fail'>missed</span>"
+    def f(v, spec: str, suffix: str = "") -> str:
+        return "\u2013" if v is None else f"{v:{spec}}{suffix}"
 
-    psnr, tb, nt = d["psnr_box"], get("telea_box", "psnr_box"), get("ns_true", "psnr_box")
-    checks = [
-        ("PSNR at least 3 dB above telea_box",
-         None if psnr is None or tb is None else psnr >= tb + 3,
-         f"{_fmt(psnr, '.2f')} vs {_fmt(tb, '.2f')} dB"),
-        ("PSNR within 1 dB of ns_true (true-mask oracle)",
-         None if psnr is None or nt is None else psnr >= nt - 1,
-         f"{_fmt(psnr, '.2f')} vs {_fmt(nt, '.2f')} dB"),
-        ("removal rate at least 95 %",
-         None if d["removal_rate"] is None else d["removal_rate"] >= 0.95,
-         _fmt(None if d["removal_rate"] is None else 100 * d["removal_rate"], ".2f", " %")),
-        ("key-pixel precision at least 0.95",
-         None if d["keypix_precision"] is None else d["keypix_precision"] >= 0.95,
-         _fmt(d["keypix_precision"], ".4f")),  # enough digits that a near miss reads as one
+    psnr, removal, precision = d["psnr_box"], d["removal_rate"], d["keypix_precision"]
+    tb = summary.get("telea_box", {}).get("psnr_box")
+    nt = summary.get("ns_true", {}).get("psnr_box")
+    return [
+        check("PSNR at least 3 dB above telea_box", lambda: psnr >= tb + 3, [psnr, tb],
+              f"{f(psnr, '.2f')} vs {f(tb, '.2f')} dB"),
+        check("PSNR within 1 dB of ns_true (true-mask oracle)", lambda: psnr >= nt - 1,
+              [psnr, nt], f"{f(psnr, '.2f')} vs {f(nt, '.2f')} dB"),
+        check("removal rate at least 95 %", lambda: removal >= 0.95, [removal],
+              f(None if removal is None else 100 * removal, ".2f", " %")),
+        # four decimals, so that a near miss reads as one
+        check("key-pixel precision at least 0.95", lambda: precision >= 0.95, [precision],
+              f(precision, ".4f")),
     ]
-    items = "".join(f"<li>{verdict(ok)} &nbsp;{_esc(text)}: {value}</li>"
-                    for text, ok, value in checks)
-    return f"<div class='card'><ul class='targets'>{items}</ul></div>"
 
 
-def _table_html(summary: dict) -> str:
-    cols = [("psnr_box", "PSNR dB", ".2f", 1.0, max), ("ssim_box", "SSIM", ".3f", 1.0, max),
-            ("keypix_precision", "key-pixel precision", ".3f", 1.0, max),
-            ("keypix_recall", "key-pixel recall", ".3f", 1.0, max),
-            ("removal_rate", "removal rate", ".1f", 100.0, max),
-            ("digits_per_s", "digits / s", ".1f", 1.0, None)]
-    best = {}
-    for key, *_, pick in cols:
-        vals = [m[key] for name, m in summary.items() if m[key] is not None
-                and name != "untouched"]
-        if pick and vals:
-            best[key] = pick(vals)
-    head = ("<tr><th class='name'>method</th><th>images</th><th>digits</th>"
-            + "".join(f"<th>{_esc(label)}</th>" for _, label, *_ in cols)
-            + "<th class='name'>what it is</th></tr>")
-    body = []
-    for name, m in summary.items():
-        cells = []
-        for key, _, spec, scale, _ in cols:
-            v = m[key]
-            cls = " class='best'" if key in best and v is not None and v == best[key] else ""
-            suffix = " %" if key == "removal_rate" else ""
-            cells.append(f"<td{cls}>{_fmt(None if v is None else v * scale, spec, suffix)}</td>")
-        row_cls = " class='ours'" if name == "default" else ""
-        body.append(f"<tr{row_cls}><td class='name'>{_esc(name)}</td><td>{m['n_images']}</td>"
-                    f"<td>{m['n_digits']}</td>{''.join(cells)}"
-                    f"<td class='desc'>{_esc(METHOD_NOTES.get(name, ''))}</td></tr>")
-    return f"<table id='summary'>{head}{''.join(body)}</table>"
+def _case(label: str, row: pd.Series, method: str, thumbs: dict[str, bytes]) -> dict:
+    extra = []
+    if not pd.isna(row["keypix_precision"]):
+        extra.append(f"key px prec {row['keypix_precision']:.2f}")
+    if not pd.isna(row["removal_rate"]):
+        extra.append(f"removed {100 * row['removal_rate']:.0f} %")
+    figures = [(thumbs.get(key.format(m=method)), caption.format(m=method))
+               for key, caption in PANELS]
+    return {"label": label, "file": row["file"], "psnr": row["psnr_box"],
+            "ssim": _number(row["ssim_box"]),
+            "extra": ", ".join(extra), "figures": figures}
 
 
-def _subset_html(summary: dict, rows: list[dict]) -> str:
-    """Mean PSNR of every method on the images ``seed`` ran on, when that is a subset."""
-    if "seed" not in summary or summary["seed"]["n_images"] >= summary["default"]["n_images"]:
-        return ""
-    files = {r["file"] for r in rows if r["method"] == "seed"}
-    heads, cells = [], []
-    for method in summary:
-        vals = [r["psnr_box"] for r in rows if r["method"] == method and r["file"] in files
-                and r["psnr_box"] is not None]
-        heads.append(f"<th>{_esc(method)}</th>")
-        cells.append(f"<td>{_fmt(float(np.mean(vals)) if vals else None, '.2f')}</td>")
-    return (f"<h3>PSNR (dB) of every method on the {len(files)} images seed ran on</h3>"
-            f"<table><tr>{''.join(heads)}</tr><tr>{''.join(cells)}</tr></table>")
-
-
-def _figure(png: bytes | None, caption: str) -> str:
-    if not png:
-        return ""
-    return (f"<figure><img src='{_data_uri(png)}' alt='{_esc(caption)}'>"
-            f"<figcaption>{_esc(caption)}</figcaption></figure>")
-
-
-def _gallery_html(summary: dict, rows: list[dict], thumbs: dict[str, dict[str, bytes]]) -> str:
-    parts = []
-    for method in summary:
-        scored = [r for r in rows if r["method"] == method and r["psnr_box"] is not None
-                  and r["file"] in thumbs]
-        if not scored:
+def _galleries(summary: dict[str, dict], rows: pd.DataFrame,
+               thumbs: dict[str, dict[str, bytes]]) -> list[dict]:
+    """Per method its best, median and worst image by PSNR."""
+    galleries = []
+    for method, m in summary.items():
+        scored = rows[(rows["method"] == method) & rows["psnr_box"].notna()
+                      & rows["file"].isin(set(thumbs))]
+        if scored.empty:
             continue
-        scored.sort(key=lambda r: r["psnr_box"], reverse=True)
-        picks = [("best", scored[0]), ("median", scored[len(scored) // 2]),
-                 ("worst", scored[-1])]
-        cases = []
-        for label, row in picks:
-            t = thumbs[row["file"]]
-            extra = []
-            if row["keypix_precision"] is not None:
-                extra.append(f"key px prec {row['keypix_precision']:.2f}")
-            if row["removal_rate"] is not None:
-                extra.append(f"removed {100 * row['removal_rate']:.0f} %")
-            figs = [_figure(t.get("original"), "original"),
-                    _figure(t.get(f"{method}:erased"), f"{method}"),
-                    _figure(t.get("clean"), "clean (truth)"),
-                    _figure(t.get("true_mask"), "true digit mask"),
-                    _figure(t.get(f"{method}:mask"), "mask used"),
-                    _figure(t.get(f"{method}:keypix"), "key pixels vs truth")]
-            cases.append(f"<div class='case'><div class='label'><b>{label}</b>"
-                         f"{_esc(row['file'])}<br>{row['psnr_box']:.2f} dB, "
-                         f"SSIM {_fmt(row['ssim_box'], '.3f')}<br>{_esc(', '.join(extra))}"
-                         f"</div>{''.join(figs)}</div>")
-        m = summary[method]
-        is_open = " open" if method == "default" else ""
-        parts.append(f"<details{is_open}><summary>{_esc(method)}<span class='m'>"
-                     f"mean {_fmt(m['psnr_box'], '.2f')} dB over {m['n_images']} images"
-                     f"</span></summary>{''.join(cases)}</details>")
-    legend = ("<p class='legend'>Thumbnails show the rectangle around the boxes, enlarged "
-              "without smoothing. Masks: <span class='sw' style='background:#fff'></span>in "
-              "the mask <span class='sw' style='background:#3c3c3c'></span>inside a box, not "
-              "in the mask. Key pixels: <span class='sw' style='background:#28dc46'></span>kept "
-              "and truly background <span class='sw' style='background:#ff2828'></span>kept but "
-              "truly digit (a precision error).</p>")
-    return legend + "".join(parts)
+        ranked = scored.sort_values("psnr_box", ascending=False, kind="stable")
+        picks = {"best": 0, "median": len(ranked) // 2, "worst": len(ranked) - 1}
+        cases = [_case(label, ranked.iloc[i], method, thumbs[ranked.iloc[i]["file"]])
+                 for label, i in picks.items()]
+        galleries.append({"method": method, "psnr": m["psnr_box"], "n_images": m["n_images"],
+                          "cases": cases})
+    return galleries
 
 
-HOW_TO_READ = """
-<ul>
-<li><b>PSNR over boxes</b> compares the erased image with the clean ground truth on the
-pixels of the digit boxes only (RGB, 0&ndash;255); +3 dB is about half the squared error.
-Identical pixels are capped at 100 dB. <b>SSIM</b> is computed on the smallest rectangle
-holding all boxes (1 = identical structure).</li>
-<li><b>Key-pixel precision</b>: of the pixels a method keeps as background inside a box,
-the share that truly are background (pixels of any digit count as not background).
-<b>Recall</b>: of the true background pixels in the box, the share it keeps. Only methods
-that pick key pixels (default, seed) have them. Low precision means digit pixels feed the
-infill, which then redraws the digit.</li>
-<li><b>Removal rate</b>: the share of erased digit boxes an independent 11-class judge calls
-"no digit". Read it against the judge's calibration in the settings: the untouched row is
-the judge on the original digits, and clean backgrounds are not always called "no digit".</li>
-<li><b>*_true</b> rows use the true digit mask, which no real photo has: they are the
-ceiling for an inpainter given a perfect mask. <b>*_box</b> rows need no mask at all;
-<b>*_ours</b> use the mask that default found, so the gap between *_ours and *_true is the
-cost of imperfect masks.</li>
-<li><b>Digits per second</b> counts each method's own compute on this machine in this run
-(no file reading, no metrics). *_ours times only the inpainting, not the mask discovery.
-default and seed work on chunks of images at once; in results.csv their time per image is
-the chunk's time shared out by digit count.</li>
-<li>The galleries show, per method, its best, median and worst image by PSNR; the worst
-ones show where a method fails.</li>
-</ul>
-"""
+def _method_settings(settings: dict) -> dict[str, str]:
+    """Per method with settings: ``name value, ...`` (its config, as summary.json has it)."""
+    return {name: ", ".join(f"{k} {v}" for k, v in s.items() if k != "method")
+            for name, s in settings.get("methods", {}).items() if len(s) > 1}
 
 
-def render_report(summary: dict[str, dict], rows: list[dict], settings: dict,
+# --------------------------------------------------------------------------- page and table
+
+
+def render_report(summary: dict[str, dict], rows: pd.DataFrame, settings: dict,
                   thumbs: dict[str, dict[str, bytes]]) -> str:
-    """The whole report page as one self-contained HTML string."""
-    chart = _data_uri(bar_chart_png(summary)) if summary else ""
-    n_images = max((m["n_images"] for m in summary.values()), default=0)
-    n_digits = max((m["n_digits"] for m in summary.values()), default=0)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>svhn-erase removal benchmark: {_esc(settings.get('split', ''))}</title>
-<style>{CSS}</style></head>
-<body><main>
-<h1>Removal benchmark</h1>
-<p class="sub">split <b>{_esc(settings.get('split', ''))}</b> &middot; {n_images} images,
-{n_digits} digits &middot; {_esc(settings.get('date', ''))}</p>
-{_notes_html(summary, settings)}
-<h2>Results</h2>
-{_table_html(summary)}
-{_subset_html(summary, rows)}
-<h2>Targets for default</h2>
-{_targets_html(summary)}
-<h2>Chart</h2>
-<div class="card"><img class="chart" src="{chart}" alt="bar chart of the results"></div>
-<h2>How to read this</h2>
-<div class="card note info">{HOW_TO_READ}</div>
-<h2>Settings</h2>
-<div class="card">{_settings_html(settings)}</div>
-<h2>Best, median and worst images per method</h2>
-{_gallery_html(summary, rows, thumbs)}
-</main></body></html>
-"""
+    """The whole report page as one self-contained HTML string. ``rows``: the per-image
+    table (``scoring.image_table``); ``thumbs``: per file, per panel, a PNG."""
+    return _environment().get_template("report.html.j2").render(
+        settings=settings, table=_table(summary), subsets=_subsets(summary, rows),
+        targets=_targets(summary), chart=bar_chart_png(summary),
+        galleries=_galleries(summary, rows, thumbs),
+        n_images=max(m["n_images"] for m in summary.values()),
+        n_digits=max(m["n_digits"] for m in summary.values()),
+        keypix_methods=[n for n in summary if (c := _method(n)) and c.finds_key_pixels],
+        method_settings=_method_settings(settings), headings=[c[1] for c in COLUMNS])
+
+
+def format_table(summary: dict[str, dict]) -> str:
+    """The summary as a fixed-width text table."""
+    head = (f"{'method':<16}{'images':>7}{'digits':>7}{'PSNR dB':>9}{'SSIM':>7}"
+            f"{'kp prec':>9}{'kp rec':>8}{'removed':>9}{'digits/s':>10}")
+    lines = [head, "-" * len(head)]
+
+    def f(v, fmt):
+        return format(v, fmt) if v is not None else "-"
+
+    for method, m in summary.items():
+        removed = f(None if m["removal_rate"] is None else 100 * m["removal_rate"], ".1f")
+        lines.append(f"{method:<16}{m['n_images']:>7}{m['n_digits']:>7}"
+                     f"{f(m['psnr_box'], '.2f'):>9}{f(m['ssim_box'], '.3f'):>7}"
+                     f"{f(m['keypix_precision'], '.3f'):>9}{f(m['keypix_recall'], '.3f'):>8}"
+                     f"{removed + (' %' if removed != '-' else ''):>9}"
+                     f"{f(m['digits_per_s'], '.1f'):>10}")
+    return "\n".join(lines)
