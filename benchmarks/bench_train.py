@@ -10,14 +10,14 @@ and prints images per second with the ratio to the first row:
   processes), into a plain NCHW fp32 model with torch's default SGD and a loss read back
   per batch;
 - ``SVHNDigits + DataLoader``: this package's dataset, per item from the crop cache, into the
-  package's training step (``train.TrainStep``: channels_last, fused SGD, fp32);
+  package's training step (``TrainStep``: channels_last, fused SGD, fp32);
 - ``cached tensors fp32``: what ``svhn-erase train`` does: the whole split normalized once,
-  batches indexed straight out of one channels_last tensor, ``train.TrainStep``;
+  batches indexed straight out of one channels_last tensor, ``TrainStep``;
 - ``cached tensors bf16``: the same with ``--precision bf16`` (autocast mixed precision);
 - ``network only``: one fixed batch over and over, no data work at all: the ceiling.
 
-The package rows use ``train.make_training_model`` / ``train.make_optimizer`` /
-``train.TrainStep``, the code ``svhn-erase train`` runs, not a copy of its loop.
+The package rows use ``make_training_model`` / ``make_optimizer`` / ``TrainStep`` of
+``svhn_erase.model.train.step``, the code ``svhn-erase train`` runs, not a copy of its loop.
 
 Usage: ``python benchmarks/bench_train.py [--data ROOT --split train] [--batches 150]``.
 Without ``--data`` a 400-image split is generated into a temporary folder.
@@ -39,8 +39,8 @@ from torch.utils.data import DataLoader, Dataset
 from svhn_erase import allocator
 from svhn_erase.data import crops, split
 from svhn_erase.data.datasets import SVHNDigits
-from svhn_erase.model import train
 from svhn_erase.model.nets import ConvNet
+from svhn_erase.model.train import step as train_step
 
 NET = "ConvNet48_Dropout5"
 
@@ -90,10 +90,10 @@ def _package_trainer(precision: str):
     """Train a fresh model with the package's ``TrainStep`` on ``n_batches`` batches."""
     def run(batches, n_batches: int) -> tuple[int, float]:
         torch.manual_seed(267)
-        model = train.make_training_model(NET)
+        model = train_step.make_training_model(NET)
         model.train()
-        optimizer = train.make_optimizer("SGD", model.parameters(), 0.005, 0.0)
-        step = train.TrainStep(model, optimizer, precision)
+        optimizer = train_step.make_optimizer("SGD", model.parameters(), 0.005, 0.0)
+        step = train_step.TrainStep(model, optimizer, precision)
         seen, loss_sum = 0, torch.zeros((), dtype=torch.float64)
         start = time.perf_counter()
         for xb, yb in _take(batches, n_batches):

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from builders import make_split
 from svhn_erase import cli
 from svhn_erase.data import crops
-from svhn_erase.model import classify
+from svhn_erase.model import classify, inference
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.weights import save_classifier
 
@@ -73,13 +73,13 @@ def test_predict_crops_batches_agree() -> None:
     torch.manual_seed(0)
     model = ConvNet("ConvNet32", num_classes=11, image_size=32).eval()
     crops_u8 = np.random.default_rng(0).integers(0, 256, (37, 32, 32), dtype=np.uint8)
-    pred, prob = classify.predict_crops(model, crops_u8, batch=5)
-    pred_all, prob_all = classify.predict_crops(model, crops_u8, batch=100)
+    pred, prob = inference.predict_crops(model, crops_u8, batch=5)
+    pred_all, prob_all = inference.predict_crops(model, crops_u8, batch=100)
     assert pred.shape == (37,) and pred.dtype == np.int64 and prob.dtype == np.float32
     np.testing.assert_array_equal(pred, pred_all)
     np.testing.assert_allclose(prob, prob_all, rtol=1e-5)
     assert np.all((prob > 0) & (prob <= 1)) and pred.max() <= 10
-    empty_pred, _ = classify.predict_crops(model, np.zeros((0, 32, 32), np.uint8))
+    empty_pred, _ = inference.predict_crops(model, np.zeros((0, 32, 32), np.uint8))
     assert empty_pred.shape == (0,)
 
 
@@ -89,7 +89,7 @@ def test_run_folder_as_weights(root, tmp_path) -> None:
     save_classifier(model, tmp_path / "run" / "model.safetensors")
     result = classify.classify_split(root, "test", tmp_path / "run", progress=False)
     cache = crops.build_crop_cache(root / "test", size=32, progress=False)
-    pred, _ = classify.predict_crops(model, cache.crops)
+    pred, _ = inference.predict_crops(model, cache.crops)
     np.testing.assert_array_equal(result["pred"].to_numpy(), pred)
 
 

@@ -1,8 +1,5 @@
-"""Read digits with a trained classifier: batched inference on crops, and a split to a CSV.
-
-``predict_crops`` takes uint8 crops (as ``crops.crop_digit`` makes them) and returns the
-predicted class and its softmax probability per crop. ``classify_split`` does it for every
-digit of a split and writes ``file, digit_index, label, pred, prob``.
+"""Read every digit of a split with a trained classifier and write a CSV of
+``file, digit_index, label, pred, prob`` (the inference itself is ``inference.predict_crops``).
 """
 
 from __future__ import annotations
@@ -12,44 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from svhn_erase import atomic_io
 from svhn_erase.data import crops as crops_mod
 from svhn_erase.data import split as split_mod
-from svhn_erase.model.nets import ConvNet
+from svhn_erase.model.inference import default_device, predict_crops
 from svhn_erase.model.weights import load_classifier
-
-
-def default_device(cpu: bool = False) -> torch.device:
-    """CUDA when present unless ``cpu``."""
-    return torch.device("cuda" if torch.cuda.is_available() and not cpu else "cpu")
-
-
-@torch.no_grad()
-def predict_logits(model: ConvNet, inputs: torch.Tensor, batch: int = 512) -> torch.Tensor:
-    """Logits (N, classes) on the CPU for normalized inputs (N, C, S, S), in eval mode."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    out = []
-    for start in range(0, len(inputs), batch):
-        out.append(model(inputs[start:start + batch].to(device)).float().cpu())
-    model.train(was_training)
-    if not out:
-        return torch.zeros((0, model.num_classes))
-    return torch.cat(out)
-
-
-def predict_crops(model: ConvNet, crops_uint8: np.ndarray,
-                  batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """``(pred, prob)`` for uint8 crops (N, S, S) gray or (N, S, S, 3) RGB: the arg-max class
-    (int64) and its softmax probability (float32)."""
-    crops_uint8 = np.asarray(crops_uint8)
-    gray = crops_uint8.ndim == 3
-    logits = predict_logits(model, crops_mod.normalize(crops_uint8, gray=gray), batch)
-    prob, pred = torch.softmax(logits, dim=1).max(dim=1)
-    return pred.numpy().astype(np.int64), prob.numpy().astype(np.float32)
 
 
 def classify_split(root: str | os.PathLike[str], split: str, weights: str | os.PathLike[str],

@@ -37,11 +37,12 @@ def _is_channels_last(model: nn.Module) -> bool:
 
 @contextmanager
 def prepared(model: nn.Module, channels_last: bool = False) -> Iterator[torch.memory_format]:
-    """Eval mode (and channels-last weights on the CPU if asked) for the ``with`` block; the
-    model's training flag and memory layout are restored afterwards. Yields the layout that
-    inputs should take."""
+    """Eval mode for the ``with`` block; with ``channels_last``, channels-last weights on the
+    CPU and contiguous ones elsewhere, without it the layout the model has. The model's
+    training flag and memory layout are restored afterwards. Yields the layout that inputs
+    should take."""
     was_training, was_channels_last = model.training, _is_channels_last(model)
-    use_cl = channels_last and model_device(model).type == "cpu"
+    use_cl = model_device(model).type == "cpu" if channels_last else was_channels_last
     layout = torch.channels_last if use_cl else torch.contiguous_format
     model.eval()
     if use_cl != was_channels_last:

@@ -1,0 +1,66 @@
+"""Training settings: ``TrainConfig``, one frozen record of every choice a run makes.
+
+A run writes its ``TrainConfig`` into ``config.json`` (``dataclasses.asdict``) and a resumed
+run reads it back with ``TrainConfig.from_json``, which takes the fields it knows and leaves
+the defaults for those an older run folder lacks (``precision`` came later, for example).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from svhn_erase.errors import SvhnEraseError
+from svhn_erase.model.nets import ARCHITECTURES, DEFAULT_NET
+
+OPTIMIZERS = ("SGD", "Adagrad", "Adadelta", "Adam", "ASGD")
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a training run; the defaults are the original experiment's (plain
+    SGD, lr 0.005, batch 32, no momentum, 40 x 40 gray crops, ten digit classes).
+
+    ``split`` trains (a seeded ``val_fraction`` of its parent images held out for
+    validation, ``limit`` crops at most), ``test_split`` is tested once at the end (None:
+    no test). ``epochs`` None is for a resumed run: keep its total. ``precision`` "fp32" is
+    the original's arithmetic, "bf16" mixed precision. ``cpu`` keeps the run off CUDA.
+    """
+
+    split: str = "train"
+    test_split: str | None = "test"
+    net: str = DEFAULT_NET
+    batch: int = 32
+    epochs: int | None = 10
+    opt: str = "SGD"
+    lr: float = 0.005
+    momentum: float = 0.0
+    val_fraction: float = 0.1
+    seed: int = 267
+    classes: int = 10
+    size: int = 40
+    margin: float = 0.0
+    limit: int | None = None
+    precision: str = "fp32"
+    cpu: bool = False
+
+    def __post_init__(self) -> None:
+        _choose("network", self.net, tuple(ARCHITECTURES))
+        _choose("optimizer", self.opt, OPTIMIZERS)
+        _choose("precision", self.precision, PRECISIONS)
+        if self.batch < 1 or (self.epochs is not None and self.epochs < 1):
+            raise SvhnEraseError("--batch and --epochs must be at least 1")
+
+    @classmethod
+    def from_json(cls, saved: dict[str, Any]) -> TrainConfig:
+        """The settings of a run's ``config.json``: the keys that are fields; other keys
+        (the data path, fingerprints, versions) are the run's record, not settings."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in saved.items() if key in names})
+
+
+def _choose(what: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise SvhnEraseError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")

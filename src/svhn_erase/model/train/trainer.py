@@ -1,0 +1,120 @@
+"""``train_classifier``: from a split's digit crops to a finished run folder.
+
+It builds (or reads back) the crop caches, creates the run folder or picks up a resumed
+one, runs the epochs (``loop``), and writes the weights of the best epoch, the metrics, the
+plots and the report; the test split is read once, at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+
+from svhn_erase import atomic_io
+from svhn_erase.data import crops as crops_mod
+from svhn_erase.data import split as split_mod
+from svhn_erase.errors import SvhnEraseError
+from svhn_erase.model.inference import batched_logits, default_device
+from svhn_erase.model.train import loop
+from svhn_erase.model.train import runs as run_folder
+from svhn_erase.model.train.config import TrainConfig
+from svhn_erase.model.train.plots import plot_confusion, plot_curves
+from svhn_erase.model.train.report import format_report, per_class_report
+from svhn_erase.model.weights import save_classifier
+
+PathLike = str | os.PathLike[str]
+
+
+def train_classifier(data: PathLike, config: TrainConfig | None = None,
+                     runs: PathLike = "runs", run_id: str = "",
+                     resume: PathLike | None = None, progress: bool = True) -> Path:
+    """Train, validate, test once, and write a run folder ``runs/<run_id><timestamp>`` (see
+    the package docstring); returns the run folder.
+
+    With ``resume`` (a run folder), the data folder and the settings come from that run's
+    config.json, except ``config.epochs`` (when not None: the new total, more or fewer) and
+    ``config.cpu``, and training continues after its last finished epoch. ``config`` None:
+    the defaults (``TrainConfig()``)."""
+    data, config, fingerprint = _settings(data, config or TrainConfig(), resume)
+    device = default_device(config.cpu)
+    train_path = split_mod.split_dir(data, config.split)
+    test_path = split_mod.split_dir(data, config.test_split) if config.test_split else None
+    train_set = _crop_set(train_path, config, progress)
+    if len(train_set) == 0:
+        raise SvhnEraseError(f"{train_path}: no digit crops to train on")
+    if resume is None:
+        run = run_folder.create_run(Path(runs), run_id, data, config, train_set.fingerprint, device)
+    elif fingerprint != train_set.fingerprint:
+        raise SvhnEraseError(f"{train_path}: the split changed since run {resume} started")
+    else:
+        run = Path(resume)
+
+    train_idx, val_idx = loop.split_train_val(train_set.parent, config.val_fraction,
+                                              config.seed, config.limit)
+    tensors = loop.training_tensors(train_set, train_idx, val_idx, device)
+    state = loop.new_state(config, device)
+    run_folder.load_checkpoint(run, state)
+    loop.run_epochs(state, tensors, config, lambda s: _save_progress(run, s), progress)
+    _write_results(run, state, tensors, config, test_path, progress)
+    return run
+
+
+def _settings(data: PathLike, config: TrainConfig,
+              resume: PathLike | None) -> tuple[str, TrainConfig, str | None]:
+    """``(data folder, settings, training fingerprint or None)`` of a new run, or of the
+    resumed run with ``config``'s epochs (when given) and device choice."""
+    if resume is None:
+        if config.epochs is None:
+            raise SvhnEraseError("a new run needs a number of epochs")
+        return str(Path(data).resolve()), config, None
+    saved = run_folder.read_run(Path(resume))
+    epochs = saved.config.epochs if config.epochs is None else config.epochs
+    return (saved.data, dataclasses.replace(saved.config, epochs=epochs, cpu=config.cpu),
+            saved.train_fingerprint)
+
+
+def _crop_set(path: Path, config: TrainConfig, progress: bool) -> crops_mod.CropSet:
+    return crops_mod.build_crop_cache(path, size=config.size, margin=config.margin, gray=True,
+                                      classes=config.classes, progress=progress)
+
+
+def _save_progress(run: Path, state: loop.TrainState) -> None:
+    run_folder.save_checkpoint(run, state)
+    run_folder.write_metrics(run, state.history)
+
+
+def _write_results(run: Path, state: loop.TrainState, data: loop.TrainData,
+                   config: TrainConfig, test_path: Path | None, progress: bool) -> None:
+    """The best epoch's weights, the metrics, the curves and the report (testing once on
+    ``test_path`` when there is one)."""
+    model = state.model
+    model.load_state_dict(state.best)
+    model.eval()
+    save_classifier(model, run / "model.safetensors",
+                    extra={"run": run.name, "seed": config.seed})
+    run_folder.write_metrics(run, state.history)
+    title = f"{config.net} {config.opt} lr {config.lr} batch {config.batch}"
+    plot_curves(np.asarray(state.history), run / "curves.png", title)
+
+    result = {"run": run.name, "net": config.net, "classes": config.classes,
+              "epochs": len(state.history), "train_digits": len(data.y_train),
+              "val_digits": len(data.y_val),
+              "val_accuracy": loop.accuracy(model, data.x_val, data.y_val)}
+    text = [f"run {run.name}: {title}, {len(state.history)} epochs, seed {config.seed}",
+            f"train crops {len(data.y_train)}, validation crops {len(data.y_val)}, "
+            f"validation accuracy {100 * result['val_accuracy']:.2f} %"]
+    if test_path is not None:
+        test_set = _crop_set(test_path, config, progress)
+        pred = batched_logits(model, crops_mod.normalize(test_set.crops)).argmax(1).numpy()
+        report = per_class_report(test_set.labels, pred, config.classes)
+        result.update(test_split=config.test_split, test_fingerprint=test_set.fingerprint,
+                      test_accuracy=report["accuracy"], test_report=report)
+        text += [f"test split {config.test_split}: accuracy {100 * report['accuracy']:.2f} %"
+                 f" on {len(test_set)} crops", "", format_report(report)]
+        plot_confusion(np.asarray(report["confusion_matrix"]), run / "confusion_matrix.png",
+                       f"{title}: test {100 * report['accuracy']:.2f} %")
+    atomic_io.write_json(run / "report.json", result)
+    atomic_io.write_text(run / "report.txt", "\n".join(text) + "\n")
