@@ -245,11 +245,15 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_bench(args: argparse.Namespace) -> None:
-    from svhn_erase.evaluation import bench
+    from svhn_erase.evaluation import bench, report
 
-    bench.run_bench(args.data, args.split, args.weights, args.out, limit=args.limit,
-                    judge=args.judge, seed_limit=args.seed_limit,
-                    progress=sys.stderr.isatty())
+    result = bench.run_bench(args.data, args.split, args.weights, args.out, limit=args.limit,
+                             judge=args.judge, seed_limit=args.seed_limit,
+                             progress=sys.stderr.isatty())
+    print(report.format_table(result["methods"]))
+    if result["settings"]["skipped"]:
+        print(f"skipped {len(result['settings']['skipped'])} image(s); see the report")
+    print(f"report: {args.out / 'report.html'}")
 
 
 
