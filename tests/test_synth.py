@@ -12,6 +12,7 @@ from PIL import Image
 
 from svhn_erase.data import synth
 from svhn_erase.data.digitstruct import read_digitstruct
+from svhn_erase.data.synth import fonts, photos
 from svhn_erase.errors import SvhnEraseError
 
 COUNT = 24
@@ -141,11 +142,11 @@ def test_styles_partition_fonts_and_backgrounds() -> None:
 def test_every_source_renders_offline() -> None:
     for family, faces in synth.FONT_FAMILIES.items():
         for kind, name in faces:
-            glyphs, height = synth._face_glyphs(kind, name)
+            glyphs, height = fonts.face_glyphs(kind, name)
             assert len(glyphs) == 10 and height > 30, family
             assert all(g.alpha.max() > 0.5 for g in glyphs)
     for name in synth.PHOTOS:
-        assert synth._photo(name).shape[2] == 3
+        assert photos.photo(name).shape[2] == 3
 
 
 def _stroke_over_height(alpha: np.ndarray) -> float:
@@ -162,7 +163,7 @@ def test_every_face_has_the_weight_of_real_type() -> None:
     # height; recipe 2 drew the Hershey faces with thick lines that merged into 0.27 blobs
     for family, faces in synth.FONT_FAMILIES.items():
         for kind, name in faces:
-            glyphs, _ = synth._face_glyphs(kind, name)
+            glyphs, _ = fonts.face_glyphs(kind, name)
             weight = float(np.mean([_stroke_over_height(g.alpha) for g in glyphs]))
             assert 0.07 < weight < 0.215, (family, name, weight)
 
