@@ -1,7 +1,8 @@
-"""The removal pipeline and its commands: digits go, the rest of the image stays."""
+"""The key-pixel methods and the erase commands: digits go, the rest of the image stays."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,11 +13,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 from builders import make_split
 from svhn_erase import cli
-from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.weights import save_classifier
 from svhn_erase.removal import paste
-from svhn_erase.removal import pipeline as erase
+from svhn_erase.removal.config import RemovalConfig, SeedConfig
+from svhn_erase.removal.methods import Erased, Scene, create
+from svhn_erase.removal.methods.default import DefaultMethod
+from svhn_erase.removal.methods.records import classifier_inputs, classify, digit_records
+from svhn_erase.removal.methods.seed import SeedMethod
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +52,12 @@ def _scene(seed: int, textured: bool) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return np.asarray(image), clean, np.array(boxes)
 
 
+def _erase(image: np.ndarray, boxes: np.ndarray, model: ConvNet, method: str = "default",
+           config: object = None) -> Erased:
+    (result,) = create(method, config).erase([Scene(image, boxes)], model)
+    return result
+
+
 def _psnr(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> float:
     mse = ((a.astype(float) - b.astype(float))[region] ** 2).mean()
     return 10 * np.log10(255**2 / max(mse, 1e-10))
@@ -56,7 +66,7 @@ def _psnr(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> float:
 @pytest.mark.parametrize("textured", [False, True])
 def test_default_erase_removes_drawn_digits(model: ConvNet, textured: bool) -> None:
     image, clean, boxes = _scene(1, textured)
-    (res,) = erase.erase_images([image], [boxes], model)
+    res = _erase(image, boxes, model)
     inside = np.zeros(image.shape[:2], bool)
     for left, top, w, h in boxes:
         inside[top:top + h, left:left + w] = True
@@ -65,16 +75,17 @@ def test_default_erase_removes_drawn_digits(model: ConvNet, textured: bool) -> N
     np.testing.assert_array_equal(res.image[~inside], image[~inside])
     assert not res.replaced[~inside].any()
     assert res.replaced.shape == image.shape[:2] and res.image.dtype == np.uint8
-    for (_, _, w, h), kp, dm in zip(boxes, res.keypix, res.digit_mask, strict=True):
+    for (_, _, w, h), kp, dm in zip(boxes, res.keypix, res.digit_masks, strict=True):
         assert kp.shape == (h, w) and dm.shape == (h, w)
         assert dm.any() and kp.any()
     assert res.preds.shape == (2,)
+    assert res.mask.sum() == sum(dm.sum() for dm in res.digit_masks)  # boxes apart
 
 
 def test_seed_erase_pastes_the_whole_box(model: ConvNet) -> None:
     image, _, boxes = _scene(2, False)
     small = boxes[:1]
-    (res,) = erase.erase_images([image], [small], model, method="seed")
+    res = _erase(image, small, model, "seed", SeedConfig(epochs=200))
     left, top, w, h = small[0]
     assert res.replaced[top:top + h, left:left + w].all()
     assert res.replaced.sum() == w * h
@@ -82,13 +93,11 @@ def test_seed_erase_pastes_the_whole_box(model: ConvNet) -> None:
 
 
 def test_boxes_are_clipped_and_empty_boxes_skipped(model: ConvNet) -> None:
-    image, _, boxes = _scene(3, False)
+    image, _, _ = _scene(3, False)
     odd = np.array([[-5, -5, 20, 20], [500, 500, 10, 10]])
-    (res,) = erase.erase_images([image], [odd], model)
+    res = _erase(image, odd, model)
     assert res.keypix[0].shape == (15, 15)
     assert res.keypix[1].size == 0 and res.preds[1] == -1
-    with pytest.raises(SvhnEraseError):
-        erase.erase_images([image], [boxes], model, method="nope")
 
 
 def test_erase_command_writes_images_masks_timing(tmp_path: Path, weights_file: Path) -> None:
@@ -105,8 +114,30 @@ def test_erase_command_writes_images_masks_timing(tmp_path: Path, weights_file: 
         assert set(np.unique(mask)) <= {0, 255} and mask.max() == 255
     assert not (out / "4.png").exists()  # the corrupt one is skipped
     timing = json.loads((out / "timing.json").read_text())
-    assert set(timing) == {"digits", "seconds"} and timing["digits"] > 0
-    assert timing["seconds"] > 0
+    assert timing["digits"] > 0 and timing["seconds"] > 0
+    assert timing["weights"] == str(weights_file)
+    settings = json.loads(json.dumps(dataclasses.asdict(RemovalConfig())))  # tuples as lists
+    assert timing["method"] == {"method": "default", **settings}
+
+
+def test_erase_command_writes_the_seed_config(tmp_path: Path, weights_file: Path) -> None:
+    make_split(tmp_path, "tiny", count=1, seed=4)
+    out = tmp_path / "out"
+    assert cli.main(["erase", "--data", str(tmp_path), "--split", "tiny", "--weights",
+                     str(weights_file), "--out", str(out), "--method", "seed"]) == 0
+    timing = json.loads((out / "timing.json").read_text())
+    assert timing["method"] == {"method": "seed", **dataclasses.asdict(SeedConfig())}
+
+
+def test_a_classical_method_runs_without_weights(tmp_path: Path) -> None:
+    make_split(tmp_path, "tiny", count=2, seed=5)
+    out = tmp_path / "out"
+    assert cli.main(["erase", "--data", str(tmp_path), "--split", "tiny", "--weights",
+                     str(tmp_path / "missing.safetensors"), "--out", str(out), "--method",
+                     "ns_box"]) == 0
+    timing = json.loads((out / "timing.json").read_text())
+    assert timing["method"] == {"method": "ns_box", "radius": 3} and timing["weights"] is None
+    assert np.asarray(Image.open(out / "masks" / "1.png")).max() == 255
 
 
 def test_erase_image_command_and_bad_boxes(tmp_path: Path, weights_file: Path,
@@ -136,18 +167,19 @@ def test_seam_distance_and_graded_paste() -> None:
     assert ring.sum() == 24 and not ring[4, 4]
     parent = np.zeros((9, 9, 3), np.uint8)
     patch = np.full((9, 9, 3), 200.0, np.float32)
-    written = paste.paste(parent, 0, 0, patch, hole, ring, ring_alpha=(0.5, 0.25))
+    written = paste.paste(parent, 0, 0, patch, hole, ring, (0.5, 0.25))
     assert parent[4, 4, 0] == 200 and parent[3, 4, 0] == 100 and parent[2, 4, 0] == 50
     assert parent[0, 0, 0] == 0 and written.sum() == 25
     one = np.zeros((9, 9, 3), np.uint8)
-    paste.paste(one, 0, 0, patch, hole, paste.seam_ring(hole, width=1), ring_alpha=0.7)
+    paste.paste(one, 0, 0, patch, hole, paste.seam_ring(hole, width=1), (0.7,))
     assert one[3, 3, 0] == 140 and one[2, 4, 0] == 0
+    assert not paste.seam_distance(np.zeros((5, 5), bool), 2).any()
 
 
 def test_default_key_pixels_exclude_the_regenerated_seam(model: ConvNet) -> None:
     image, _, boxes = _scene(1, False)
-    (res,) = erase.erase_images([image], [boxes], model)
-    for (left, top, w, h), kp, dm in zip(boxes, res.keypix, res.digit_mask, strict=True):
+    res = _erase(image, boxes, model)
+    for (left, top, w, h), kp, dm in zip(boxes, res.keypix, res.digit_masks, strict=True):
         written = res.replaced[top:top + h, left:left + w]
         assert not (kp & dm).any()
         assert not (kp & written).any()  # a key pixel is one left exactly as it was
@@ -155,7 +187,7 @@ def test_default_key_pixels_exclude_the_regenerated_seam(model: ConvNet) -> None
 
 
 @pytest.mark.parametrize("net", ["ConvNet48_Dropout3", "ConvNet48_Dropout"])
-def test_class_scores_equal_the_model_forward(net: str) -> None:
+def test_classify_reads_what_the_model_forward_reads(net: str) -> None:
     torch.manual_seed(1)
     model = ConvNet(net)
     for norm in (model.layer1[1], model.layer2[1], model.layer3[1]):  # some negative scales
@@ -164,8 +196,36 @@ def test_class_scores_equal_the_model_forward(net: str) -> None:
             norm.running_mean.copy_(torch.randn_like(norm.running_mean) * 0.1)
             norm.running_var.copy_(torch.rand_like(norm.running_var) + 0.5)
     model.eval()
-    x = torch.randn(6, 1, 40, 40)
+    rng = np.random.default_rng(1)
+    scenes = [Scene(rng.integers(0, 256, (30, 50, 3), dtype=np.uint8),
+                    np.array([[2, 3, 14, 20], [20, 1, 18, 25], [30, 5, 30, 30]]))
+              for _ in range(70)]  # 210 digits: three classifier batches of 96
+    digits = digit_records(scenes)
+    x40 = classifier_inputs(digits)
+    classify(digits, model, x40, batch=96)
     with torch.no_grad():
-        np.testing.assert_allclose(erase.class_scores(model, x).numpy(), model(x).numpy(),
-                                   rtol=0, atol=1e-5)
-    assert (erase.classify(model, x) == model(x).argmax(1).numpy()).all()
+        expected = model(x40).argmax(1).numpy()
+    np.testing.assert_array_equal([d.pred for d in digits], expected)
+
+
+def test_default_fill_switches_other_branches(model: ConvNet) -> None:
+    image, clean, boxes = _scene(1, False)
+    inside = np.zeros(image.shape[:2], bool)
+    for left, top, w, h in boxes:
+        inside[top:top + h, left:left + w] = True
+    base = _erase(image, boxes, model)
+    for config in (RemovalConfig(onion_peel=False), RemovalConfig(sigma_rule="validation")):
+        res = DefaultMethod(config).erase([Scene(image, boxes)], model)[0]
+        np.testing.assert_array_equal(res.replaced, base.replaced)  # same key pixels
+        assert not np.array_equal(res.image, base.image)
+        assert _psnr(res.image, clean, inside) > _psnr(image, clean, inside) + 10
+    with pytest.raises(ValueError, match="sigma_rule"):
+        RemovalConfig(sigma_rule="guess")
+
+
+def test_seed_method_pastes_its_generated_crops(model: ConvNet) -> None:
+    image, _, boxes = _scene(2, False)
+    res = SeedMethod(SeedConfig(epochs=50, rounds=3)).erase([Scene(image, boxes)], model)[0]
+    for kp, dm in zip(res.keypix, res.digit_masks, strict=True):
+        np.testing.assert_array_equal(dm, ~kp)
+    assert res.replaced.sum() == sum(w * h for _, _, w, h in boxes)

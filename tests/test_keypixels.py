@@ -8,7 +8,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from svhn_erase.model.nets import ConvNet
-from svhn_erase.removal import keypixels
+from svhn_erase.removal import keypixels, kmeans, segment
+from svhn_erase.removal.config import RemovalConfig
 
 
 def _digit_crop(h: int = 30, w: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -26,7 +27,7 @@ def _digit_crop(h: int = 30, w: int = 20, seed: int = 0) -> tuple[np.ndarray, np
 def test_quiet_bucket_takes_the_most_populated_bucket() -> None:
     values = np.linspace(0, 1, 1600).reshape(40, 40)
     values[:20] = 0.5  # half the pixels in one bucket
-    quiet = keypixels.quiet_bucket(values, buckets=35)
+    quiet = keypixels.quiet_bucket(values, 35)
     assert quiet[:20].all()
     assert quiet.sum() < 1600 * 0.6
 
@@ -34,7 +35,7 @@ def test_quiet_bucket_takes_the_most_populated_bucket() -> None:
 def test_grid_pattern_spacing_3_and_corners() -> None:
     background = np.zeros((17, 11), bool)
     background[5:, :] = True
-    pattern = keypixels.grid_pattern(background)
+    pattern = keypixels.grid_pattern(background, 3)
     rows, cols = np.nonzero(pattern)
     corners = {(0, 0), (0, 10), (16, 0), (16, 10)}
     assert corners <= set(zip(rows.tolist(), cols.tolist(), strict=True))
@@ -49,8 +50,8 @@ def test_seed_methods_give_masks_at_the_crop_size(model: ConvNet, size: tuple[in
     crop, _ = _digit_crop(*size) if min(size) > 12 else (np.full((*size, 3), 80, np.uint8), None)
     x40 = keypixels.classifier_input([crop])
     assert x40.shape == (1, 1, 40, 40) and float(x40.min()) >= -1 and float(x40.max()) <= 1
-    for method in (keypixels.seed_fmap, keypixels.seed_grad):
-        (kp,) = method(model, x40, [size])
+    for method, setting in ((keypixels.seed_fmap, 35), (keypixels.seed_grad, 0.08)):
+        (kp,) = method(model, x40, [size], setting, 3)
         assert kp.background.shape == size and kp.background.dtype == bool
         assert kp.pattern.shape == size
         h, w = size
@@ -58,22 +59,31 @@ def test_seed_methods_give_masks_at_the_crop_size(model: ConvNet, size: tuple[in
         assert kp.pattern[h - 1, w - 1]
 
 
-def test_seed_fmap_follows_the_spec(model: ConvNet) -> None:
-    crop, _ = _digit_crop(45, 30)
-    x40 = keypixels.classifier_input([crop])
-    (kp,) = keypixels.seed_fmap(model, x40, [(45, 30)])
-    reduced = keypixels.mean_minus_std(model, x40)[0].numpy()
-    quiet = keypixels.quiet_bucket(reduced, 35)
-    rows = np.minimum(((np.arange(45) + 0.5) * 40 / 45).astype(int), 39)
-    cols = np.minimum(((np.arange(30) + 0.5) * 40 / 30).astype(int), 39)
-    np.testing.assert_array_equal(kp.background, quiet[rows][:, cols])
-    np.testing.assert_array_equal(kp.pattern, keypixels.grid_pattern(kp.background, 3))
+@pytest.mark.parametrize("size", [(40, 40), (80, 60)])
+def test_seed_fmap_keeps_the_flat_background(model: ConvNet, size: tuple[int, int]) -> None:
+    # a flat crop with a bright square: every first-layer map is constant over the flat
+    # part, so its mean - std is one value there, the most populated bucket by far
+    h, w = size
+    crop = np.full((h, w, 3), 100, np.uint8)
+    square = (slice(h * 3 // 8, h * 5 // 8), slice(w * 3 // 8, w * 5 // 8))
+    crop[square] = 250
+    (kp,) = keypixels.seed_fmap(model, keypixels.classifier_input([crop]), [size], 35, 3)
+    flat = np.zeros(size, bool)
+    flat[h // 10:-(h // 10), w // 10:-(w // 10)] = True  # away from the zero-padded border
+    flat[h // 4:h * 3 // 4, w // 4:w * 3 // 4] = False  # and from the square's edges
+    assert kp.background[flat].all()
+    assert not kp.background[square].any()
+    corners = np.zeros(size, bool)
+    corners[[0, 0, -1, -1], [0, -1, 0, -1]] = True
+    assert not (kp.pattern & ~kp.background & ~corners).any()
+    assert kp.pattern[flat].sum() == (kp.background & flat)[::3, ::3].sum()
 
 
 def test_default_background_finds_a_drawn_digit(model: ConvNet) -> None:
     crop, digit = _digit_crop(34, 24)
     padded = np.pad(crop, ((4, 4), (4, 4), (0, 0)), mode="reflect")
-    (bg,) = keypixels.default_background(model, [padded], [(slice(4, 38), slice(4, 28))])
+    (bg,) = segment.default_background(model, [padded], [(slice(4, 38), slice(4, 28))], None,
+                                       RemovalConfig())
     assert bg.shape == padded.shape[:2]
     inside = bg[4:38, 4:28]
     true_bg = ~digit
@@ -85,7 +95,7 @@ def test_default_background_finds_a_drawn_digit(model: ConvNet) -> None:
 
 def test_native_feature_maps_keep_each_crop_size(model: ConvNet) -> None:
     crops = [np.zeros((12, 9, 3), np.uint8), np.full((30, 41, 3), 200, np.uint8)]
-    maps = keypixels.native_feature_maps(model, crops)
+    maps = segment.native_feature_maps(model, crops)
     assert [m.shape for m in maps] == [(48, 12, 9), (48, 30, 41)]
 
 
@@ -94,8 +104,8 @@ def test_native_map_stats_equal_the_reduced_maps(net: str) -> None:
     torch.manual_seed(1)
     model = ConvNet(net).eval()
     crop, _ = _digit_crop(23, 17)
-    (maps,) = keypixels.native_feature_maps(model, [crop])
-    (stats,) = keypixels.native_map_stats(model, [crop])
+    (maps,) = segment.native_feature_maps(model, [crop])
+    (stats,) = segment.native_map_stats(model, [crop])
     np.testing.assert_allclose(stats[0], maps.mean(0), atol=1e-4)
     np.testing.assert_allclose(stats[1], maps.std(0, ddof=1), atol=1e-3)
 
@@ -106,8 +116,8 @@ def test_batched_kmeans_finds_the_per_crop_centres() -> None:
     for n in (30, 260, 1200, 499, 800):  # below and above the k-means sample size
         blobs = rng.normal(0, 1, (4, 5)) * 3
         flats.append(blobs[rng.integers(0, 4, n)] + rng.normal(0, 0.4, (n, 5)))
-    batched = keypixels.kmeans_centres(flats, 12, 15)
+    batched = kmeans.kmeans_centres(flats, 12, 15, 500)
     for flat, centres in zip(flats, batched, strict=True):
-        _, single = keypixels._kmeans(flat, 12, 15)
+        _, single = kmeans.kmeans(flat, 12, 15, 500)
         np.testing.assert_allclose(centres, single, rtol=0, atol=1e-12)
-    assert keypixels.kmeans_centres([], 12, 15) == []
+    assert kmeans.kmeans_centres([], 12, 15, 500) == []

@@ -262,8 +262,14 @@ def _run_bench(args: argparse.Namespace) -> None:
 
 _WEIGHTS_HELP = ("classifier weights: a run folder, .safetensors or the original .pkl "
                  "(default: the packaged checkpoint, if there is one)")
-_METHOD_HELP = ("default: this project's key pixels and exact GRNN, only digit pixels replaced; "
-                "seed: the original 2018 pipeline (slow)")
+
+
+def _method_choices() -> tuple[list[str], str]:
+    """The removal methods a user can run (from the registry) and their help text."""
+    from svhn_erase.removal.methods import method_class, method_names
+
+    names = method_names(with_truth=False)
+    return names, "; ".join(f"{n}: {method_class(n).description}" for n in names)
 
 
 def _add_erase(sub: argparse._SubParsersAction) -> None:
@@ -275,13 +281,14 @@ def _add_erase(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", required=True, help="split name, e.g. test")
     p.add_argument("--weights", type=Path, default=None, help=_WEIGHTS_HELP)
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--method", choices=["default", "seed"], default="default", help=_METHOD_HELP)
+    names, help_text = _method_choices()
+    p.add_argument("--method", choices=names, default="default", help=help_text)
     p.add_argument("--limit", type=int, default=None, help="only the first N images")
     p.set_defaults(func=_run_erase)
 
 
 def _run_erase(args: argparse.Namespace) -> None:
-    from svhn_erase.removal import pipeline as erase
+    from svhn_erase.apps import erase
 
     timing = erase.erase_split(args.data, args.split, args.out, weights=args.weights,
                                method=args.method, limit=args.limit)
@@ -298,18 +305,19 @@ def _add_erase_image(sub: argparse._SubParsersAction) -> None:
                    help="a digit box in pixels; repeat for several digits")
     p.add_argument("--weights", type=Path, default=None, help=_WEIGHTS_HELP)
     p.add_argument("--out", type=Path, required=True, help="output image file (e.g. out.png)")
-    p.add_argument("--method", choices=["default", "seed"], default="default", help=_METHOD_HELP)
+    names, help_text = _method_choices()
+    p.add_argument("--method", choices=names, default="default", help=help_text)
     p.set_defaults(func=_run_erase_image)
 
 
 def _run_erase_image(args: argparse.Namespace) -> None:
-    from svhn_erase.removal import pipeline as erase
+    from svhn_erase.apps import erase
 
     boxes = [erase.parse_box(b) for b in args.box]
     result = erase.erase_image_file(args.image, boxes, args.out, weights=args.weights,
                                     method=args.method)
-    print(f"erased {len(boxes)} digit(s) (read as {' '.join(map(str, result.preds))}) "
-          f"-> {args.out}")
+    read = f" (read as {' '.join(map(str, result.preds))})" if result.preds is not None else ""
+    print(f"erased {len(boxes)} digit(s){read} -> {args.out}")
 
 
 def _add_explain(sub: argparse._SubParsersAction) -> None:

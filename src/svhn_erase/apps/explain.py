@@ -1,8 +1,8 @@
 """Figures that explain the removal of one parent's digits, as the original slides showed them.
 
 For every digit of the chosen parent: the 48 first-layer feature maps of its 40 x 40 input;
-their per-pixel mean, std, mean - std and the 35-bucket histogram of mean - std (the quiet
-bucket marked); the key pixels over the crop (the original's and the default method's); the
+their per-pixel mean, std, mean - std and the histogram of mean - std (the quiet bucket
+marked); the key pixels over the crop (the original's and the default method's); the
 filled crops. For the parent: before and after, for both methods. One PNG per figure.
 """
 
@@ -14,21 +14,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from svhn_erase.atomic_io import atomic_path
-from svhn_erase.data.split import iter_parents, load_table, split_dir
+from svhn_erase.atomic_io import new_figure, write_figure
+from svhn_erase.boxes import Rect, clip_boxes
+from svhn_erase.data.split import Parent, iter_parents, load_table, split_dir
 from svhn_erase.errors import SvhnEraseError
+from svhn_erase.model.inference import default_device, prepared
+from svhn_erase.model.nets import ConvNet
+from svhn_erase.model.weights import load_classifier, resolve_weights
 from svhn_erase.removal import keypixels
-from svhn_erase.removal import pipeline as erase
+from svhn_erase.removal.config import RemovalConfig, SeedConfig
+from svhn_erase.removal.methods import Erased, Scene
+from svhn_erase.removal.methods.default import DefaultMethod
+from svhn_erase.removal.methods.seed import SeedMethod
 
-DIGITS = "0123456789"
 
-
-def _save(fig, target: Path) -> None:
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+def _save(fig, target: Path, written: list[Path]) -> None:
+    write_figure(target, fig, dpi=100, bbox_inches="tight")
+    written.append(target)
 
 
 def _overlay(crop: np.ndarray, mask: np.ndarray, color=(255, 0, 0)) -> np.ndarray:
@@ -37,18 +39,16 @@ def _overlay(crop: np.ndarray, mask: np.ndarray, color=(255, 0, 0)) -> np.ndarra
     return out
 
 
-def explain_parent(data: str | os.PathLike[str], split_name: str, index: int,
-                   out: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None
-                   ) -> list[Path]:
-    """Write the figures for parent ``index`` (the file ``index.png``) of a split into ``out``.
+def _show(axes, images, titles) -> None:
+    """Each image on its axis, titled, without ticks."""
+    for ax, img, name in zip(axes, images, titles, strict=True):
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
+        ax.set_title(name)
+        ax.axis("off")
 
-    Returns the paths written.
-    """
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def load_parent(data: str | os.PathLike[str], split_name: str, index: int) -> Parent:
+    """Image ``index.png`` of a split with its boxes; a user error when missing."""
     path = split_dir(data, split_name)
     table = load_table(path)
     file = f"{index}.png"
@@ -58,82 +58,103 @@ def explain_parent(data: str | os.PathLike[str], split_name: str, index: int,
     parent = next(iter_parents(path, rows), None)
     if parent is None:
         raise SvhnEraseError(f"{path / file}: image does not decode")
-    model = erase._load_model(weights)
-    device = next(model.parameters()).device
-    out = Path(out)
-    written: list[Path] = []
-    default = erase.erase_images([parent.image], [parent.boxes], model, "default")[0]
-    seed = erase.erase_images([parent.image], [parent.boxes], model, "seed")[0]
-    h_img, w_img = parent.image.shape[:2]
-    for k, box in enumerate(parent.boxes):
-        clipped = erase.clip_box(box, h_img, w_img)
-        if clipped is None:
-            continue
-        t, lft, b, r = clipped
-        crop = parent.image[t:b, lft:r]
-        x40 = keypixels.classifier_input([crop]).to(device)
-        with torch.no_grad():
-            maps = model.first_conv(x40)[0].cpu().numpy()
-        pred = int(default.preds[k])
-        title = f"Actual: {parent.labels[k]} Predicted: {pred} Parent: {parent.file}"
+    return parent
 
-        fig, axes = plt.subplots(6, 8, figsize=(10, 8))
-        for ax, m in zip(axes.ravel(), maps, strict=False):
-            ax.imshow(m, cmap="gray")
-            ax.axis("off")
-        fig.suptitle(f"First-layer feature maps. {title}")
-        written.append(out / f"{k + 1}_feature_maps.png")
-        _save(fig, written[-1])
 
-        mean, std = maps.mean(0), maps.std(0, ddof=1)
-        reduced = mean - std
-        quiet = keypixels.quiet_bucket(reduced)
-        fig, axes = plt.subplots(1, 5, figsize=(17, 3.6))
-        for ax, img, name in zip(axes, (mean, std, reduced, quiet),
-                                 ("mean", "std", "mean - std", "quiet bucket"), strict=False):
-            ax.imshow(img, cmap="gray")
-            ax.set_title(name)
-            ax.axis("off")
-        counts, edges, patches = axes[4].hist(reduced.ravel(), bins=keypixels.SEED_BUCKETS)
-        patches[int(np.argmax(counts))].set_facecolor("red")
-        axes[4].set_title("histogram of mean - std")
-        fig.suptitle(f"Feature map reductions. {title}")
-        written.append(out / f"{k + 1}_reductions.png")
-        _save(fig, written[-1])
-
-        kp_seed = keypixels.seed_fmap(model, x40, [crop.shape[:2]])[0]
-        fig, axes = plt.subplots(1, 3, figsize=(9, 4))
-        axes[0].imshow(crop)
-        axes[0].set_title("image for digit")
-        axes[1].imshow(_overlay(crop, kp_seed.pattern))
-        axes[1].set_title("key pixels (original)")
-        axes[2].imshow(_overlay(crop, default.keypix[k], (0, 255, 0)))
-        axes[2].set_title("key pixels (default)")
-        for ax in axes:
-            ax.axis("off")
-        fig.suptitle(title)
-        written.append(out / f"{k + 1}_key_pixels.png")
-        _save(fig, written[-1])
-
-        fig, axes = plt.subplots(1, 3, figsize=(9, 4))
-        for ax, img, name in zip(axes, (crop, seed.image[t:b, lft:r], default.image[t:b, lft:r]),
-                                 ("image for digit", "filled (original)", "filled (default)"),
-                                 strict=True):
-            ax.imshow(img)
-            ax.set_title(name)
-            ax.axis("off")
-        fig.suptitle(title)
-        written.append(out / f"{k + 1}_filled.png")
-        _save(fig, written[-1])
-
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
-    for ax, img, name in zip(axes, (parent.image, seed.image, default.image),
-                             ("original", "altered (original method)", "altered (default)"),
-                             strict=True):
-        ax.imshow(img)
-        ax.set_title(name)
+def feature_maps_figure(maps: np.ndarray, title: str):
+    """The first-layer feature maps of one digit, 6 x 8."""
+    fig, axes = new_figure(6, 8, figsize=(10, 8))
+    for ax, m in zip(axes.ravel(), maps, strict=False):
+        ax.imshow(m, cmap="gray")
         ax.axis("off")
+    fig.suptitle(f"First-layer feature maps. {title}")
+    return fig
+
+
+def reductions_figure(maps: np.ndarray, buckets: int, title: str):
+    """Mean, std, mean - std and the quiet bucket over the maps; the histogram of mean - std
+    with the quiet bucket marked."""
+    mean, std = maps.mean(0), maps.std(0, ddof=1)
+    reduced = mean - std
+    quiet = keypixels.quiet_bucket(reduced, buckets)
+    fig, axes = new_figure(1, 5, figsize=(17, 3.6))
+    _show(axes[:4], (mean, std, reduced, quiet), ("mean", "std", "mean - std", "quiet bucket"))
+    counts, _, patches = axes[4].hist(reduced.ravel(), bins=buckets)
+    patches[int(np.argmax(counts))].set_facecolor("red")
+    axes[4].set_title("histogram of mean - std")
+    fig.suptitle(f"Feature map reductions. {title}")
+    return fig
+
+
+def key_pixels_figure(crop: np.ndarray, seed_pattern: np.ndarray, default_keypix: np.ndarray,
+                      title: str):
+    """The crop, the original's GRNN pattern pixels and the default method's key pixels."""
+    fig, axes = new_figure(1, 3, figsize=(9, 4))
+    _show(axes, (crop, _overlay(crop, seed_pattern), _overlay(crop, default_keypix, (0, 255, 0))),
+          ("image for digit", "key pixels (original)", "key pixels (default)"))
+    fig.suptitle(title)
+    return fig
+
+
+def filled_figure(crop: np.ndarray, seed_crop: np.ndarray, default_crop: np.ndarray, title: str):
+    """The crop and both methods' result under its box."""
+    fig, axes = new_figure(1, 3, figsize=(9, 4))
+    _show(axes, (crop, seed_crop, default_crop),
+          ("image for digit", "filled (original)", "filled (default)"))
+    fig.suptitle(title)
+    return fig
+
+
+def parent_figure(parent: Parent, seed: Erased, default: Erased):
+    """The parent before and after both methods."""
+    fig, axes = new_figure(1, 3, figsize=(12, 4))
+    _show(axes, (parent.image, seed.image, default.image),
+          ("original", "altered (original method)", "altered (default)"))
     fig.suptitle(f"Parent image before and after digit replacement ({parent.file})")
-    written.append(out / "parent.png")
-    _save(fig, written[-1])
+    return fig
+
+
+def digit_figures(model: ConvNet, parent: Parent, k: int, rect: Rect, seed: Erased,
+                  default: Erased, config: SeedConfig, out: Path) -> list[Path]:
+    """The four figures of digit ``k`` (clipped to ``rect``): ``{k+1}_feature_maps.png``,
+    ``_reductions``, ``_key_pixels``, ``_filled``."""
+    crop = parent.image[rect.slices]
+    x40 = keypixels.classifier_input([crop]).to(next(model.parameters()).device)
+    with torch.no_grad():
+        maps = model.first_conv(x40)[0].cpu().numpy()
+    (seed_kp,) = keypixels.seed_fmap(model, x40, [crop.shape[:2]], config.buckets, config.grid)
+    title = (f"Actual: {parent.labels[k]} Predicted: {int(default.preds[k])} "
+             f"Parent: {parent.file}")
+    written: list[Path] = []
+    _save(feature_maps_figure(maps, title), out / f"{k + 1}_feature_maps.png", written)
+    _save(reductions_figure(maps, config.buckets, title), out / f"{k + 1}_reductions.png",
+          written)
+    _save(key_pixels_figure(crop, seed_kp.pattern, default.keypix[k], title),
+          out / f"{k + 1}_key_pixels.png", written)
+    _save(filled_figure(crop, seed.image[rect.slices], default.image[rect.slices], title),
+          out / f"{k + 1}_filled.png", written)
+    return written
+
+
+def explain_parent(data: str | os.PathLike[str], split_name: str, index: int,
+                   out: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None
+                   ) -> list[Path]:
+    """Write the figures for parent ``index`` (the file ``index.png``) of a split into ``out``.
+
+    Returns the paths written.
+    """
+    parent = load_parent(data, split_name, index)
+    model = load_classifier(resolve_weights(weights), device=default_device())
+    out = Path(out)
+    scenes = [Scene(parent.image, parent.boxes)]
+    seed_config = SeedConfig()
+    written: list[Path] = []
+    with prepared(model, channels_last=True):  # as the methods run the classifier
+        default = DefaultMethod(RemovalConfig()).erase(scenes, model)[0]
+        seed = SeedMethod(seed_config).erase(scenes, model)[0]
+        for k, rect in enumerate(clip_boxes(parent.boxes, parent.image.shape)):
+            if rect is not None:
+                written += digit_figures(model, parent, k, rect, seed, default, seed_config,
+                                         out)
+    _save(parent_figure(parent, seed, default), out / "parent.png", written)
     return written

@@ -80,6 +80,12 @@ class RemovalMethod(ABC):
         """Erase every scene's boxes; one ``Erased`` per scene, in order. A method leaves
         ``model`` as it found it (training flag, memory format, weights)."""
 
+    def require_model(self, model: ConvNet | None) -> ConvNet:
+        """``model``, or a user error when it is missing (for methods that need it)."""
+        if model is None:
+            raise SvhnEraseError(f"the {self.name} method needs the digit classifier")
+        return model
+
     def settings(self) -> dict:
         """The method's name and settings, for the outputs it shaped."""
         config = dataclasses.asdict(self.config) if dataclasses.is_dataclass(self.config) else {}

@@ -1,0 +1,185 @@
+"""The default method's fill: regenerate the digit pixels from the key pixels around them.
+
+Per crop: the key pixels touching the hole are the GRNN's nodes; sigma follows the hole's
+mean depth (or is picked by validation, ``RemovalConfig.sigma_rule``); W solves the
+regularised linear system ``(A + ridge I) W = (1 + ridge) Y``; the hole is filled ring by
+ring from the outside in (onion peel, Alilou and Yaghmaee) or all at once. The GRNN's sums
+over nodes are Gaussian blurs (normalized convolution), so the cost grows with pixels, not
+pixels x nodes. Only the hole is predicted.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from svhn_erase.removal.config import RemovalConfig
+from svhn_erase.removal.keypixels import dilate
+
+
+def scatter_blur(shape: tuple[int, int], rc: np.ndarray, values: np.ndarray,
+                 sigma: float) -> np.ndarray:
+    """``values`` (n, c) placed at pixels ``rc`` of a zero (h, w, c) image, Gaussian blurred:
+    ``sum_i W_i k_i(X)`` at every pixel."""
+    num = np.zeros((*shape, values.shape[1]), np.float32)
+    num[rc[:, 0], rc[:, 1]] = values
+    return cv2.GaussianBlur(num, (0, 0), sigmaX=float(sigma), borderType=cv2.BORDER_CONSTANT)
+
+
+def gaussian_sums(shape: tuple[int, int], rc: np.ndarray, weights: np.ndarray,
+                  sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The GRNN's two sums over nodes at every pixel, ``(sum_i W_i k_i(X), sum_i k_i(X))`` as
+    (h, w, 3) and (h, w): exact up to the blur's truncation at 4 sigma."""
+    den = np.zeros(shape, np.float32)
+    den[rc[:, 0], rc[:, 1]] = 1.0
+    den = cv2.GaussianBlur(den, (0, 0), sigmaX=float(sigma), borderType=cv2.BORDER_CONSTANT)
+    return scatter_blur(shape, rc, weights, sigma), den
+
+
+def solve_local(shape: tuple[int, int], rc: np.ndarray, values: np.ndarray, sigma: float,
+                ridge: float, iterations: int, tol: float) -> np.ndarray:
+    """W with (A + ridge I) W = (1 + ridge) Y by the contraction W <- ((1+ridge) Y - A W) / ridge
+    (A row-stochastic, so it converges for ridge > 1), A W evaluated by blurring (the
+    normalizer, the blurred node indicator, does not change between steps)."""
+    w = values.copy()
+    num, den = gaussian_sums(shape, rc, w, sigma)
+    den_nodes = np.maximum(den[rc[:, 0], rc[:, 1]], 1e-12)[:, None]
+    for step in range(iterations):
+        if step:
+            num = scatter_blur(shape, rc, w, sigma)
+        aw = num[rc[:, 0], rc[:, 1]] / den_nodes
+        new = ((1.0 + ridge) * values - aw) / ridge
+        done = float(np.abs(new - w).max()) < tol
+        w = new
+        if done:
+            break
+    return w
+
+
+def predict_local(shape: tuple[int, int], rc: np.ndarray, w: np.ndarray, sigma: float,
+                  query: np.ndarray) -> np.ndarray:
+    """GRNN output at ``query`` pixels; where no node lies within reach of the blur, a wider
+    sigma (x2, x4, ...) answers instead."""
+    out = np.zeros((len(query), 3), np.float32)
+    todo = np.ones(len(query), bool)
+    s = sigma
+    for _ in range(6):
+        num, den = gaussian_sums(shape, rc, w, s)
+        d = den[query[:, 0], query[:, 1]]
+        ok = todo & (d > 1e-6)
+        out[ok] = num[query[ok, 0], query[ok, 1]] / d[ok, None]
+        todo &= ~ok
+        if not todo.any():
+            break
+        s *= 2.0
+    if todo.any():
+        out[todo] = w.mean(0)
+    return out
+
+
+def onion_peel(filled: np.ndarray, rc: np.ndarray, w: np.ndarray, hole: np.ndarray,
+               sigma: float) -> None:
+    """Fill ``hole`` in ``filled`` (0..255, in place) ring by ring from the outside in: each
+    ring is predicted by the GRNN over the nodes and the rings before it, which then join the
+    nodes with their predicted values as weights.
+
+    ``stacked`` holds the weights of the known pixels (0 elsewhere) and, as a fourth channel,
+    the known-pixel indicator, so one blur gives both GRNN sums.
+    """
+    shape = hole.shape
+    stacked = np.zeros((*shape, 4), np.float32)
+    stacked[rc[:, 0], rc[:, 1], :3] = w
+    stacked[rc[:, 0], rc[:, 1], 3] = 1.0
+    known = np.zeros(shape, bool)
+    known[rc[:, 0], rc[:, 1]] = True
+    remaining = hole.copy()
+    fallback = w.mean(0)
+    blur = {"sigmaX": float(sigma), "borderType": cv2.BORDER_CONSTANT}
+    while remaining.any():
+        layer = remaining & dilate(known)
+        if not layer.any():
+            layer = remaining
+        blurred = cv2.GaussianBlur(stacked, (0, 0), **blur)
+        ys, xs = np.nonzero(layer)
+        at = blurred[ys, xs]
+        d = at[:, 3]
+        ok = d > 1e-6
+        stacked[ys, xs, :3] = np.where(ok[:, None], at[:, :3] / np.maximum(d, 1e-6)[:, None],
+                                       fallback)
+        stacked[ys, xs, 3] = 1.0
+        known |= layer
+        remaining &= ~layer
+    filled[hole] = np.clip(stacked[hole, :3], 0.0, 1.0) * 255.0
+
+
+def fill_at_once(filled: np.ndarray, rc: np.ndarray, w: np.ndarray, hole: np.ndarray,
+                 sigma: float) -> None:
+    """Fill ``hole`` in ``filled`` (0..255, in place) from the nodes alone, every pixel at
+    once (the alternative to ``onion_peel``)."""
+    query = np.argwhere(hole)
+    pred = predict_local(hole.shape, rc, w, sigma, query)
+    filled[query[:, 0], query[:, 1]] = np.clip(pred, 0.0, 1.0) * 255.0
+
+
+def pick_sigma(shape: tuple[int, int], rc: np.ndarray, values: np.ndarray, hole: np.ndarray,
+               sigmas: tuple[float, ...]) -> float:
+    """The sigma with which the outer nodes best predict the nodes touching the hole."""
+    if len(sigmas) == 1:
+        return sigmas[0]
+    dist = ndimage.distance_transform_edt(~hole)[rc[:, 0], rc[:, 1]]
+    inner = dist <= 1.5
+    if inner.all() or not inner.any():
+        return sigmas[len(sigmas) // 2]
+    errors = []
+    for s in sigmas:
+        pred = predict_local(shape, rc[~inner], values[~inner], s, rc[inner])
+        errors.append(float(((pred - values[inner]) ** 2).sum(1).mean()))
+    return sigmas[int(np.argmin(errors))]
+
+
+def node_pixels(background: np.ndarray, hole: np.ndarray, radius: float) -> np.ndarray:
+    """(n, 2) row, column of the GRNN's nodes: the key pixels within ``radius`` of the hole
+    (all key pixels when none is that close; the crop's outer ring when there are none)."""
+    known = background & ~hole
+    nodes = known & (ndimage.distance_transform_edt(~hole) <= radius)
+    if not nodes.any():
+        nodes = known
+    if not nodes.any():
+        nodes = np.zeros_like(hole)
+        nodes[[0, -1], :] = nodes[:, [0, -1]] = True
+    return np.argwhere(nodes)
+
+
+def crop_sigma(shape: tuple[int, int], rc: np.ndarray, values: np.ndarray, hole: np.ndarray,
+               config: RemovalConfig) -> float:
+    """Sigma for one crop by ``config.sigma_rule``: wide holes need a wide kernel to reach
+    their middle ("depth"), or the best candidate by validation ("validation")."""
+    if config.sigma_rule == "depth":
+        depth = float(ndimage.distance_transform_edt(hole)[hole].mean())
+        low, high = config.sigma_range
+        return float(np.clip(config.sigma_per_depth * depth, low, high))
+    return pick_sigma(shape, rc, values, hole, config.sigma_candidates)
+
+
+def fill_one(crop: np.ndarray, background: np.ndarray, hole: np.ndarray,
+             config: RemovalConfig) -> np.ndarray:
+    """One crop with its ``hole`` predicted from the key pixels ``background``: (h, w, 3)
+    float32 in 0..255 (the other pixels are the crop's own)."""
+    filled = crop.astype(np.float32)
+    if not hole.any():
+        return filled
+    rc = node_pixels(background, hole, config.node_radius)
+    values = filled[rc[:, 0], rc[:, 1]] / 255.0
+    sigma = crop_sigma(hole.shape, rc, values, hole, config)
+    w = (solve_local(hole.shape, rc, values, sigma, config.ridge, config.solve_iterations,
+                     config.solve_tol) if config.ridge > 1.0 else values)
+    (onion_peel if config.onion_peel else fill_at_once)(filled, rc, w, hole, sigma)
+    return filled
+
+
+def fill_default(crops: list[np.ndarray], backgrounds: list[np.ndarray],
+                 holes: list[np.ndarray], config: RemovalConfig) -> list[np.ndarray]:
+    """``fill_one`` for every crop."""
+    return [fill_one(c, bg, hole, config)
+            for c, bg, hole in zip(crops, backgrounds, holes, strict=True)]

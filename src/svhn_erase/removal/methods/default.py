@@ -1,0 +1,95 @@
+"""The ``default`` method: this project's removal.
+
+Per digit, on the box plus a context margin: key pixels by clustering colour and
+native-resolution feature-map statistics with a background prior (``segment``); the hole is
+the digit's pixels inside the box; an exact GRNN over the key pixels next to the hole, sigma
+per crop, fills it ring by ring (``fill``); only the hole and a blended seam inside the box
+are written (``paste``). The key pixels reported per box are the pixels left exactly as they
+were (background, not in the seam): the GRNN's node pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from svhn_erase.model.inference import prepared
+from svhn_erase.model.nets import ConvNet
+from svhn_erase.removal.config import RemovalConfig
+from svhn_erase.removal.fill import fill_default
+from svhn_erase.removal.methods import records
+from svhn_erase.removal.methods.base import Erased, RemovalMethod, Scene, register
+from svhn_erase.removal.paste import paste, seam_ring
+from svhn_erase.removal.segment import default_background
+
+
+def find_backgrounds(digits: list[records.DigitRecord], model: ConvNet,
+                     config: RemovalConfig, n_scenes: int) -> list[np.ndarray]:
+    """Per record, its context crop's key pixels (True = background), other digits' boxes
+    left out of the background prior."""
+    groups = records.by_scene(digits, n_scenes)
+    others = [records.other_boxes(r, groups[r.scene]) for r in digits]
+    return default_background(model, [r.context_crop for r in digits],
+                              [r.inner for r in digits], others, config)
+
+
+def hole_and_seam(record: records.DigitRecord, background: np.ndarray,
+                  config: RemovalConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Context-sized masks: the hole (digit pixels inside the box) and the seam ring around
+    it (inside the box too)."""
+    in_box = np.zeros(background.shape, bool)
+    in_box[record.inner] = True
+    hole = ~background & in_box
+    return hole, seam_ring(hole, len(config.seam_alphas), in_box)
+
+
+def found_masks(scenes: Sequence[Scene], model: ConvNet,
+                config: RemovalConfig | None = None) -> list[np.ndarray]:
+    """Per scene, (H, W) bool: the digit pixels the default method finds (its
+    ``Erased.mask``), without filling them."""
+    config = config or RemovalConfig()
+    digits = records.digit_records(scenes, config.context_margin)
+    masks = [np.zeros(s.image.shape[:2], bool) for s in scenes]
+    for record, background in zip(digits, find_backgrounds(digits, model, config,
+                                                            len(scenes)), strict=True):
+        masks[record.scene][record.rect.slices] |= ~background[record.inner]
+    return masks
+
+
+@register
+class DefaultMethod(RemovalMethod):
+    """This project's key pixels, exact GRNN and seam paste (``RemovalConfig``)."""
+
+    name = "default"
+    description = ("this project's removal (feature-map key pixels, exact GRNN, digit-only "
+                   "paste)")
+    uses_classifier = True
+    finds_key_pixels = True
+
+    def __init__(self, config: RemovalConfig | None = None) -> None:
+        super().__init__(config or RemovalConfig())
+
+    def erase(self, scenes: Sequence[Scene], model: ConvNet | None = None) -> list[Erased]:
+        model = self.require_model(model)
+        config: RemovalConfig = self.config
+        digits = records.digit_records(scenes, config.context_margin)
+        with prepared(model, channels_last=True):
+            x40 = records.classifier_inputs(digits)
+            records.classify(digits, model, x40, config.classify_batch)
+            backgrounds = find_backgrounds(digits, model, config, len(scenes))
+        masks = [hole_and_seam(r, bg, config)
+                 for r, bg in zip(digits, backgrounds, strict=True)]
+        fills = fill_default([r.context_crop for r in digits], backgrounds,
+                             [hole | seam for hole, seam in masks], config)
+        images = [s.image.copy() for s in scenes]
+        replaced = [np.zeros(s.image.shape[:2], bool) for s in scenes]
+        for record, bg, (hole, seam), fill in zip(digits, backgrounds, masks, fills,
+                                                   strict=True):
+            ctx = record.context
+            written = paste(images[record.scene], ctx.top, ctx.left, fill, hole, seam,
+                            config.seam_alphas)
+            replaced[record.scene][ctx.slices] |= written
+            record.keypix = (bg & ~seam)[record.inner]  # the seam is regenerated: not kept
+            record.digit = hole[record.inner]
+        return records.assemble(scenes, digits, images, replaced)

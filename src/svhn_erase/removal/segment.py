@@ -1,0 +1,211 @@
+"""The default method's key pixels: split each digit crop into digit and background.
+
+Per pixel, the features are the colour and the mean and std over the classifier's first-layer
+maps computed at the crop's native resolution (a convolution does not care about the size;
+``native_map_stats`` gets both reductions without building the maps), on the box plus a
+context margin. k-means groups the pixels; a group is digit when it is clearly more common
+in the box than on the context ring around it (the background prior: digits stay inside
+their boxes, backgrounds run across; other digits' boxes are left out of the ring), and the
+group most over-represented in the box is digit whenever it stands out at all. The digit
+then grows into neighbouring pixels that sit between background and digit colours
+(anti-aliased edges, outlines, shadows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from svhn_erase.model.nets import ConvNet
+from svhn_erase.removal.config import RemovalConfig
+from svhn_erase.removal.keypixels import dilate
+from svhn_erase.removal.kmeans import kmeans, kmeans_centres, sq_dist
+
+
+def normalized_luma(rgb: np.ndarray) -> np.ndarray:
+    """Luma (the PIL "L" weights) of an (h, w, 3) uint8 image, normalized as the classifier's
+    input ``(x / 255 - 0.5) / 0.5``: float32 in [-1, 1]. Unlike ``crops.luma`` and
+    ``crops.normalize`` (the classifier's uint8 path) the luma is not rounded to integers:
+    the key pixels were tuned on the unrounded values."""
+    rgb = rgb.astype(np.float32)
+    luma = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    return ((luma / 255.0 - 0.5) / 0.5).astype(np.float32)
+
+
+def native_feature_maps(model: ConvNet, crops: list[np.ndarray]) -> list[np.ndarray]:
+    """First-layer feature maps of each crop at its own size: list of (K, h, w) float32
+    (crops edge-padded to one size and run in one batch)."""
+    if not crops:
+        return []
+    hmax = max(c.shape[0] for c in crops)
+    wmax = max(c.shape[1] for c in crops)
+    batch = np.zeros((len(crops), 1, hmax, wmax), np.float32)
+    for i, c in enumerate(crops):
+        g = normalized_luma(c)
+        batch[i, 0] = np.pad(g, ((0, hmax - g.shape[0]), (0, wmax - g.shape[1])), mode="edge")
+    conv = model.layer1[0]
+    with torch.no_grad():
+        x = torch.from_numpy(batch).to(conv.weight.device)
+        pad = conv.kernel_size[0] // 2
+        x = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+        maps = F.conv2d(x, conv.weight, conv.bias).cpu().numpy()
+    return [m[:, : c.shape[0], : c.shape[1]] for m, c in zip(maps, crops, strict=True)]
+
+
+def native_map_stats(model: ConvNet, crops: list[np.ndarray]) -> list[np.ndarray]:
+    """Per-pixel mean and std (ddof 1) over the first layer's maps at each crop's own size:
+    list of (2, h, w) float32, equal to reducing ``native_feature_maps`` but far cheaper.
+
+    With f_k = w_k . p + b_k (p the pixel's k x k patch), the mean is one filter and
+    E[f^2] = p' M p + 2 v . p + mean(b^2) with M = sum_k w_k w_k' / K; M's eigenvectors
+    turn the quadratic form into k*k filters instead of K maps.
+    """
+    conv = model.layer1[0]
+    weight = conv.weight.detach().cpu().double().numpy()  # (K, 1, k, k)
+    n_maps, _, ks, _ = weight.shape
+    flat = weight.reshape(n_maps, -1)
+    bias = (conv.bias.detach().cpu().double().numpy() if conv.bias is not None
+            else np.zeros(n_maps))
+    m = flat.T @ flat / n_maps
+    v = flat.T @ bias / n_maps
+    eigval, eigvec = np.linalg.eigh(m)
+    keep = eigval > eigval.max() * 1e-9
+    filters = [(float(lam), vec.reshape(ks, ks).astype(np.float32))
+               for lam, vec in zip(eigval[keep], eigvec.T[keep], strict=True)]
+    mean_filter = flat.mean(0).reshape(ks, ks).astype(np.float32)
+    v_filter = v.reshape(ks, ks).astype(np.float32)
+    b_mean, b_sq = float(bias.mean()), float((bias**2).mean())
+    border = cv2.BORDER_REPLICATE
+    out = []
+    for c in crops:
+        g = normalized_luma(c)
+        mean = cv2.filter2D(g, -1, mean_filter, borderType=border) + b_mean
+        sq = 2.0 * cv2.filter2D(g, -1, v_filter, borderType=border) + b_sq
+        for lam, f in filters:
+            sq += lam * cv2.filter2D(g, -1, f, borderType=border) ** 2
+        var = np.maximum(sq - mean**2, 0.0) * (n_maps / max(n_maps - 1, 1))
+        out.append(np.stack([mean, np.sqrt(var)]).astype(np.float32))
+    return out
+
+
+@dataclass
+class Prepared:
+    """One crop ready for clustering: features (h, w, d), the context ring the background
+    prior compares with, and the box's centre (the box less its border band)."""
+
+    features: np.ndarray
+    ring: np.ndarray
+    centre: np.ndarray
+
+    def clusterable(self, clusters: int) -> bool:
+        """Enough pixels for ``clusters`` groups and a box centre to compare."""
+        return self.ring.size >= clusters * 2 and bool(self.centre.any())
+
+
+def pixel_features(crop: np.ndarray, stats: np.ndarray, fmap_weight: float) -> np.ndarray:
+    """Per pixel: the colour (0-1) and the feature-map mean and std, scaled to the colour's
+    spread times ``fmap_weight``: (h, w, 5) float32."""
+    color = crop.astype(np.float32) / 255.0
+    fsum = np.moveaxis(stats, 0, -1)
+    fsum = fsum / (fsum.reshape(-1, 2).std(0) + 1e-6)
+    cstd = float(color.reshape(-1, 3).std(0).mean()) + 1e-3
+    return np.concatenate([color, fsum * (fmap_weight * cstd)], -1)
+
+
+def prepare(crop: np.ndarray, stats: np.ndarray, inner: tuple[slice, slice],
+            others: np.ndarray | None, config: RemovalConfig) -> Prepared:
+    """Features, ring and box centre of one context crop (``inner``: the box inside it;
+    ``others``: pixels inside other digits' boxes, left out of the ring)."""
+    rs, cs = inner
+    band = config.border_band_px
+    centre = np.zeros(crop.shape[:2], bool)
+    centre[rs.start + band:rs.stop - band, cs.start + band:cs.stop - band] = True
+    ring = ~centre  # the context margin and the box's own border band
+    if others is not None:
+        ring &= ~others
+    return Prepared(pixel_features(crop, stats, config.fmap_weight), ring, centre)
+
+
+def digit_clusters(label: np.ndarray, ring: np.ndarray, box: np.ndarray,
+                   config: RemovalConfig) -> np.ndarray:
+    """Which clusters are digit (bool, one per cluster), by the background prior; all False
+    when no cluster qualifies."""
+    n_ring, n_box = max(int(ring.sum()), 1), max(int(box.sum()), 1)
+    in_ring = np.bincount(label[ring], minlength=config.clusters) / n_ring
+    in_box = np.bincount(label[box], minlength=config.clusters) / n_box
+    ratio = in_box / np.maximum(in_ring, 1e-3)
+    big = in_box > config.min_cluster_share
+    is_digit = (ratio > config.over) & big
+    best = int(np.argmax(np.where(big, ratio, 0)))
+    if ratio[best] > config.best_min and big[best]:  # the digit's main colour
+        is_digit[best] = True
+    return is_digit
+
+
+def grow_digit(digit: np.ndarray, position: np.ndarray, config: RemovalConfig) -> np.ndarray:
+    """The digit grown through neighbouring pixels placed past ``config.share`` of the way
+    from background to digit (soft edges, outlines, shadows)."""
+    soft = position > config.share
+    for _ in range(config.grow_steps):
+        grown = digit | (dilate(digit) & soft)
+        if (grown == digit).all():
+            break
+        digit = grown
+    return digit
+
+
+def cluster_digit(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
+                  config: RemovalConfig, centres: np.ndarray | None = None) -> np.ndarray:
+    """Digit mask (h, w) from per-pixel ``features`` (h, w, d) by k-means with the background
+    prior (``digit_clusters``) and growth (``grow_digit``). ``centres``: the k-means centres
+    when already found (``kmeans.kmeans_centres``)."""
+    h, w, d = features.shape
+    flat = features.reshape(-1, d).astype(np.float64)
+    if len(flat) < config.clusters * 2 or not box.any():
+        return np.zeros((h, w), bool)
+    if centres is None:
+        label, centres = kmeans(flat, config.clusters, config.kmeans_iterations,
+                                config.kmeans_sample)
+        dist = np.maximum(sq_dist(flat, centres), 0.0)
+    else:
+        dist = sq_dist(flat, centres)
+        label = dist.argmin(1)
+        np.maximum(dist, 0.0, out=dist)
+    is_digit = digit_clusters(label, ring.ravel(), box.ravel(), config)
+    if not is_digit.any() or is_digit.all():
+        return np.zeros((h, w), bool)
+    d_bg = np.sqrt(dist[:, ~is_digit].min(1))
+    d_fg = np.sqrt(dist[:, is_digit].min(1))
+    position = (d_bg / np.maximum(d_bg + d_fg, 1e-12)).reshape(h, w)
+    return grow_digit(is_digit[label].reshape(h, w), position, config)
+
+
+def default_background(model: ConvNet, crops: list[np.ndarray], inner: list[tuple[slice, slice]],
+                       others: list[np.ndarray] | None, config: RemovalConfig
+                       ) -> list[np.ndarray]:
+    """Background masks (True = background) of crops taken with a margin around each box.
+
+    ``crops[i]`` is the box with some context around it, ``inner[i]`` the box inside it and
+    ``others[i]`` (optional) marks pixels of the crop inside other digits' boxes. k-means
+    runs for all crops at once.
+    """
+    stats = native_map_stats(model, crops)
+    others = others if others is not None else [None] * len(crops)
+    prepared = [prepare(c, s, box, o, config)
+                for c, s, box, o in zip(crops, stats, inner, others, strict=True)]
+    todo = [n for n, p in enumerate(prepared) if p.clusterable(config.clusters)]
+    found = kmeans_centres([prepared[n].features.reshape(-1, prepared[n].features.shape[-1])
+                            .astype(np.float64) for n in todo], config.clusters,
+                           config.kmeans_iterations, config.kmeans_sample)
+    centres = dict(zip(todo, found, strict=True))
+    out = []
+    for n, p in enumerate(prepared):
+        digit = cluster_digit(p.features, p.ring, p.centre, config, centres.get(n))
+        if config.digit_dilation > 0:
+            digit = dilate(digit, iterations=config.digit_dilation, cross=True)
+        out.append(~digit)
+    return out
