@@ -184,6 +184,7 @@ class Untouched(RemovalMethod):
 
     name = "untouched"
     description = "the input image, nothing removed"
+    reference = True
 
     def erase(self, scenes: Sequence[Scene], model: ConvNet | None = None) -> list[Erased]:
         return [Erased(s.image.copy(), np.zeros(s.image.shape[:2], bool),
