@@ -190,3 +190,24 @@ def test_a_registered_method_is_benchmarked(tmp_path, model_files, capsys) -> No
     page = (out / "report.html").read_text()
     assert "<td class='name'>toy_blackout</td>" in page and _Blackout.description in page
     assert "toy_blackout" not in method_names()
+
+
+def test_summary_weighs_images_for_psnr_and_digits_for_key_pixels() -> None:
+    scores = scoring.Scores()
+    for file, psnr, n in (("1.png", 30.0, 1), ("2.png", 20.0, 3)):
+        scores.images.append({"file": file, "method": "default", "n_digits": n,
+                              "psnr_box": psnr, "ssim_box": None, "seconds": 0.5})
+    # one digit kept at precision 1.0 in 1.png, three at 0.0 / 0.0 / None in 2.png
+    for file, precision, removed in (("1.png", 1.0, True), ("2.png", 0.0, False),
+                                     ("2.png", 0.0, True), ("2.png", None, True)):
+        scores.digits.append({"file": file, "method": "default", "keypix_precision": precision,
+                              "keypix_recall": None, "removed": removed})
+    figures = scoring.summarize(scores, [method_class("default")()])["default"]
+    assert figures["psnr_box"] == 25.0  # over images
+    assert figures["keypix_precision"] == pytest.approx(1 / 3)  # over digits that have one
+    assert figures["removal_rate"] == 0.75 and figures["ssim_box"] is None
+    assert figures["keypix_recall"] is None
+    assert figures["digits_per_s"] == 4.0 and figures["n_images"] == 2
+    table = scoring.image_table(scores)
+    assert table["keypix_precision"].tolist() == [1.0, 0.0]  # per image: its digits' mean
+    assert table["removal_rate"].tolist() == [1.0, pytest.approx(2 / 3)]
