@@ -18,7 +18,7 @@ from svhn_erase.atomic_io import new_figure, write_figure
 from svhn_erase.boxes import Rect, clip_boxes
 from svhn_erase.data.split import Parent, iter_parents, load_table, split_dir
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.model.inference import default_device, prepared
+from svhn_erase.model.inference import default_device, model_device, prepared
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.weights import load_classifier, resolve_weights
 from svhn_erase.removal import keypixels
@@ -119,7 +119,7 @@ def digit_figures(model: ConvNet, parent: Parent, k: int, rect: Rect, seed: Eras
     """The four figures of digit ``k`` (clipped to ``rect``): ``{k+1}_feature_maps.png``,
     ``_reductions``, ``_key_pixels``, ``_filled``."""
     crop = parent.image[rect.slices]
-    x40 = keypixels.classifier_input([crop]).to(next(model.parameters()).device)
+    x40 = keypixels.classifier_input([crop]).to(model_device(model))
     with torch.no_grad():
         maps = model.first_conv(x40)[0].cpu().numpy()
     (seed_kp,) = keypixels.seed_fmap(model, x40, [crop.shape[:2]], config.buckets, config.grid)
