@@ -148,13 +148,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _run_train(args: argparse.Namespace) -> None:
     from svhn_erase.model import train
 
-    test_split = None if args.test_split.lower() == "none" else args.test_split
-    run = train.train_classifier(
-        args.data, runs=args.runs, split=args.split, test_split=test_split, net=args.net,
-        batch=args.batch, epochs=args.epochs if args.epochs is not None or args.resume else 10,
-        opt=args.opt, lr=args.lr, momentum=args.momentum, cpu=args.cpu, run_id=args.id,
-        val_fraction=args.val_fraction, seed=args.seed, classes=args.classes, size=args.size,
-        margin=args.margin, limit=args.limit, resume=args.resume, precision=args.precision)
+    config = train.TrainConfig(
+        split=args.split, test_split=None if args.test_split.lower() == "none" else args.test_split,
+        net=args.net, batch=args.batch,
+        epochs=args.epochs if args.epochs is not None or args.resume else 10, opt=args.opt,
+        lr=args.lr, momentum=args.momentum, val_fraction=args.val_fraction, seed=args.seed,
+        classes=args.classes, size=args.size, margin=args.margin, limit=args.limit,
+        precision=args.precision, cpu=args.cpu)
+    run = train.train_classifier(args.data, config, runs=args.runs, run_id=args.id,
+                                 resume=args.resume)
     print(run)
     report = run / "report.txt"
     if report.is_file():
