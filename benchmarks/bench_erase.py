@@ -8,10 +8,11 @@ Usage::
 Speed (digits per second, end to end: classifier, key pixels, infill, paste; file reading
 excluded) is measured in the same run for the chosen key-pixel methods (``seed`` on the
 first ``--seed-limit`` images, it is slow) and the registry's OpenCV Telea / Navier-Stokes
-with the box as mask. When the split has ground truth (SPEC §3) it also prints PSNR over
-the union of the boxes (``evaluation.metrics``), per image averaged, and key-pixel
-precision / recall per method, including Telea / Navier-Stokes with the true digit mask
-and the original's two key-pixel methods alone.
+with the box as mask (grown by their tuned growth, as ``svhn-erase bench`` runs them).
+When the split has ground truth (SPEC §3) it also prints PSNR over the union of the boxes
+(``evaluation.metrics``), per image averaged, and key-pixel precision / recall per method,
+including Telea / Navier-Stokes with the true digit mask and the original's two key-pixel
+methods alone.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from svhn_erase import cli
 from svhn_erase.boxes import union_mask
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.evaluation import bench, scoring
+from svhn_erase.evaluation.selection import headline_names
 from svhn_erase.model import weights
 from svhn_erase.removal.methods import (
     Erased,
@@ -22,6 +23,7 @@ from svhn_erase.removal.methods import (
     register,
     unregister,
 )
+from svhn_erase.removal.methods.classical import TUNED_GROWTH
 
 FIGURES = {"psnr_box", "ssim_box", "keypix_precision", "keypix_recall", "removal_rate",
            "digits_per_s", "n_images", "n_digits"}
@@ -41,7 +43,7 @@ def test_summary_structure(bench_run) -> None:
     out, result = bench_run
     on_disk = json.loads((out / "summary.json").read_text())["methods"]
     assert on_disk == result["methods"]
-    assert list(on_disk) == method_names()  # every registered method, in order
+    assert list(on_disk) == headline_names()  # every headline method, in order
     for method, metrics in on_disk.items():
         assert set(metrics) == FIGURES
         assert 0 < metrics["psnr_box"] <= 100
@@ -66,8 +68,12 @@ def test_summary_records_the_settings(bench_run) -> None:
     assert settings["seed_limit"] == 2 and settings["images_listed"] == 4
     assert any("5.png" in s for s in settings["skipped"])
     assert settings["judge_net"] == "ConvNet32_753" and settings["calibration_crops"] > 0
-    assert list(settings["methods"]) == method_names()
-    assert settings["methods"]["telea_box"] == {"method": "telea_box", "radius": 3}
+    assert list(settings["methods"]) == headline_names()
+    assert settings["mode"] == "groundtruth"
+    # the baselines' tuned growth is in the settings (and so in the report)
+    assert settings["methods"]["telea_box"] == {"method": "telea_box", "radius": 3,
+                                                "grow": TUNED_GROWTH["telea_box"]}
+    assert settings["methods"]["ns_true"]["grow"] == TUNED_GROWTH["ns_true"]
     assert settings["methods"]["default"]["method"] == "default"
     assert len(settings["methods"]["default"]) > 10  # the whole RemovalConfig
 
@@ -78,7 +84,7 @@ def test_results_csv_rows(bench_run) -> None:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == list(scoring.CSV_COLUMNS)
     # 4 readable images x every method but seed, plus seed on the first 2
-    assert len(rows) == 4 * (len(method_names()) - 1) + 2
+    assert len(rows) == 4 * (len(headline_names()) - 1) + 2
     assert {r["file"] for r in rows} == {"1.png", "2.png", "3.png", "4.png"}
     untouched = [r for r in rows if r["method"] == "untouched"]
     assert all(r["keypix_precision"] == "" for r in untouched)
@@ -88,8 +94,10 @@ def test_report_self_contained(bench_run) -> None:
     out, _ = bench_run
     page = (out / "report.html").read_text()
     assert "<table id='summary'>" in page
-    for method in method_names():
+    for method in headline_names():
         assert f"<td class='name'>{method}</td>" in page
+    assert "_raw</td>" not in page
+    assert f"grow {TUNED_GROWTH['ns_true']}" in page  # the chosen growth in the settings
     assert "src='http" not in page and 'src="http' not in page
     assert "href='http" not in page and 'href="http' not in page
     assert "<link" not in page and "<script" not in page
@@ -97,13 +105,14 @@ def test_report_self_contained(bench_run) -> None:
     assert "5.png" in page  # the corrupt image is reported
 
 
-def test_missing_groundtruth_is_a_user_error(tmp_path, model_files) -> None:
+def test_without_groundtruth_the_real_photo_mode_runs(tmp_path, model_files) -> None:
     path = make_gt_split(tmp_path, "test", count=1)
     for f in (path / "groundtruth").iterdir():
         f.unlink()
     (path / "groundtruth").rmdir()
-    with pytest.raises(SvhnEraseError, match="groundtruth"):
-        bench.run_bench(tmp_path, "test", model_files[0], tmp_path / "out", progress=False)
+    result = bench.run_bench(tmp_path, "test", model_files[0], tmp_path / "out",
+                             reader=model_files[1], methods=["untouched"], progress=False)
+    assert result["settings"]["mode"] == "real" and "floor" in result
 
 
 def test_cli_bench_without_judge(tmp_path, model_files, monkeypatch, capsys) -> None:
@@ -145,7 +154,7 @@ def test_bench_on_a_generated_split_with_a_corrupt_image(tmp_path, model_files) 
     assert "seed" not in summary["methods"]
     assert "2.png" in (out / "report.html").read_text()
     with open(out / "results.csv", newline="") as fh:
-        assert len(list(csv.DictReader(fh))) == 3 * (len(method_names()) - 1)
+        assert len(list(csv.DictReader(fh))) == 3 * (len(headline_names()) - 1)
 
 
 def test_no_weights_and_none_packaged_is_a_user_error(tmp_path, monkeypatch) -> None:
@@ -211,3 +220,29 @@ def test_summary_weighs_images_for_psnr_and_digits_for_key_pixels() -> None:
     table = scoring.image_table(scores)
     assert table["keypix_precision"].tolist() == [1.0, 0.0]  # per image: its digits' mean
     assert table["removal_rate"].tolist() == [1.0, pytest.approx(2 / 3)]
+
+
+def test_methods_option_runs_the_raw_baselines_beside_the_grown_ones(tmp_path, model_files,
+                                                                     capsys) -> None:
+    make_gt_split(tmp_path, "test", count=3, seed=6)
+    out = tmp_path / "out"
+    code = cli.main(["bench", "--data", str(tmp_path), "--split", "test", "--weights",
+                     str(model_files[0]), "--out", str(out), "--files", "1-2",
+                     "--methods", "ns_true,ns_true_raw", "biharmonic_true_raw"])
+    assert code == 0
+    assert "ns_true_raw" in capsys.readouterr().out
+    document = json.loads((out / "summary.json").read_text())
+    assert list(document["methods"]) == ["ns_true", "ns_true_raw", "biharmonic_true_raw"]
+    assert document["methods"]["ns_true"]["n_images"] == 2  # --files 1-2
+    methods = document["settings"]["methods"]
+    assert methods["ns_true_raw"]["grow"] == 0 and methods["biharmonic_true_raw"]["grow"] == 0
+    assert methods["ns_true"]["grow"] == TUNED_GROWTH["ns_true"]
+    page = (out / "report.html").read_text()
+    assert method_class("ns_true_raw").description in page
+    every = bench.run_bench(tmp_path, "test", model_files[0], tmp_path / "all",
+                            methods=["all"], seed_limit=0, limit=1, progress=False)
+    assert list(every["methods"]) == [n for n in method_names() if n != "seed"]
+    with pytest.raises(SvhnEraseError, match="unknown removal method"):
+        bench.run_bench(tmp_path, "test", model_files[0], out, methods=["nope"],
+                        progress=False)
+

@@ -12,10 +12,10 @@ from svhn_erase import cli
 from svhn_erase.apps import demo
 from svhn_erase.data import synth as demo_synth
 from svhn_erase.evaluation import bench
+from svhn_erase.evaluation.selection import headline_names
 from svhn_erase.model import weights
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.weights import save_classifier
-from svhn_erase.removal.methods import method_names
 
 TINY = demo.Profile(test_images=5, seed_limit=1, train_images=0, train_epochs=0, pictures=3)
 
@@ -36,7 +36,7 @@ def test_demo_runs_every_stage_then_reuses(tiny_demo: Path, capsys) -> None:
     assert cli.main(["demo", "--fast", "--out", str(tiny_demo)]) == 0
     out = capsys.readouterr().out
     summary = json.loads((tiny_demo / "bench" / "summary.json").read_text())["methods"]
-    assert list(summary) == method_names()
+    assert list(summary) == headline_names()
     assert (tiny_demo / "bench" / "report.html").is_file()
     assert (tiny_demo / "before_after.png").is_file()
     assert len(list((tiny_demo / "erased").glob("*.png"))) == TINY.test_images
@@ -86,3 +86,15 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path: Path, monkeypatch, capsys
     monkeypatch.setitem(demo.PROFILES, "fast", TINY)
     assert cli.main(["demo", "--fast", "--out", str(tmp_path / "out")]) == 2
     assert "packaged classifier checkpoint" in capsys.readouterr().err
+
+
+def test_new_baseline_settings_redo_the_benchmark(tiny_demo: Path, monkeypatch, capsys) -> None:
+    from svhn_erase.removal.methods import classical
+
+    assert cli.main(["demo", "--fast", "--out", str(tiny_demo)]) == 0
+    monkeypatch.setitem(classical.TUNED_GROWTH, "ns_true", 3)  # a newly tuned growth
+    capsys.readouterr()
+    assert cli.main(["demo", "--fast", "--out", str(tiny_demo)]) == 0
+    assert capsys.readouterr().out.count("reusing the result of an earlier run") == 2
+    methods = json.loads((tiny_demo / "bench" / "summary.json").read_text())["settings"]["methods"]
+    assert methods["ns_true"]["grow"] == 3

@@ -136,7 +136,8 @@ def test_a_classical_method_runs_without_weights(tmp_path: Path) -> None:
                      str(tmp_path / "missing.safetensors"), "--out", str(out), "--method",
                      "ns_box"]) == 0
     timing = json.loads((out / "timing.json").read_text())
-    assert timing["method"] == {"method": "ns_box", "radius": 3} and timing["weights"] is None
+    assert timing["method"] == {"method": "ns_box", "radius": 3, "grow": 0}
+    assert timing["weights"] is None
     assert np.asarray(Image.open(out / "masks" / "1.png")).max() == 255
 
 

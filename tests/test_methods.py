@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from svhn_erase.boxes import union_mask
 from svhn_erase.errors import SvhnEraseError
+from svhn_erase.evaluation.selection import headline_names
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.removal.config import RemovalConfig, SeedConfig
 from svhn_erase.removal.methods import (
@@ -25,6 +26,12 @@ from svhn_erase.removal.methods import (
     method_names,
     register,
     unregister,
+)
+from svhn_erase.removal.methods.classical import (
+    TUNED_GROWTH,
+    BiharmonicConfig,
+    InpaintConfig,
+    grow_mask,
 )
 from svhn_erase.removal.methods.default import DefaultMethod, found_masks
 
@@ -45,11 +52,19 @@ def _scene(seed: int = 0) -> Scene:
     return Scene(np.asarray(image), boxes, true_mask=true)
 
 
+HEADLINE = ["default", "seed", "telea_box", "ns_box", "telea_ours", "ns_ours", "telea_true",
+            "ns_true", "biharmonic_true", "untouched"]
+GROWN = ["telea_box", "ns_box", "telea_ours", "ns_ours", "telea_true", "ns_true",
+         "biharmonic_true"]
+
+
 def test_registry_lists_the_methods_in_the_benchmarks_order() -> None:
-    assert method_names() == ["default", "seed", "telea_box", "ns_box", "telea_ours", "ns_ours",
-                              "telea_true", "ns_true", "biharmonic_true", "untouched"]
-    assert method_names(with_truth=False) == ["default", "seed", "telea_box", "ns_box",
-                                              "telea_ours", "ns_ours", "untouched"]
+    raw = [f"{n}_raw" for n in GROWN]
+    assert method_names() == HEADLINE + raw
+    assert headline_names() == HEADLINE
+    assert headline_names(with_truth=False) == ["default", "seed", "telea_box", "ns_box",
+                                                "telea_ours", "ns_ours", "untouched"]
+    assert not any(method_class(n).headline for n in raw)
     assert method_class("default") is DefaultMethod
     with pytest.raises(SvhnEraseError, match="telea_box"):
         create("nope")
@@ -113,14 +128,49 @@ def test_every_method_leaves_the_model_as_it_found_it(channels_last: bool) -> No
             assert torch.equal(value, before[key]), (name, key)
 
 
-def test_box_baseline_equals_cv2_inpaint_on_the_box() -> None:
+def test_box_baseline_equals_cv2_inpaint_on_the_grown_box() -> None:
     scene = _scene(1)
     box = union_mask(scene.boxes, scene.image.shape).astype(np.uint8)
+    kernel = np.ones((3, 3), np.uint8)
     for name, flag in (("telea_box", cv2.INPAINT_TELEA), ("ns_box", cv2.INPAINT_NS)):
-        (result,) = create(name).erase([scene])
-        np.testing.assert_array_equal(result.image, cv2.inpaint(scene.image, box * 255, 3, flag))
-        np.testing.assert_array_equal(result.mask, box > 0)
-        np.testing.assert_array_equal(result.replaced, box > 0)
+        for grow in (0, 2):
+            grown = cv2.dilate(box, kernel, iterations=grow) if grow else box
+            (result,) = create(name, InpaintConfig(grow=grow)).erase([scene])
+            np.testing.assert_array_equal(result.image,
+                                          cv2.inpaint(scene.image, grown * 255, 3, flag))
+            np.testing.assert_array_equal(result.mask, grown > 0)
+            np.testing.assert_array_equal(result.replaced, grown > 0)
+
+
+def test_baselines_ship_their_tuned_growth_and_raw_ones_none() -> None:
+    for name in GROWN:
+        assert create(name).config.grow == TUNED_GROWTH[name], name
+        assert create(f"{name}_raw").config.grow == 0
+        assert create(f"{name}_raw").settings()["method"] == f"{name}_raw"
+        assert f"grown by {TUNED_GROWTH[name]} px" in method_class(name).description
+
+
+@pytest.mark.parametrize("name", GROWN)
+def test_the_mask_grown_by_d_is_exactly_what_is_inpainted(name: str, model: ConvNet) -> None:
+    scene = _scene(5)
+    (found,) = found_masks([scene], model)
+    scene = dataclasses.replace(scene, found_mask=found)
+    base = {"box": union_mask(scene.boxes, scene.image.shape), "ours": found,
+            "true": scene.true_mask}[name.split("_")[1]]
+    config_type = BiharmonicConfig if name.startswith("biharmonic") else InpaintConfig
+    for grow in (0, 1, 3):
+        grown = grow_mask(base, grow)
+        expected = cv2.dilate(base.astype(np.uint8), np.ones((3, 3), np.uint8),
+                              iterations=grow) > 0 if grow else base
+        np.testing.assert_array_equal(grown, expected)
+        (result,) = create(name, config_type(grow=grow)).erase([scene])
+        np.testing.assert_array_equal(result.mask, grown)
+        np.testing.assert_array_equal(result.replaced, grown)  # written: the grown mask
+        changed = (result.image != scene.image).any(-1)
+        assert not changed[~grown].any() and changed.any()
+    assert grow_mask(base, 1).sum() > base.sum()
+    with pytest.raises(ValueError):
+        grow_mask(base, -1)
 
 
 def test_ours_baselines_use_the_default_methods_mask(model: ConvNet) -> None:
@@ -134,7 +184,7 @@ def test_ours_baselines_use_the_default_methods_mask(model: ConvNet) -> None:
         (itself,) = create(name).erase([scene], model)
         (from_caller,) = create(name).erase([given])
         np.testing.assert_array_equal(itself.image, from_caller.image)
-        np.testing.assert_array_equal(itself.mask, found)
+        np.testing.assert_array_equal(itself.mask, grow_mask(found, TUNED_GROWTH[name]))
     with pytest.raises(SvhnEraseError):
         create("telea_ours").erase([scene])  # no mask given and no classifier to find it
 
@@ -144,6 +194,9 @@ def test_true_mask_baselines_need_the_truth_and_fill_only_it() -> None:
     for name in ("telea_true", "ns_true", "biharmonic_true"):
         assert method_class(name).needs_truth
         (result,) = create(name).erase([scene])
+        np.testing.assert_array_equal(result.mask, grow_mask(scene.true_mask,
+                                                             TUNED_GROWTH[name]))
+        (result,) = create(f"{name}_raw").erase([scene])
         np.testing.assert_array_equal(result.mask, scene.true_mask)
         changed = (result.image != scene.image).any(-1)
         assert not changed[~scene.true_mask].any() and changed.any()

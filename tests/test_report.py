@@ -97,3 +97,33 @@ def test_report_warns_when_judge_shares_the_architecture() -> None:
 def test_bar_chart_is_a_png() -> None:
     png = report.bar_chart_png(_summary(None))
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _real(still: float, psnr: float | None, speed: float | None = 500.0, n: int = 4) -> dict:
+    return {"still_read": still, "still_read_prob": still / 2, "decoy_psnr": psnr,
+            "digits_per_s": speed, "n_images": n, "n_decoy_images": n - 1, "n_digits": 2 * n}
+
+
+def test_real_report_marks_the_lowest_still_read_and_shows_the_floor() -> None:
+    from svhn_erase.evaluation import real_report
+
+    summary = {"default": _real(0.25, 28.0), "telea_box": _real(0.2, 25.0),
+               "untouched": _real(0.95, 100.0, speed=None)}
+    floor = {"still_read": 0.18, "still_read_prob": 0.15, "n_images": 3, "n_digits": 6}
+    ok, png = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))
+    row = pd.Series({"file": "1.png", "still_read_prob": 0.1, "still_read": 0.0,
+                     "n_digits": 2, "decoy_psnr": float("nan")})
+    thumbs = {"1.png": {"original": png.tobytes(), "default:erased": png.tobytes()}}
+    settings = _settings(mode="real", files="1-4", reader="r.pkl", reader_net="ConvNet48_Dropout3",
+                         reader_classes=10, reader_same_architecture=False, decoy_gap=2,
+                         photos=4, photos_with_decoys=3, photos_without_room=1)
+    page = real_report.render_real_report(summary, floor, settings,
+                                          {"default": [("best", row)]}, thumbs)
+    assert "<td class='best'>20.0 %</td>" in page  # telea_box: lowest still read
+    assert "<td class='best'>28.00</td>" in page  # default: highest decoy PSNR
+    assert "<td class='best'>95.0 %</td>" not in page  # untouched never ranks
+    assert "<tr id='floor'>" in page and "18.0 %" in page
+    assert "1 of 4 photos" in page and "(photos 1-4)" in page
+    assert "decoy PSNR &ndash;" in page  # a photo without decoys
+    text = real_report.format_real_table(summary, floor)
+    assert "floor (decoy boxes)" in text and "18.0 %" in text and "95.0 %" in text

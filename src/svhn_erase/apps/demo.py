@@ -181,10 +181,11 @@ def _benchmark(state: Path, out: Path, profile: Profile, weights: Path, judge: P
                erase_params: dict) -> dict[str, dict]:
     """The benchmark stage; its per-method summary."""
     from svhn_erase.evaluation.bench import run_bench
+    from svhn_erase.evaluation.selection import method_settings
 
     judge_sha = _file_digest(judge) if judge and Path(judge).is_file() else None
     params = {**erase_params, "judge": str(judge), "judge_sha256": judge_sha,
-              "seed_limit": profile.seed_limit}
+              "seed_limit": profile.seed_limit, "methods": method_settings()}
 
     def bench() -> dict:
         result = run_bench(out / "data", "test", weights, out / "bench", judge=judge,

@@ -1,11 +1,12 @@
-"""The removal benchmark: every registered removal method on the same boxes of a split.
+"""The removal benchmark: the registered removal methods on the same boxes of a split.
 
 ``run_bench`` reads a split that has ``groundtruth/N_clean.png`` and ``N_mask.png`` (SPEC §3),
-runs every method of the registry (``removal.methods``, in registration order) on chunks of
-its images, scores them (``scoring``) and writes ``OUT/summary.json`` (per-method figures and
-the settings that shaped them), ``OUT/results.csv`` (one row per image and method) and
-``OUT/report.html`` (``report``). ``seed`` is slow: it runs on the first ``seed_limit``
-images only.
+runs the headline methods of the registry (``removal.methods``, in registration order; any
+others with ``methods``, see ``selection``) on chunks of its images, scores them
+(``scoring``) and writes ``OUT/summary.json`` (per-method figures and the settings that
+shaped them), ``OUT/results.csv`` (one row per image and method) and ``OUT/report.html``
+(``report``). ``seed`` is slow: it runs on the first ``seed_limit`` images only. A split
+without ground truth (real photos) is measured by the real-photo mode instead (``real``).
 
 Each method sees ``Scene``s with the true digit mask (oracle baselines use it) and, once
 ``default`` has run on the chunk, the mask ``default`` found (the ``*_ours`` baselines use it,
@@ -36,11 +37,12 @@ from svhn_erase.errors import SvhnEraseError
 from svhn_erase.evaluation import report, scoring
 from svhn_erase.evaluation.judge import load_judge
 from svhn_erase.evaluation.scoring import Sample, Scores
+from svhn_erase.evaluation.selection import chunks, image_counts, select_files, select_methods
 from svhn_erase.evaluation.thumbnails import thumbnails
 from svhn_erase.model.nets import ConvNet
 
 # importing the package registers every method (svhn_erase/removal/methods/__init__.py)
-from svhn_erase.removal.methods.base import Erased, RemovalMethod, Scene, create, method_names
+from svhn_erase.removal.methods.base import Erased, RemovalMethod, Scene, create
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,7 @@ def _load_models(weights, judge) -> Models:
     return Models(Path(weights), model, Path(judge) if judge is not None else None, judge_model)
 
 
-def _samples(path: Path, table: pd.DataFrame, files: list[str],
+def read_samples(path: Path, table: pd.DataFrame, files: list[str],
              skipped: list[str]) -> Iterator[Sample]:
     """Images with their ground truth, in table order; unreadable ones are logged, listed in
     ``skipped`` and left out."""
@@ -99,30 +101,20 @@ def _samples(path: Path, table: pd.DataFrame, files: list[str],
     skipped.extend(f"{f}: image does not decode or is missing" for f in files if f not in seen)
 
 
-def _chunks(items: Iterable[Sample], size: int) -> Iterator[list[Sample]]:
-    chunk: list[Sample] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 # --------------------------------------------------------------------------- erasing
 
 
-def _erase_chunk(methods: Sequence[RemovalMethod], chunk: list[Sample], model: ConvNet,
-                 counts: dict[str, int]) -> tuple[list[dict[str, Erased]], list[dict[str, float]]]:
-    """Every method on the first ``counts[name]`` images of ``chunk``: per image, what each
-    method made of it and its seconds (the method's time on the chunk, shared by digits)."""
-    scenes = [Scene(s.image, s.boxes, true_mask=s.true_mask) for s in chunk]
-    digits = np.array([max(s.n_digits, 1) for s in chunk], float)
-    erased: list[dict[str, Erased]] = [{} for _ in chunk]
-    seconds: list[dict[str, float]] = [{} for _ in chunk]
+def erase_scenes(methods: Sequence[RemovalMethod], scenes: list[Scene], n_digits: Sequence[int],
+                 model: ConvNet | None, counts: dict[str, int]
+                 ) -> tuple[list[dict[str, Erased]], list[dict[str, float]]]:
+    """Every method on the first ``counts[name]`` scenes: per scene, what each method made of
+    it and its seconds (the method's time on them, shared by ``n_digits``). Once ``FINDER``
+    has run, the others get its mask as ``Scene.found_mask``."""
+    digits = np.array([max(n, 1) for n in n_digits], float)
+    erased: list[dict[str, Erased]] = [{} for _ in scenes]
+    seconds: list[dict[str, float]] = [{} for _ in scenes]
     for method in methods:
-        n = min(counts[method.name], len(chunk))
+        n = min(counts[method.name], len(scenes))
         if n <= 0:
             continue
         start = time.perf_counter()
@@ -138,13 +130,11 @@ def _erase_chunk(methods: Sequence[RemovalMethod], chunk: list[Sample], model: C
     return erased, seconds
 
 
-def _image_counts(methods: Sequence[RemovalMethod], n_files: int,
-                  seed_limit: int | None) -> dict[str, int]:
-    """How many images each method runs on: all, ``seed`` only the first ``seed_limit``."""
-    counts = {m.name: n_files for m in methods}
-    if "seed" in counts and seed_limit is not None:
-        counts["seed"] = min(n_files, max(0, int(seed_limit)))
-    return counts
+def _erase_chunk(methods: Sequence[RemovalMethod], chunk: list[Sample], model: ConvNet,
+                 counts: dict[str, int]) -> tuple[list[dict[str, Erased]], list[dict[str, float]]]:
+    """``erase_scenes`` of a chunk of samples (the true mask in each scene)."""
+    scenes = [Scene(s.image, s.boxes, true_mask=s.true_mask) for s in chunk]
+    return erase_scenes(methods, scenes, [s.n_digits for s in chunk], model, counts)
 
 
 def _run_methods(samples: Iterable[Sample], methods: Sequence[RemovalMethod], models: Models,
@@ -153,7 +143,7 @@ def _run_methods(samples: Iterable[Sample], methods: Sequence[RemovalMethod], mo
     images): the scores and, per image, the gallery thumbnails."""
     scores, thumbs = Scores(), {}
     torch.manual_seed(0)
-    for n, chunk in enumerate(_chunks(samples, CHUNK_IMAGES)):
+    for n, chunk in enumerate(chunks(samples, CHUNK_IMAGES)):
         if n == 0:  # first calls pay one-time set-up: keep it out of the timing
             _erase_chunk(methods, chunk[:1], models.model, counts)
         erased, seconds = _erase_chunk(methods, chunk, models.model, counts)
@@ -185,6 +175,13 @@ def _settings(run: dict, models: Models, scores: Scores,
         "calibration_clean_no_digit": float(np.mean(clean)) if clean else None,
         "calibration_crops": len(original),
         "methods": {m.name: m.settings() for m in methods},
+        **environment(device),
+    }
+
+
+def environment(device: torch.device) -> dict:
+    """The machine, the software and the date, for a run's settings."""
+    return {
         "device": str(device),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "torch": torch.__version__, "opencv": cv2.__version__,
@@ -195,18 +192,19 @@ def _settings(run: dict, models: Models, scores: Scores,
     }
 
 
-def _rounded(value):
+def rounded(value):
+    """Floats (also inside dicts) to 6 decimals, for summary.json."""
     if isinstance(value, float):
         return round(value, 6)
     if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
+        return {k: rounded(v) for k, v in value.items()}
     return value
 
 
 def _write_outputs(out: Path, summary: dict[str, dict], settings: dict, scores: Scores,
                    thumbs: dict[str, dict[str, bytes]]) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    document = {"methods": _rounded(summary), "settings": _rounded(settings)}
+    document = {"methods": rounded(summary), "settings": rounded(settings)}
     atomic_io.write_json(out / "summary.json", document)
     table = scoring.image_table(scores)
     scoring.write_results_csv(out / "results.csv", table)
@@ -221,39 +219,53 @@ def _write_outputs(out: Path, summary: dict[str, dict], settings: dict, scores: 
 def run_bench(data_root: str | os.PathLike[str], split: str, weights: str | os.PathLike[str]
               | None, out: str | os.PathLike[str], limit: int | None = None,
               judge: str | os.PathLike[str] | None = None,
-              seed_limit: int | None = DEFAULT_SEED_LIMIT, progress: bool = True) -> dict:
-    """Run every registered method on ``data_root/split`` (which must have ground truth) and
-    write ``out/summary.json``, ``out/results.csv`` and ``out/report.html``; return what
-    ``summary.json`` holds: ``{"methods": {name: figures}, "settings": {...}}``.
+              seed_limit: int | None = DEFAULT_SEED_LIMIT, progress: bool = True,
+              methods: Sequence[str] | None = None, files: str | None = None,
+              reader: str | os.PathLike[str] | None = None) -> dict:
+    """Run the removal methods on ``data_root/split`` and write ``out/summary.json``,
+    ``out/results.csv`` and ``out/report.html``; return what ``summary.json`` holds:
+    ``{"methods": {name: figures}, "settings": {...}}``. A split with ground truth is scored
+    against it; one without (real photos) by the real-photo mode (``real.run_real``: still
+    read by ``reader``, its floor, decoy fidelity; ``summary.json`` adds ``"floor"``).
 
     ``weights``: the removal classifier (None: the packaged one). ``judge``: an 11-class
     classifier for the removal rate (None: the packaged one if any, else no removal rate).
-    ``limit``: first N images only; ``seed_limit``: run ``seed`` on the first M of those
-    (None: all; 0: not at all).
+    ``reader``: real-photo mode's reader (None: the packaged judge). ``methods``: method
+    names (None: the headline ones; ``["all"]``: every registered one). ``files``: a range of
+    file numbers such as ``"1601-2000"``. ``limit``: first N images (of those) only;
+    ``seed_limit``: run ``seed`` on the first M of those (None: all; 0: not at all).
     """
     path = split_mod.split_dir(data_root, split)
-    if not split_mod.has_groundtruth(path):
-        raise SvhnEraseError(f"{path}: no groundtruth/ folder; the benchmark needs a split with "
-                             "ground truth (e.g. 'svhn-erase data synth')")
     if limit is not None and limit < 1:
         raise SvhnEraseError(f"--limit must be at least 1, not {limit}")
-    models = _load_models(weights, judge)
+    truth = split_mod.has_groundtruth(path)
+    names = select_methods(methods, with_truth=truth)
     table = split_mod.load_table(path)
     skipped = [str(p) for p in table.attrs.get("index_report", {}).get("problems", [])]
-    files = list(dict.fromkeys(table["file"]))[:limit]
-    table = table[table["file"].isin(set(files))]
-    methods = [create(name) for name in method_names()]
-    counts = _image_counts(methods, len(files), seed_limit)
+    listed = select_files(list(dict.fromkeys(table["file"])), files)[:limit]
+    table = table[table["file"].isin(set(listed))]
+    created = [create(name) for name in names]
+    counts = image_counts(created, len(listed), seed_limit)
+    run = {"data": str(Path(data_root).resolve()), "split": split, "split_path": str(path),
+           "images_listed": len(listed), "files": files, "limit": limit,
+           "seed_limit": seed_limit, "skipped": skipped}
+    if not truth:
+        from svhn_erase.evaluation import real
 
-    samples = _samples(path, table, files, skipped)
-    with tqdm(total=len(files), unit="img", desc=f"bench {split}", disable=not progress) as bar:
-        scores, thumbs = _run_methods(samples, methods, models, counts, bar)
+        models = _load_models(weights, judge)
+        return real.run_real(path, table, listed, created, counts, models.model, models.weights,
+                             reader, Path(out), run, progress)
+    if reader is not None:
+        log.warning("--reader is for splits without ground truth; %s has it, so the judge "
+                    "scores removal and the reader is not used", path)
+    models = _load_models(weights, judge)
+
+    samples = read_samples(path, table, listed, skipped)
+    with tqdm(total=len(listed), unit="img", desc=f"bench {split}", disable=not progress) as bar:
+        scores, thumbs = _run_methods(samples, created, models, counts, bar)
     if not scores.images:
         raise SvhnEraseError(f"{path}: no image could be benchmarked")
 
-    summary = scoring.summarize(scores, methods)
-    run = {"data": str(Path(data_root).resolve()), "split": split, "split_path": str(path),
-           "images_listed": len(files), "limit": limit, "seed_limit": seed_limit,
-           "skipped": skipped}
-    settings = _settings(run, models, scores, methods)
+    summary = scoring.summarize(scores, created)
+    settings = _settings({**run, "mode": "groundtruth"}, models, scores, created)
     return _write_outputs(Path(out), summary, settings, scores, thumbs)

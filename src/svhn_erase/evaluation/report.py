@@ -35,12 +35,14 @@ PANELS = (("original", "original"), ("{m}:erased", "{m}"), ("clean", "clean (tru
           ("{m}:keypix", "key pixels vs truth"))
 
 
-def _method(name: str) -> type[RemovalMethod] | None:
+def registered_class(name: str) -> type[RemovalMethod] | None:
+    """The registered method class called ``name``; None if there is none (any more)."""
     return method_class(name) if name in method_names() else None
 
 
-def _is_reference(name: str) -> bool:
-    cls = _method(name)
+def is_reference(name: str) -> bool:
+    """Whether ``name`` is a yardstick such as ``untouched`` (never ranked)."""
+    cls = registered_class(name)
     return cls is not None and cls.reference
 
 
@@ -54,7 +56,8 @@ def _data_uri(png: bytes) -> str:
 
 
 @cache
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment of the reports' templates (autoescaped, strict)."""
     env = jinja2.Environment(loader=jinja2.PackageLoader("svhn_erase.evaluation", "templates"),
                              autoescape=True, trim_blocks=True, lstrip_blocks=True,
                              undefined=jinja2.StrictUndefined)
@@ -67,7 +70,7 @@ def _environment() -> jinja2.Environment:
 
 def _bar_color(name: str) -> str:
     return {"default": "#1f6feb", "seed": "#bf8700"}.get(
-        name, "#8c959f" if _is_reference(name) else "#57606a")
+        name, "#8c959f" if is_reference(name) else "#57606a")
 
 
 def bar_chart_png(summary: dict[str, dict]) -> bytes:
@@ -103,7 +106,7 @@ def _table(summary: dict[str, dict]) -> list[dict]:
     best = {}
     for key, *_, ranked in COLUMNS:
         vals = [m[key] for name, m in summary.items()
-                if m[key] is not None and not _is_reference(name)]
+                if m[key] is not None and not is_reference(name)]
         if ranked and vals:
             best[key] = max(vals)
     rows = []
@@ -111,7 +114,7 @@ def _table(summary: dict[str, dict]) -> list[dict]:
         cells = [{"value": None if m[key] is None else m[key] * scale, "spec": spec,
                   "suffix": suffix, "best": key in best and m[key] == best[key]}
                  for key, _, spec, scale, suffix, _ in COLUMNS]
-        cls = _method(name)
+        cls = registered_class(name)
         rows.append({"name": name, "n_images": m["n_images"], "n_digits": m["n_digits"],
                      "cells": cells, "description": cls.description if cls else ""})
     return rows
@@ -204,19 +207,21 @@ def render_report(summary: dict[str, dict], rows: pd.DataFrame, settings: dict,
                   thumbs: dict[str, dict[str, bytes]]) -> str:
     """The whole report page as one self-contained HTML string. ``rows``: the per-image
     table (``scoring.image_table``); ``thumbs``: per file, per panel, a PNG."""
-    return _environment().get_template("report.html.j2").render(
+    return environment().get_template("report.html.j2").render(
         settings=settings, table=_table(summary), subsets=_subsets(summary, rows),
         targets=_targets(summary), chart=bar_chart_png(summary),
         galleries=_galleries(summary, rows, thumbs),
         n_images=max(m["n_images"] for m in summary.values()),
         n_digits=max(m["n_digits"] for m in summary.values()),
-        keypix_methods=[n for n in summary if (c := _method(n)) and c.finds_key_pixels],
+        keypix_methods=[n for n in summary
+                        if (c := registered_class(n)) and c.finds_key_pixels],
         method_settings=_method_settings(settings), headings=[c[1] for c in COLUMNS])
 
 
 def format_table(summary: dict[str, dict]) -> str:
     """The summary as a fixed-width text table."""
-    head = (f"{'method':<16}{'images':>7}{'digits':>7}{'PSNR dB':>9}{'SSIM':>7}"
+    width = max([16, *(len(name) + 1 for name in summary)])
+    head = (f"{'method':<{width}}{'images':>7}{'digits':>7}{'PSNR dB':>9}{'SSIM':>7}"
             f"{'kp prec':>9}{'kp rec':>8}{'removed':>9}{'digits/s':>10}")
     lines = [head, "-" * len(head)]
 
@@ -225,7 +230,7 @@ def format_table(summary: dict[str, dict]) -> str:
 
     for method, m in summary.items():
         removed = f(None if m["removal_rate"] is None else 100 * m["removal_rate"], ".1f")
-        lines.append(f"{method:<16}{m['n_images']:>7}{m['n_digits']:>7}"
+        lines.append(f"{method:<{width}}{m['n_images']:>7}{m['n_digits']:>7}"
                      f"{f(m['psnr_box'], '.2f'):>9}{f(m['ssim_box'], '.3f'):>7}"
                      f"{f(m['keypix_precision'], '.3f'):>9}{f(m['keypix_recall'], '.3f'):>8}"
                      f"{removed + (' %' if removed != '-' else ''):>9}"

@@ -2,7 +2,9 @@
 
 Per benchmarked image: the original, the clean truth and the true digit mask, and per method
 its erased image, the mask it filled and (key-pixel methods) its key pixels against the
-truth. Small regions are enlarged without smoothing so single pixels stay visible.
+truth (``thumbnails``). Per real photo: the original, and per method its erased image, its
+mask and what it made of the decoy boxes (``real_thumbnails``). Small regions are enlarged
+without smoothing so single pixels stay visible.
 """
 
 from __future__ import annotations
@@ -17,17 +19,19 @@ from svhn_erase.removal.methods.base import Erased
 THUMB_MIN_HEIGHT = 72  # small regions are enlarged (nearest, integer factor) to this height
 THUMB_MAX_WIDTH = 128  # and no thumbnail gets wider or taller than this
 THUMB_MAX_HEIGHT = 120
+REAL_MAX_WIDTH = 200  # real photos: the number and its decoys side by side
 KEPT_BACKGROUND = (40, 220, 70)  # key pixel that truly is background: green
 KEPT_DIGIT = (255, 40, 40)  # key pixel that truly is digit: red
 
 
-def thumb_geometry(shape: tuple[int, ...], boxes: np.ndarray) -> tuple[Rect, float]:
+def thumb_geometry(shape: tuple[int, ...], boxes: np.ndarray, max_width: int = THUMB_MAX_WIDTH,
+                   max_height: int = THUMB_MAX_HEIGHT) -> tuple[Rect, float]:
     """The rectangle to show (the boxes' bounding rectangle plus 30 % of its height, at
     least 4 px) and the scale that fits it to the thumbnail size."""
     rect = bounding_rect(boxes, shape) or Rect(0, 0, shape[0], shape[1])
     rect = rect.grown(max(4, int(0.3 * max(rect.height, 1))), shape)
     scale = max(1.0, float(np.ceil(THUMB_MIN_HEIGHT / rect.height)))
-    return rect, min(scale, THUMB_MAX_WIDTH / rect.width, THUMB_MAX_HEIGHT / rect.height)
+    return rect, min(scale, max_width / rect.width, max_height / rect.height)
 
 
 def png(region: np.ndarray, scale: float) -> bytes:
@@ -88,4 +92,23 @@ def thumbnails(image: np.ndarray, clean: np.ndarray, digits: np.ndarray, boxes: 
         if e.keypix is not None:
             panels[f"{name}:keypix"] = keypix_overlay(image, digits, e.keypix, boxes)
     rect, scale = thumb_geometry(image.shape, boxes)
+    return {k: png(v[rect.slices], scale) for k, v in panels.items()}
+
+
+def real_thumbnails(image: np.ndarray, boxes: np.ndarray, decoys: np.ndarray | None,
+                    erased: dict[str, Erased], on_decoys: dict[str, Erased]) -> dict[str, bytes]:
+    """PNG per panel of a real photo, around its boxes and decoys: ``original``, ``decoys``
+    (the decoy boxes, white), and per method ``NAME:erased``, ``NAME:mask`` (when it filled
+    any pixel) and ``NAME:decoys`` (the photo with its decoy boxes erased by the method)."""
+    shown = boxes if decoys is None else np.concatenate([boxes, decoys])
+    panels = {"original": image}
+    if decoys is not None:
+        panels["decoys"] = mask_rgb(union_mask(decoys, image.shape), boxes)
+    for name, e in erased.items():
+        panels[f"{name}:erased"] = e.image
+        if e.mask.any():
+            panels[f"{name}:mask"] = mask_rgb(e.mask, boxes)
+        if name in on_decoys:
+            panels[f"{name}:decoys"] = on_decoys[name].image
+    rect, scale = thumb_geometry(image.shape, shown, REAL_MAX_WIDTH, THUMB_MAX_HEIGHT)
     return {k: png(v[rect.slices], scale) for k, v in panels.items()}

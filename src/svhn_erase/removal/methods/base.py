@@ -71,6 +71,7 @@ class RemovalMethod(ABC):
     needs_truth: ClassVar[bool] = False  # needs Scene.true_mask (ground truth): bench only
     finds_key_pixels: ClassVar[bool] = False  # Erased.keypix is meaningful
     reference: ClassVar[bool] = False  # a yardstick (untouched): bench neither times nor ranks it
+    headline: ClassVar[bool] = True  # in bench's default comparison (False: run on request)
 
     def __init__(self, config: Any = None) -> None:
         self.config = config

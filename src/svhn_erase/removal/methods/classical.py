@@ -5,6 +5,13 @@ the digit pixels the default method finds (``*_ours``: ``Scene.found_mask``, or 
 and the true digit pixels (``*_true``, ground truth: the benchmark only);
 scikit-image's biharmonic inpainting with the true mask, solved on the rectangle around the
 boxes (``biharmonic_true``); and the input left as it is (``untouched``).
+
+Fair baselines: digit edges are blurred and anti-aliased a pixel or two past a tight box or
+mask, and an inpainter that starts from those pixels smears digit colour inward, so a user
+grows the mask first. Every mask-based baseline grows its mask by ``grow`` pixels (a 3 x 3
+dilation, ``grow`` times) before filling; ``TUNED_GROWTH`` holds each one's default, chosen
+on a tuning split (below). The same baselines without growth stay registered as
+``NAME_raw``, off the benchmark's headline comparison (``headline = False``).
 """
 
 from __future__ import annotations
@@ -17,25 +24,53 @@ import cv2
 import numpy as np
 from skimage.restoration import inpaint_biharmonic
 
-from svhn_erase.boxes import bounding_rect, union_mask
+from svhn_erase.boxes import Rect, bounding_rect, union_mask
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.removal.methods.base import Erased, RemovalMethod, Scene, register
 from svhn_erase.removal.methods.default import found_masks
 
+# Pixels each mask-based baseline grows its mask by (a 3 x 3 dilation, that many times),
+# chosen per baseline from 0-4 by mean PSNR over the boxes on a tuning split that no reported
+# figure comes from (ties: the smaller growth):
+#   svhn-erase data synth --root R --split tune --count 300 --seed 21 --style heldout
+#   python benchmarks/tune_baselines.py --data R --split tune
+# (generator recipe 3). Its boxes leave a margin around the digit, so growing the box only
+# moves the fill's source away (d = 0 wins for *_box); growing a digit mask by one pixel
+# covers its anti-aliased edge (d = 1 wins for the others).
+TUNED_GROWTH = {"telea_box": 0, "ns_box": 0, "telea_ours": 1, "ns_ours": 1,
+                "telea_true": 1, "ns_true": 1, "biharmonic_true": 1}
+GROWTH_CHOICES = range(0, 5)  # what tuning tries
+
 
 @dataclass(frozen=True)
 class InpaintConfig:
-    """OpenCV inpainting: the neighbourhood radius in pixels."""
+    """OpenCV inpainting: the neighbourhood radius in pixels, and the pixels the mask grows by
+    first (``grow`` 3 x 3 dilations)."""
 
     radius: int = 3
+    grow: int = 0
 
 
 @dataclass(frozen=True)
 class BiharmonicConfig:
-    """Biharmonic inpainting: pixels of context around the boxes' bounding rectangle."""
+    """Biharmonic inpainting: pixels of context around the boxes' bounding rectangle, and the
+    pixels the mask grows by first (``grow`` 3 x 3 dilations)."""
 
     margin: int = 6
+    grow: int = 0
+
+
+def grow_mask(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """(H, W) bool: ``mask`` grown by ``pixels`` (3 x 3 dilation, ``pixels`` times), clipped
+    to the image; a copy of it for 0."""
+    if pixels < 0:
+        raise ValueError(f"a mask grows by 0 pixels or more, not {pixels}")
+    mask = np.asarray(mask, bool)
+    if pixels == 0 or not mask.any():
+        return mask.copy()
+    kernel = np.ones((3, 3), np.uint8)
+    return cv2.dilate(mask.astype(np.uint8), kernel, iterations=int(pixels)) > 0
 
 
 def inpaint_opencv(image: np.ndarray, mask: np.ndarray, flag: int, radius: int) -> np.ndarray:
@@ -54,6 +89,10 @@ def inpaint_biharmonic_crop(image: np.ndarray, mask: np.ndarray, boxes: np.ndarr
     out = image.copy()
     written = np.zeros(mask.shape, bool)
     rect = bounding_rect(boxes, image.shape, margin=margin)
+    if rect is not None and mask.any():  # the rectangle holds the whole mask too
+        rows, cols = np.nonzero(mask)
+        rect = Rect(min(rect.top, int(rows.min())), min(rect.left, int(cols.min())),
+                    max(rect.bottom, int(rows.max()) + 1), max(rect.right, int(cols.max()) + 1))
     if rect is None or not mask[rect.slices].any():
         return out, written
     sub_mask = mask[rect.slices]
@@ -89,18 +128,31 @@ def ours_masks(scenes: Sequence[Scene], model: ConvNet | None) -> list[np.ndarra
             for s in scenes]
 
 
-class OpenCVInpaint(RemovalMethod):
-    """OpenCV inpainting (``flag``) of the mask ``masks`` gives per scene."""
+def _grown(what: str, name: str) -> str:
+    """A baseline's one-line description: what it is and its tuned growth."""
+    return f"{what}, grown by {TUNED_GROWTH[name]} px"
 
+
+def tuned_growth(name: str) -> int:
+    """The growth a baseline ships with: ``TUNED_GROWTH`` of its name, none for ``*_raw``."""
+    return 0 if name.endswith("_raw") else TUNED_GROWTH.get(name, 0)
+
+
+class OpenCVInpaint(RemovalMethod):
+    """OpenCV inpainting (``flag``) of the mask ``masks`` gives per scene, grown first by
+    ``config.grow`` pixels (default: the tuned growth of the method's name)."""
+
+    what: ClassVar[str]  # the description without the growth
     flag: ClassVar[int]
     masks: Callable[[Sequence[Scene], ConvNet | None], list[np.ndarray]]
 
     def __init__(self, config: InpaintConfig | None = None) -> None:
-        super().__init__(config or InpaintConfig())
+        super().__init__(config or InpaintConfig(grow=tuned_growth(self.name)))
 
     def erase(self, scenes: Sequence[Scene], model: ConvNet | None = None) -> list[Erased]:
         out = []
         for scene, mask in zip(scenes, self.masks(scenes, model), strict=True):
+            mask = grow_mask(mask, self.config.grow)
             image = inpaint_opencv(scene.image, mask, self.flag, self.config.radius)
             out.append(Erased(image, mask.copy(), mask))
         return out
@@ -109,7 +161,8 @@ class OpenCVInpaint(RemovalMethod):
 @register
 class TeleaBox(OpenCVInpaint):
     name = "telea_box"
-    description = "OpenCV Telea, mask = the whole box"
+    what = "OpenCV Telea, mask = the whole box"
+    description = _grown(what, name)
     flag = cv2.INPAINT_TELEA
     masks = staticmethod(box_masks)
 
@@ -117,7 +170,8 @@ class TeleaBox(OpenCVInpaint):
 @register
 class NavierStokesBox(OpenCVInpaint):
     name = "ns_box"
-    description = "OpenCV Navier-Stokes, mask = the whole box"
+    what = "OpenCV Navier-Stokes, mask = the whole box"
+    description = _grown(what, name)
     flag = cv2.INPAINT_NS
     masks = staticmethod(box_masks)
 
@@ -125,7 +179,8 @@ class NavierStokesBox(OpenCVInpaint):
 @register
 class TeleaOurs(OpenCVInpaint):
     name = "telea_ours"
-    description = "OpenCV Telea, mask = the digit mask found by default"
+    what = "OpenCV Telea, mask = the digit mask found by default"
+    description = _grown(what, name)
     uses_classifier = True
     flag = cv2.INPAINT_TELEA
     masks = staticmethod(ours_masks)
@@ -134,7 +189,8 @@ class TeleaOurs(OpenCVInpaint):
 @register
 class NavierStokesOurs(OpenCVInpaint):
     name = "ns_ours"
-    description = "OpenCV Navier-Stokes, mask = the digit mask found by default"
+    what = "OpenCV Navier-Stokes, mask = the digit mask found by default"
+    description = _grown(what, name)
     uses_classifier = True
     flag = cv2.INPAINT_NS
     masks = staticmethod(ours_masks)
@@ -143,7 +199,8 @@ class NavierStokesOurs(OpenCVInpaint):
 @register
 class TeleaTrue(OpenCVInpaint):
     name = "telea_true"
-    description = "OpenCV Telea, mask = the true digit mask (oracle)"
+    what = "OpenCV Telea, mask = the true digit mask (oracle)"
+    description = _grown(what, name)
     needs_truth = True
     flag = cv2.INPAINT_TELEA
     masks = staticmethod(true_masks)
@@ -152,7 +209,8 @@ class TeleaTrue(OpenCVInpaint):
 @register
 class NavierStokesTrue(OpenCVInpaint):
     name = "ns_true"
-    description = "OpenCV Navier-Stokes, mask = the true digit mask (oracle)"
+    what = "OpenCV Navier-Stokes, mask = the true digit mask (oracle)"
+    description = _grown(what, name)
     needs_truth = True
     flag = cv2.INPAINT_NS
     masks = staticmethod(true_masks)
@@ -163,15 +221,17 @@ class BiharmonicTrue(RemovalMethod):
     """scikit-image biharmonic inpainting of the true digit pixels."""
 
     name = "biharmonic_true"
-    description = "scikit-image biharmonic, mask = the true digit mask (oracle)"
+    what = "scikit-image biharmonic, mask = the true digit mask (oracle)"
+    description = _grown(what, name)
     needs_truth = True
 
     def __init__(self, config: BiharmonicConfig | None = None) -> None:
-        super().__init__(config or BiharmonicConfig())
+        super().__init__(config or BiharmonicConfig(grow=tuned_growth(self.name)))
 
     def erase(self, scenes: Sequence[Scene], model: ConvNet | None = None) -> list[Erased]:
         out = []
         for scene, mask in zip(scenes, true_masks(scenes, model), strict=True):
+            mask = grow_mask(mask, self.config.grow)
             image, written = inpaint_biharmonic_crop(scene.image, mask, scene.boxes,
                                                      self.config.margin)
             out.append(Erased(image, written, mask))
@@ -189,3 +249,16 @@ class Untouched(RemovalMethod):
     def erase(self, scenes: Sequence[Scene], model: ConvNet | None = None) -> list[Erased]:
         return [Erased(s.image.copy(), np.zeros(s.image.shape[:2], bool),
                        np.zeros(s.image.shape[:2], bool)) for s in scenes]
+
+
+def _raw(cls: type[RemovalMethod]) -> type[RemovalMethod]:
+    """Register the baseline ``cls`` without growth as ``NAME_raw``, off the headline."""
+    raw = type(f"{cls.__name__}Raw", (cls,), {
+        "name": f"{cls.name}_raw", "description": f"{cls.what}, as given (not grown)",
+        "headline": False, "__doc__": f"{cls.name} without growth (as given)."})
+    return register(raw)
+
+
+for _baseline in (TeleaBox, NavierStokesBox, TeleaOurs, NavierStokesOurs, TeleaTrue,
+                  NavierStokesTrue, BiharmonicTrue):
+    _raw(_baseline)
