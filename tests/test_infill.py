@@ -67,6 +67,24 @@ def test_adagrad_training_lowers_the_loss() -> None:
     assert loss(trained) < start / 5
 
 
+def test_growth_adds_only_the_nearest_grid_points() -> None:
+    # corners only, 11 x 11: the grid points (0, 9) and (9, 0) lie 1 pixel from a corner,
+    # every other grid point further, so the first round adds just those two
+    pattern = np.zeros((11, 11), bool)
+    pattern[[0, 0, 10, 10], [0, 10, 0, 10]] = True
+    nodes, counts = grnn.growth_order(pattern, 3, 30)
+    assert nodes[4:6].tolist() == [[0, 9], [9, 0]]
+    assert counts[:2] == [4, 6] and counts[-1] == 4 + 16 - 1  # the grid holds (0, 0)
+    assert len({tuple(n) for n in nodes}) == len(nodes)
+    # 10 x 10: the edge points first (3 from a corner), then the inner ones
+    pattern = np.zeros((10, 10), bool)
+    pattern[[0, 0, 9, 9], [0, 9, 0, 9]] = True
+    nodes, counts = grnn.growth_order(pattern, 3, 30)
+    assert counts == [4, 12, 16]
+    assert nodes[12:].tolist() == [[3, 3], [3, 6], [6, 3], [6, 6]]
+    assert grnn.growth_order(pattern, 3, 1)[1] == [4, 12]
+
+
 def test_fill_seed_regenerates_a_flat_crop() -> None:
     crop = np.full((10, 8, 3), (30, 120, 200), np.uint8)
     pattern = np.zeros((10, 8), bool)

@@ -26,10 +26,22 @@ def _digit_crop(h: int = 30, w: int = 20, seed: int = 0) -> tuple[np.ndarray, np
 
 def test_quiet_bucket_takes_the_most_populated_bucket() -> None:
     values = np.linspace(0, 1, 1600).reshape(40, 40)
-    values[:20] = 0.5  # half the pixels in one bucket
+    values[:20] = 0.61  # half the pixels in one bucket
     quiet = keypixels.quiet_bucket(values, 35)
     assert quiet[:20].all()
     assert quiet.sum() < 1600 * 0.6
+
+
+def test_quiet_bucket_is_strictly_inside_the_bucket_edges() -> None:
+    # the original's rule: a pixel on an edge of np.histogram's most populated bucket is not
+    # quiet, not even on the histogram's lower edge (the minimum)
+    values = np.zeros((40, 40))
+    values[20:] = np.linspace(0, 1, 800).reshape(20, 40)
+    quiet = keypixels.quiet_bucket(values, 35)
+    assert not quiet[:20].any()
+    inside = (values[20:] > 0) & (values[20:] < 1 / 35)
+    assert inside.sum() > 10
+    np.testing.assert_array_equal(quiet[20:], inside)
 
 
 def test_grid_pattern_spacing_3_and_corners() -> None:

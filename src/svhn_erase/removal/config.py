@@ -62,7 +62,8 @@ class SeedConfig:
     grid: int = 3  # spacing of the GRNN pattern pixels (and of the grid it grows over)
     grad_band: float = 0.08  # the first try's background band of the input gradient
     sigma: float = 1.8
-    lr: float = 0.1  # Adagrad
-    epochs: int = 2000
-    tol: float = 5e-5  # a crop stops training under this loss
-    rounds: int = 30  # rounds of growing the nodes over the grid
+    lr: float = 0.1  # Adagrad, from weights 1 at every training
+    batch_nodes: int = 1000  # nodes per Adagrad step
+    epochs: int = 2000  # at most, per training
+    tol: float = 5e-5  # a training stops once its loss over all nodes is under this
+    rounds: int = 30  # at most this many rounds of growing the nodes over the grid

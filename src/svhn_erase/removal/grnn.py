@@ -6,23 +6,28 @@ output per channel ``y_c(X) = sum_i W_ci k_i(X) / sum_i k_i(X)`` with the Gaussi
 batch (``NodeBatch``). W comes either from the exact linear system (``solve_exact``) or, as
 the original did, from Adagrad on the key pixels' squared error (``train_adagrad``).
 
-``fill_seed`` re-creates the original fill: W initialised to 1 and trained with Adagrad,
-then rounds in which the grid points next to the current nodes are predicted, added as
-nodes and the net retrained; finally every pixel of the crop is predicted.
+``fill_seed`` re-creates the original fill (SPEC §2, issue 20): W initialised to 1 and
+trained with Adagrad (batches of nodes, stopping on the loss over all nodes), then rounds in
+which the grid points nearest to the nodes (``growth_order``) are predicted, added as nodes
+with those predictions as targets, and the net trained again from scratch; finally every
+pixel of the crop is predicted, times 255 truncated. The crops train together
+(``Growing``: in lockstep, one epoch at a time, each at its own round), grouped by size.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import ndimage
 
 from svhn_erase.removal.config import SeedConfig
 
 _CHUNK = 48  # crops per kernel matrix in ``predict`` (bounds the memory)
 _FAR = 1.0e4  # where padding nodes sit: their Gaussian weight underflows to 0
+_GROUP_BUDGET = 4_000_000  # kernel entries (B x N x N) of one group of the original's fill
 
 
 @dataclass
@@ -116,104 +121,275 @@ def batched_solve(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.linalg.solve(a, b)
 
 
-def train_adagrad(nodes: NodeBatch, config: SeedConfig, weights: torch.Tensor | None = None
-                  ) -> torch.Tensor:
-    """Fit W by Adagrad on the MSE over the key pixels, as the original did, for all crops.
+# --------------------------------------------------------------------------- the original's fill
 
-    Each crop stops once its loss is under ``config.tol``. ``weights`` warm-starts (default:
-    ones).
+
+def _nearest_sq(points: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """Each integer point's exact squared distance to its nearest node."""
+    out = np.empty(len(points), np.int64)
+    for s in range(0, len(points), 512):
+        out[s:s + 512] = ((points[s:s + 512, None, :] - nodes[None]) ** 2).sum(-1).min(1)
+    return out
+
+
+def growth_order(pattern: np.ndarray, spacing: int, rounds: int) -> tuple[np.ndarray, list[int]]:
+    """How the original grows one crop's nodes, which the geometry alone decides.
+
+    Each round adds the grid points (``spacing`` apart) that are not nodes yet and whose
+    squared distance to their nearest node equals the smallest such distance over all of
+    them. Returns the nodes (N, 2) int (row, col) in the order they join (the pattern's
+    pixels row by row, then each round's, row by row) and the node count of each training
+    (the pattern's, then one per round: at most ``rounds + 1``).
     """
-    sig = torch.full((nodes.xy.shape[0],), config.sigma, device=nodes.xy.device)
-    a = kernel(nodes.xy, nodes, sig) * nodes.valid[..., None]
-    at = a.transpose(1, 2)
-    target = nodes.values
-    mask = nodes.valid[..., None].to(a.dtype)
-    count = (mask.sum((1, 2)) * 3).clamp_min(1)
-    w = torch.ones_like(target) if weights is None else weights.clone()
-    state = torch.zeros_like(w)
-    active = torch.ones(w.shape[0], dtype=torch.bool, device=w.device)
-    for _ in range(config.epochs):
-        resid = (a @ w - target) * mask
-        loss = resid.square().sum((1, 2)) / count
-        active &= loss >= config.tol
-        if not bool(active.any()):
-            break
-        grad = (2.0 / count).view(-1, 1, 1) * (at @ resid)
-        grad = grad * active.view(-1, 1, 1)
-        state += grad.square()
-        w -= config.lr * grad / (state.sqrt() + 1e-10)
-    return w
-
-
-def grid_neighbours(pattern: np.ndarray, spacing: int) -> np.ndarray:
-    """Spacing-``spacing`` grid points that are not nodes and lie next to a current node."""
-    h, w = pattern.shape
-    grid = np.zeros((h, w), bool)
+    nodes = np.argwhere(pattern)
+    grid = np.zeros(pattern.shape, bool)
     grid[::spacing, ::spacing] = True
-    near = ndimage.binary_dilation(pattern, structure=np.ones((2 * spacing + 1,) * 2, bool))
-    return grid & near & ~pattern
+    cand = np.argwhere(grid & ~pattern)
+    d2 = _nearest_sq(cand, nodes)
+    parts, counts = [nodes], [len(nodes)]
+    for _ in range(rounds):
+        if not len(cand):
+            break
+        pick = d2 == d2.min()
+        new, cand, d2 = cand[pick], cand[~pick], d2[~pick]
+        d2 = np.minimum(d2, _nearest_sq(cand, new))
+        parts.append(new)
+        counts.append(counts[-1] + len(new))
+    return np.concatenate(parts), counts
+
+
+def _gaussian(rc: np.ndarray, size: int, sigma: float, device: torch.device | str
+              ) -> torch.Tensor:
+    """Unnormalized Gaussians (size, size) between the nodes ``rc``, zero-padded."""
+    xy = torch.from_numpy(rc.astype(np.float32)).to(device)
+    d2 = (xy[:, None, :] - xy[None, :, :]).square().sum(-1)
+    out = torch.zeros(size, size, device=device)
+    out[:len(rc), :len(rc)] = torch.exp(d2 / (-2.0 * sigma**2))
+    return out
+
+
+def _first(n: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, size) bool: the first ``n[b]`` entries of each row."""
+    return torch.arange(size, device=n.device)[None, :] < n[:, None]
+
+
+def _kernel_over(g: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    """The rows of ``g`` normalized over each crop's first ``n`` nodes (other columns 0)."""
+    k = g * _first(n, g.shape[-1])[:, None, :]
+    return k / k.sum(-1, keepdim=True).clamp_min(1e-30)
 
 
 @dataclass
-class SeedNet:
-    """The original's GRNNs of a batch of crops while they grow: node coordinates and values
-    per crop, which pixels are nodes, the packed nodes and their trained weights."""
+class Growing:
+    """The original's GRNNs of a group of crops, trained in lockstep one epoch at a time,
+    each crop at its own round.
 
-    coords: list[np.ndarray]
-    values: list[np.ndarray]
-    patterns: list[np.ndarray]
-    nodes: NodeBatch
-    weights: torch.Tensor
+    Row b is crop ``ids[b]``; ``counts[b]`` its node count per training, ``stage[b]`` the
+    training under way. ``g``: Gaussians between all the nodes the crop will have (B, N, N);
+    ``a``: the current net's normalized kernel (rows and columns past ``n[b]`` zero); ``t``
+    targets, ``w`` weights, ``acc`` Adagrad's sums of squared gradients, ``resid`` the last
+    residual (B, N, 3); ``epoch``: epochs of the training under way.
+    """
+
+    ids: list[int]
+    counts: list[list[int]]
+    stage: list[int]
+    g: torch.Tensor
+    a: torch.Tensor
+    t: torch.Tensor
+    w: torch.Tensor
+    acc: torch.Tensor
+    resid: torch.Tensor
+    n: torch.Tensor
+    epoch: torch.Tensor
+
+    def restart(self, rows: torch.Tensor, n: torch.Tensor) -> None:
+        """Crops ``rows`` start a training from scratch on their first ``n`` nodes."""
+        valid = _first(n, self.g.shape[-1])[..., None]
+        a = _kernel_over(self.g[rows], n) * valid
+        w = torch.ones_like(self.w[rows])
+        self.n[rows], self.a[rows], self.w[rows] = n, a, w
+        self.acc[rows], self.epoch[rows] = 0.0, 0
+        self.resid[rows] = (a @ w - self.t[rows]) * valid
+
+    def keep(self, rows: list[int]) -> None:
+        """Keep crops ``rows`` only, trimmed to the most nodes any of them will have."""
+        size = max(self.counts[b][-1] for b in rows)
+        idx = torch.tensor(rows, device=self.g.device)
+        self.ids = [self.ids[b] for b in rows]
+        self.counts = [self.counts[b] for b in rows]
+        self.stage = [self.stage[b] for b in rows]
+        self.g, self.a = (x[idx, :size, :size].contiguous() for x in (self.g, self.a))
+        self.t, self.w, self.acc, self.resid = (x[idx, :size].contiguous() for x in
+                                                (self.t, self.w, self.acc, self.resid))
+        self.n, self.epoch = self.n[idx], self.epoch[idx]
 
 
-def _grow(net: SeedNet, config: SeedConfig, device: torch.device | str) -> bool:
-    """One round: predict the grid points next to the nodes, add them as nodes (their
-    predictions as values and as starting weights) and retrain. False when none is left."""
-    new = [grid_neighbours(p, config.grid) for p in net.patterns]
-    if not any(n.any() for n in new):
-        return False
-    new_xy = [np.argwhere(n).astype(np.float32) for n in new]
-    query = pack_nodes(new_xy, [np.zeros((len(q), 3), np.float32) for q in new_xy], device)
-    sig = torch.full((len(new),), config.sigma, device=net.nodes.xy.device)
-    pred = predict(query.xy, net.nodes, net.weights, sig).clamp(0, 1).cpu().numpy()
-    w_old = net.weights.cpu().numpy()
-    w_init = []
-    for i, q in enumerate(new_xy):
-        k = int(net.nodes.valid[i].sum())
-        w_init.append(np.concatenate([w_old[i, :k], pred[i, : len(q)]]))
-        net.coords[i] = np.concatenate([net.coords[i], q])
-        net.values[i] = np.concatenate([net.values[i], pred[i, : len(q)]])
-        net.patterns[i] |= new[i]
-    net.nodes = pack_nodes(net.coords, net.values, device)
-    w0 = pack_nodes(net.coords, w_init, device).values
-    net.weights = train_adagrad(net.nodes, config, weights=w0)
-    return True
+def _start(orders: list[tuple[np.ndarray, list[int]]], values: list[np.ndarray],
+           sigma: float, device: torch.device | str) -> Growing:
+    """A group's first training: every crop on its pattern pixels, targets their colours."""
+    size = max(counts[-1] for _, counts in orders)
+    b = len(orders)
+    t = torch.zeros(b, size, 3, device=device)
+    for i, v in enumerate(values):
+        t[i, :len(v)] = torch.from_numpy(v).to(device)
+    g = torch.stack([_gaussian(rc, size, sigma, device) for rc, _ in orders])
+    n = torch.tensor([counts[0] for _, counts in orders], device=device)
+    net = Growing(list(range(b)), [counts for _, counts in orders], [0] * b, g,
+                  torch.zeros_like(g), t, torch.zeros_like(t), torch.zeros_like(t),
+                  torch.zeros_like(t), n.clone(), torch.zeros_like(n))
+    net.restart(torch.arange(b, device=device), n)
+    return net
 
 
-def _render(net: SeedNet, i: int, shape: tuple[int, int], sigma: float) -> np.ndarray:
-    """Every pixel of crop ``i`` predicted by its GRNN: (h, w, 3) uint8."""
-    h, w = shape
-    q = torch.from_numpy(np.argwhere(np.ones((h, w), bool)).astype(np.float32))
-    sig = torch.full((1,), sigma, device=net.nodes.xy.device)
-    pred = predict(q[None].to(net.nodes.xy.device), net.nodes.crops(i, i + 1),
-                   net.weights[i:i + 1], sig)
-    return (pred[0].clamp(0, 1).cpu().numpy().reshape(h, w, 3) * 255).round().astype(np.uint8)
+def _epoch(net: Growing, config: SeedConfig) -> torch.Tensor:
+    """One epoch of Adagrad (lr ``config.lr``) on every crop, ``config.batch_nodes`` nodes
+    per step; returns each crop's loss over all its nodes after the epoch (B,).
+
+    The gradient of a batch's MSE is ``2 / (rows * 3) * a_b.T @ (a_b @ w - t_b)``; a crop
+    with fewer nodes than a batch's first row gets a zero gradient, which Adagrad ignores.
+    Only the first ``m`` nodes, the most any crop has now, take part (the rest is zero).
+    """
+    m = int(net.n.max())
+    a, t, w, acc = net.a[:, :m, :m], net.t[:, :m], net.w[:, :m], net.acc[:, :m]
+    valid = _first(net.n, m)[..., None]
+    step = config.batch_nodes
+    for lo in range(0, m, step):
+        a_b = a[:, lo:lo + step]
+        r = net.resid[:, :min(m, step)] if lo == 0 else \
+            (a_b @ w - t[:, lo:lo + step]) * valid[:, lo:lo + step]
+        count = valid[:, lo:lo + step, 0].sum(1).clamp_min(1) * 3
+        grad = (a_b.transpose(1, 2) @ r) * (2.0 / count).view(-1, 1, 1)
+        acc += grad * grad
+        w -= config.lr * (grad / (acc.sqrt() + 1e-10))
+    resid = (a @ w - t) * valid
+    net.resid[:, :m] = resid
+    net.epoch += 1
+    return resid.square().sum((1, 2)) / (net.n * 3)
+
+
+def _grow(net: Growing, rows: list[int]) -> None:
+    """Crops ``rows`` take their next round's nodes, with the current net's (unclipped)
+    predictions as targets, and start training again from scratch."""
+    idx = torch.tensor(rows, device=net.g.device)
+    for b in rows:
+        net.stage[b] += 1
+    n_old = net.n[idx]
+    n_new = torch.tensor([net.counts[b][net.stage[b]] for b in rows], device=n_old.device)
+    pred = _kernel_over(net.g[idx], n_old) @ net.w[idx]
+    size = net.g.shape[-1]
+    new = (_first(n_new, size) & ~_first(n_old, size))[..., None]
+    net.t[idx] = torch.where(new, pred, net.t[idx])
+    net.restart(idx, n_new)
+
+
+def train_growing(orders: list[tuple[np.ndarray, list[int]]], values: list[np.ndarray],
+                  config: SeedConfig, device: torch.device | str = "cpu"
+                  ) -> list[torch.Tensor]:
+    """The original's trainings for a group of crops: on the pattern pixels (``values``),
+    then once per round of ``growth_order``, each from weights 1 until the loss over the
+    nodes is under ``config.tol`` or ``config.epochs`` epochs have run. Returns each crop's
+    final weights (N_i, 3)."""
+    net = _start(orders, values, config.sigma, device)
+    out: list[torch.Tensor | None] = [None] * len(orders)
+    while net.ids:
+        loss = _epoch(net, config)
+        done = ((loss < config.tol) | (net.epoch >= config.epochs)).nonzero()[:, 0].tolist()
+        if not done:
+            continue
+        grow = [b for b in done if net.stage[b] + 1 < len(net.counts[b])]
+        finished = set(done) - set(grow)
+        for b in finished:
+            out[net.ids[b]] = net.w[b, :net.counts[b][-1]].clone()
+        if grow:
+            _grow(net, grow)
+        if finished and len(finished) < len(net.ids):
+            net.keep([b for b in range(len(net.ids)) if b not in finished])
+        elif finished:
+            net.ids = []
+    return out
+
+
+def train_adagrad(nodes: NodeBatch, config: SeedConfig) -> torch.Tensor:
+    """The original's training of W (from ones, Adagrad on the MSE over the nodes) for the
+    crops of ``nodes``, without growing; W (B, n, 3) with padding rows 1."""
+    orders, values = [], []
+    for xy, v, ok in zip(nodes.xy, nodes.values, nodes.valid, strict=True):
+        orders.append((xy[ok].cpu().numpy(), [int(ok.sum())]))
+        values.append(v[ok].cpu().numpy())
+    out = torch.ones_like(nodes.values)
+    for i, w in enumerate(train_growing(orders, values, config, nodes.xy.device)):
+        out[i, :len(w)] = w
+    return out
+
+
+def _render(rc: np.ndarray, weights: torch.Tensor, shape: tuple[int, int], sigma: float
+            ) -> np.ndarray:
+    """Every pixel of a crop predicted by its GRNN, times 255 truncated: (h, w, 3) uint8.
+
+    Where every Gaussian underflows (a pixel some 26 pixels from every node) the distances
+    are taken relative to the nearest node, which leaves the normalized weights unchanged.
+    """
+    nodes = torch.from_numpy(rc.astype(np.float32)).to(weights.device)
+    query = torch.from_numpy(np.argwhere(np.ones(shape, bool)).astype(np.float32))
+    out = []
+    for q in query.to(weights.device).split(4096):
+        d2 = (q[:, None, :] - nodes[None, :, :]).square().sum(-1)
+        k = torch.exp(d2 / (-2.0 * sigma**2))
+        far = k.sum(1) < 1e-30
+        if bool(far.any()):
+            k[far] = torch.exp((d2[far] - d2[far].amin(1, keepdim=True)) / (-2.0 * sigma**2))
+        out.append((k / k.sum(1, keepdim=True)) @ weights)
+    pred = torch.cat(out).cpu().numpy().reshape(*shape, 3)
+    return np.clip((pred * np.float32(255.0)).astype(np.int64), 0, 255).astype(np.uint8)
+
+
+def _groups(sizes: list[int]) -> list[list[int]]:
+    """Crops grouped by node count (sorted; a group's padded kernels stay within
+    ``_GROUP_BUDGET`` entries and its largest crop within twice its smallest)."""
+    order = sorted(range(len(sizes)), key=lambda i: sizes[i])
+    groups: list[list[int]] = []
+    for i in order:
+        g = groups[-1] if groups else None
+        if g is None or sizes[i] > 2 * max(sizes[g[0]], 16) or \
+                (len(g) + 1) * sizes[i] ** 2 > _GROUP_BUDGET:
+            groups.append([i])
+        else:
+            g.append(i)
+    return groups
 
 
 def fill_seed(crops: list[np.ndarray], patterns: list[np.ndarray], config: SeedConfig,
               device: torch.device | str = "cpu") -> list[np.ndarray]:
-    """The original GRNN: train on the pattern pixels, grow over the grid, predict every pixel.
+    """The original GRNN: train on the pattern pixels, grow over the grid round by round
+    (``growth_order``), each round training again from scratch, then predict every pixel.
 
     Returns one generated (h, w, 3) uint8 crop per input crop.
     """
-    if not crops:
-        return []
-    patterns = [p.copy() for p in patterns]
-    values = [c.astype(np.float32)[p] / 255.0 for c, p in zip(crops, patterns, strict=True)]
-    coords = [np.argwhere(p).astype(np.float32) for p in patterns]
-    nodes = pack_nodes(coords, values, device)
-    net = SeedNet(coords, values, patterns, nodes, train_adagrad(nodes, config))
-    for _ in range(config.rounds):
-        if not _grow(net, config, device):
-            break
-    return [_render(net, i, c.shape[:2], config.sigma) for i, c in enumerate(crops)]
+    orders = [growth_order(p, config.grid, config.rounds) for p in patterns]
+    values = [c[rc[:n[0], 0], rc[:n[0], 1]].astype(np.float32) / np.float32(255.0)
+              for c, (rc, n) in zip(crops, orders, strict=True)]
+    weights: list[torch.Tensor | None] = [None] * len(crops)
+    with _one_thread(device):
+        for group in _groups([n[-1] for _, n in orders]):
+            trained = train_growing([orders[i] for i in group], [values[i] for i in group],
+                                    config, device)
+            for i, w in zip(group, trained, strict=True):
+                weights[i] = w
+        return [_render(rc, w, c.shape[:2], config.sigma)
+                for c, (rc, _), w in zip(crops, orders, weights, strict=True)]
+
+
+@contextmanager
+def _one_thread(device: torch.device | str) -> Iterator[None]:
+    """One CPU thread for torch inside the block: the fill's thousands of small batched
+    products ran 20 times slower on 2 threads than on 1 on a busy 2-core machine."""
+    if torch.device(device).type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -5,9 +5,9 @@ the box from them. The original found them from by-products of the digit classif
 (SPEC §2), both on the classifier's 40 x 40 input:
 
 - ``seed_fmap``, the method it used: the first conv layer's 48 maps reduced per pixel to
-  mean - std, histogrammed into equal-width buckets; the most populated bucket is "quiet"
-  (background), resized back to the crop (nearest); the GRNN's pattern pixels are the quiet
-  pixels on a grid plus the 4 corners.
+  mean - std, histogrammed into equal-width buckets; the pixels strictly inside the most
+  populated bucket are "quiet" (background), resized back to the crop (Pillow's nearest);
+  the GRNN's pattern pixels are the quiet pixels on a grid plus the 4 corners.
 - ``seed_grad``, its first try: the gradient of the predicted class score with respect to
   the input, min-max normalized; its lowest band is background.
 
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
+from PIL import Image
 
 from svhn_erase.data.crops import crop_digit, normalize
 from svhn_erase.model.inference import model_device
@@ -59,10 +60,10 @@ def classifier_input(crops: list[np.ndarray]) -> torch.Tensor:
 
 
 def resize_nearest(mask: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Nearest-neighbour resize of a 2-D array to (h, w)."""
-    rows = np.minimum((np.arange(h) + 0.5) * mask.shape[0] / h, mask.shape[0] - 1).astype(int)
-    cols = np.minimum((np.arange(w) + 0.5) * mask.shape[1] / w, mask.shape[1] - 1).astype(int)
-    return mask[rows][:, cols]
+    """Nearest-neighbour resize of a 2-D bool mask to (h, w): Pillow's ``NEAREST``, as the
+    original (its ties fall a pixel differently from other libraries')."""
+    small = Image.fromarray(np.asarray(mask, np.uint8))
+    return np.asarray(small.resize((w, h), Image.NEAREST)) == 1
 
 
 def grid_pattern(background: np.ndarray, spacing: int) -> np.ndarray:
@@ -75,13 +76,12 @@ def grid_pattern(background: np.ndarray, spacing: int) -> np.ndarray:
 
 
 def quiet_bucket(values: np.ndarray, buckets: int) -> np.ndarray:
-    """Pixels of ``values`` in the most populated of ``buckets`` equal-width buckets."""
-    lo, hi = float(values.min()), float(values.max())
-    if hi <= lo:
-        return np.ones(values.shape, bool)
-    idx = np.clip(((values - lo) / (hi - lo) * buckets).astype(int), 0, buckets - 1)
-    counts = np.bincount(idx.ravel(), minlength=buckets)
-    return idx == int(counts.argmax())
+    """Pixels of ``values`` strictly inside the edges of the most populated of ``buckets``
+    equal-width buckets (``np.histogram``'s; the first of equally populated ones), as the
+    original: a pixel on a bucket's edge is never quiet."""
+    counts, edges = np.histogram(values, bins=buckets)
+    k = int(np.argmax(counts))
+    return (values > edges[k]) & (values < edges[k + 1])
 
 
 def mean_minus_std(model: ConvNet, x: torch.Tensor) -> torch.Tensor:

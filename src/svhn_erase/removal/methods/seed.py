@@ -41,8 +41,9 @@ class SeedMethod(RemovalMethod):
         x40 = records.classifier_inputs(digits)
         with prepared(model, channels_last=True):
             records.classify(digits, model, x40, config.classify_batch)
-            sizes = [r.crop.shape[:2] for r in digits]
-            keypix = seed_fmap(model, x40, sizes, config.buckets, config.grid)
+        # the first conv in the model's own layout, as the original ran it
+        keypix = seed_fmap(model, x40, [r.crop.shape[:2] for r in digits], config.buckets,
+                           config.grid)
         generated = fill_seed([r.crop for r in digits], [k.pattern for k in keypix], config,
                               device=model_device(model))
         images = [s.image.copy() for s in scenes]
