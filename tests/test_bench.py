@@ -246,3 +246,25 @@ def test_methods_option_runs_the_raw_baselines_beside_the_grown_ones(tmp_path, m
         bench.run_bench(tmp_path, "test", model_files[0], out, methods=["nope"],
                         progress=False)
 
+
+def test_seed_weights_drive_the_seed_method_alone(tmp_path, model_files, capsys) -> None:
+    make_gt_split(tmp_path, "test", count=2, seed=8)
+    clf, other = (str(p) for p in model_files)
+    code = cli.main(["bench", "--data", str(tmp_path), "--split", "test", "--weights", clf,
+                     "--seed-weights", other, "--out", str(tmp_path / "a"),
+                     "--methods", "default", "seed"])
+    assert code == 0
+    assert f"seed key pixels from {other}" in capsys.readouterr().out
+    a = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert a["settings"]["weights"] == clf and a["settings"]["seed_weights"] == other
+    assert a["settings"]["seed_net"] == "ConvNet32_753"
+    assert f"key pixels from {other} (ConvNet32_753)" in (tmp_path / "a/report.html").read_text()
+    # the seed row is the one --weights W gives, the default row the one of --weights
+    b = bench.run_bench(tmp_path, "test", other, tmp_path / "b", methods=["default", "seed"],
+                        progress=False)
+    c = bench.run_bench(tmp_path, "test", clf, tmp_path / "c", methods=["default"],
+                        progress=False)
+    for key in ("psnr_box", "keypix_precision", "keypix_recall"):
+        assert a["methods"]["seed"][key] == b["methods"]["seed"][key]
+        assert a["methods"]["default"][key] == c["methods"]["default"][key]
+    assert b["settings"]["seed_weights"] == other

@@ -248,6 +248,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed-limit", type=int, default=DEFAULT_SEED_LIMIT,
                    help="run the original (seed) method on the first M images only; 0 skips it "
                    f"(default: {DEFAULT_SEED_LIMIT})")
+    p.add_argument("--seed-weights", type=Path, default=None,
+                   help="the seed method's classifier, which finds its key pixels, e.g. the "
+                   "original .pkl (default: --weights)")
     p.add_argument("--methods", nargs="+", default=None, metavar="NAME",
                    help="methods to run, or 'all' (default: the headline ones; e.g. "
                    "telea_box_raw is Telea with the box not grown)")
@@ -265,11 +268,14 @@ def _run_bench(args: argparse.Namespace) -> None:
     result = bench.run_bench(args.data, args.split, args.weights, args.out, limit=args.limit,
                              judge=args.judge, seed_limit=args.seed_limit,
                              progress=sys.stderr.isatty(), methods=args.methods,
-                             files=args.files, reader=args.reader)
+                             files=args.files, reader=args.reader,
+                             seed_weights=args.seed_weights)
     if "floor" in result:
         print(real_report.format_real_table(result["methods"], result["floor"]))
     else:
         print(report.format_table(result["methods"]))
+    if "seed" in result["methods"] and "seed_weights" in result["settings"]:
+        print(f"seed key pixels from {result['settings']['seed_weights']}")
     if result["settings"]["skipped"]:
         print(f"skipped {len(result['settings']['skipped'])} image(s); see the report")
     print(f"report: {args.out / 'report.html'}")
@@ -314,6 +320,8 @@ def _run_erase(args: argparse.Namespace) -> None:
     rate = timing["digits"] / timing["seconds"] if timing["seconds"] else 0.0
     print(f"erased {timing['digits']} digits in {timing['seconds']:.2f} s "
           f"({rate:.0f} digits/s) -> {args.out}")
+    if timing.get("weights"):
+        print(f"classifier weights: {timing['weights']}")
 
 
 def _add_erase_image(sub: argparse._SubParsersAction) -> None:

@@ -62,10 +62,13 @@ class Models:
     model: ConvNet
     judge_path: Path | None
     judge: ConvNet | None
+    seed_weights: Path | None = None  # the seed method's classifier, when not ``weights``
+    seed_model: ConvNet | None = None
 
 
-def _load_models(weights, judge) -> Models:
-    """The removal classifier and the judge (given, else packaged, else none)."""
+def _load_models(weights, judge, seed_weights=None) -> Models:
+    """The removal classifier, the judge (given, else packaged, else none) and the seed
+    method's own classifier (if given)."""
     from svhn_erase.model.inference import default_device
     from svhn_erase.model.weights import load_classifier, packaged_checkpoint, resolve_weights
 
@@ -74,7 +77,9 @@ def _load_models(weights, judge) -> Models:
     model = load_classifier(weights, device=device)
     judge = judge if judge is not None else packaged_checkpoint("judge")
     judge_model = load_judge(judge, device) if judge is not None else None
-    return Models(Path(weights), model, Path(judge) if judge is not None else None, judge_model)
+    seed_model = load_classifier(seed_weights, device=device) if seed_weights else None
+    return Models(Path(weights), model, Path(judge) if judge is not None else None, judge_model,
+                  Path(seed_weights) if seed_weights else None, seed_model)
 
 
 def read_samples(path: Path, table: pd.DataFrame, files: list[str],
@@ -105,11 +110,12 @@ def read_samples(path: Path, table: pd.DataFrame, files: list[str],
 
 
 def erase_scenes(methods: Sequence[RemovalMethod], scenes: list[Scene], n_digits: Sequence[int],
-                 model: ConvNet | None, counts: dict[str, int]
+                 model: ConvNet | None, counts: dict[str, int], seed_model: ConvNet | None = None
                  ) -> tuple[list[dict[str, Erased]], list[dict[str, float]]]:
     """Every method on the first ``counts[name]`` scenes: per scene, what each method made of
     it and its seconds (the method's time on them, shared by ``n_digits``). Once ``FINDER``
-    has run, the others get its mask as ``Scene.found_mask``."""
+    has run, the others get its mask as ``Scene.found_mask``. ``seed_model``, if given, is
+    the ``seed`` method's classifier instead of ``model``."""
     digits = np.array([max(n, 1) for n in n_digits], float)
     erased: list[dict[str, Erased]] = [{} for _ in scenes]
     seconds: list[dict[str, float]] = [{} for _ in scenes]
@@ -118,7 +124,8 @@ def erase_scenes(methods: Sequence[RemovalMethod], scenes: list[Scene], n_digits
         if n <= 0:
             continue
         start = time.perf_counter()
-        results = method.erase(scenes[:n], model)
+        own = seed_model if seed_model is not None and method.name == "seed" else model
+        results = method.erase(scenes[:n], own)
         elapsed = time.perf_counter() - start
         share = digits[:n] / digits[:n].sum()
         for i, result in enumerate(results):
@@ -130,11 +137,12 @@ def erase_scenes(methods: Sequence[RemovalMethod], scenes: list[Scene], n_digits
     return erased, seconds
 
 
-def _erase_chunk(methods: Sequence[RemovalMethod], chunk: list[Sample], model: ConvNet,
+def _erase_chunk(methods: Sequence[RemovalMethod], chunk: list[Sample], models: Models,
                  counts: dict[str, int]) -> tuple[list[dict[str, Erased]], list[dict[str, float]]]:
     """``erase_scenes`` of a chunk of samples (the true mask in each scene)."""
     scenes = [Scene(s.image, s.boxes, true_mask=s.true_mask) for s in chunk]
-    return erase_scenes(methods, scenes, [s.n_digits for s in chunk], model, counts)
+    return erase_scenes(methods, scenes, [s.n_digits for s in chunk], models.model, counts,
+                        models.seed_model)
 
 
 def _run_methods(samples: Iterable[Sample], methods: Sequence[RemovalMethod], models: Models,
@@ -145,8 +153,8 @@ def _run_methods(samples: Iterable[Sample], methods: Sequence[RemovalMethod], mo
     torch.manual_seed(0)
     for n, chunk in enumerate(chunks(samples, CHUNK_IMAGES)):
         if n == 0:  # first calls pay one-time set-up: keep it out of the timing
-            _erase_chunk(methods, chunk[:1], models.model, counts)
-        erased, seconds = _erase_chunk(methods, chunk, models.model, counts)
+            _erase_chunk(methods, chunk[:1], models, counts)
+        erased, seconds = _erase_chunk(methods, chunk, models, counts)
         counts = {name: max(0, count - len(chunk)) for name, count in counts.items()}
         scoring.score_chunk(scores, chunk, erased, seconds, models.judge)
         thumbs.update({s.file: thumbnails(s.image, s.clean, s.digits, s.boxes, erased[i])
@@ -168,6 +176,8 @@ def _settings(run: dict, models: Models, scores: Scores,
     return {
         **run, "chunk_images": CHUNK_IMAGES, "weights": str(models.weights),
         "net": models.model.name,
+        "seed_weights": str(models.seed_weights or models.weights),  # the seed key pixels'
+        "seed_net": (models.seed_model or models.model).name,
         "judge": str(models.judge_path) if judge is not None else None,
         "judge_net": judge.name if judge is not None else None,
         "judge_same_architecture": bool(judge is not None and judge.name == models.model.name),
@@ -221,14 +231,16 @@ def run_bench(data_root: str | os.PathLike[str], split: str, weights: str | os.P
               judge: str | os.PathLike[str] | None = None,
               seed_limit: int | None = DEFAULT_SEED_LIMIT, progress: bool = True,
               methods: Sequence[str] | None = None, files: str | None = None,
-              reader: str | os.PathLike[str] | None = None) -> dict:
+              reader: str | os.PathLike[str] | None = None,
+              seed_weights: str | os.PathLike[str] | None = None) -> dict:
     """Run the removal methods on ``data_root/split`` and write ``out/summary.json``,
     ``out/results.csv`` and ``out/report.html``; return what ``summary.json`` holds:
     ``{"methods": {name: figures}, "settings": {...}}``. A split with ground truth is scored
     against it; one without (real photos) by the real-photo mode (``real.run_real``: still
     read by ``reader``, its floor, decoy fidelity; ``summary.json`` adds ``"floor"``).
 
-    ``weights``: the removal classifier (None: the packaged one). ``judge``: an 11-class
+    ``weights``: the removal classifier (None: the packaged one); ``seed_weights``: the
+    ``seed`` method's (None: ``weights``; splits with ground truth only). ``judge``: an 11-class
     classifier for the removal rate (None: the packaged one if any, else no removal rate).
     ``reader``: real-photo mode's reader (None: the packaged judge). ``methods``: method
     names (None: the headline ones; ``["all"]``: every registered one). ``files``: a range of
@@ -252,13 +264,16 @@ def run_bench(data_root: str | os.PathLike[str], split: str, weights: str | os.P
     if not truth:
         from svhn_erase.evaluation import real
 
+        if seed_weights is not None:
+            log.warning("--seed-weights is for splits with ground truth; the real-photo mode "
+                        "runs seed with --weights")
         models = _load_models(weights, judge)
         return real.run_real(path, table, listed, created, counts, models.model, models.weights,
                              reader, Path(out), run, progress)
     if reader is not None:
         log.warning("--reader is for splits without ground truth; %s has it, so the judge "
                     "scores removal and the reader is not used", path)
-    models = _load_models(weights, judge)
+    models = _load_models(weights, judge, seed_weights)
 
     samples = read_samples(path, table, listed, skipped)
     with tqdm(total=len(listed), unit="img", desc=f"bench {split}", disable=not progress) as bar:
