@@ -1,7 +1,11 @@
 """Atomic file writes: write to a temporary file beside the target, then rename.
 
 A reader never sees a half-written output, and an interrupted run leaves either the old
-file or the new one, never a truncated mix.
+file or the new one, never a truncated mix. A temporary file is named
+``.<target name>.tmp-<pid>-<random>``: hidden, and never ending in the target's suffix, so
+that no glob such as ``*.png`` and no rerun ever takes one for an output; ``clean_temporaries``
+removes those a killed process left behind. A target that cannot be written (a folder, an
+unwritable place, a full disk) is a ``SvhnEraseError`` naming it.
 """
 
 from __future__ import annotations
@@ -9,41 +13,102 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from svhn_erase.errors import SvhnEraseError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+_TMP_MARK = ".tmp-"
+STALE_SECONDS = 24 * 3600  # a temporary this old is stale even if its process id is alive
+
+
+def _temporary_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}{_TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def _cannot_write(target: Path, exc: OSError) -> SvhnEraseError:
+    return SvhnEraseError(f"{target}: cannot write it ({exc.strerror or exc})")
+
+
+def check_target(target: str | os.PathLike[str]) -> Path:
+    """``target`` as a Path, or a clear error when it is an existing folder or its folder is
+    a file: checked before any work, so that a long run does not fail at its end."""
+    target = Path(target)
+    if target.is_dir():
+        raise SvhnEraseError(f"{target}: is a folder; give a file name")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise SvhnEraseError(f"{target}: {parent} is a file, not a folder")
+            break
+    return target
 
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
 
-    The temporary file keeps the target's suffix (or ``suffix``) so that libraries that
-    pick a format from the extension (Pillow, OpenCV, matplotlib) still work.
-    On an exception the temporary file is removed and ``target`` is untouched.
+    On an exception the temporary file is removed and ``target`` is untouched; an ``OSError``
+    (unwritable folder, full disk) becomes a ``SvhnEraseError`` naming ``target``. The
+    temporary name does not end in the target's suffix: a writer that picks its format from
+    the extension must be told the format (``write_image`` does). ``suffix`` is ignored
+    (older callers pass it).
     """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix,
-        dir=target.parent,
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
+    target = check_target(target)
+    tmp = _temporary_name(target)
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.touch(mode=0o600, exist_ok=False)
         yield tmp
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
+        os.chmod(tmp, 0o666 & ~_UMASK)  # give the usual permissions
         os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError):
+            raise _cannot_write(target, exc) from exc
         raise
+
+
+def clean_temporaries(folder: str | os.PathLike[str]) -> int:
+    """Remove the temporary files that writers in ``folder`` left behind when they were
+    killed (their process is gone, or they are over a day old); returns how many."""
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(".") and _TMP_MARK in name) or not entry.is_file():
+            continue
+        pid_text = name.rsplit(_TMP_MARK, 1)[1].split("-", 1)[0]
+        try:
+            age = time.time() - entry.stat().st_mtime
+        except OSError:
+            continue
+        if not pid_text.isdigit() or not _alive(int(pid_text)) or age > STALE_SECONDS:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
@@ -66,14 +131,28 @@ def write_image(target: str | os.PathLike[str], image: np.ndarray) -> None:
     """Write an RGB (H, W, 3) or gray (H, W) uint8 array as an image, atomically."""
     from PIL import Image
 
+    fmt = image_format(target)
     with atomic_path(target) as tmp:
-        Image.fromarray(np.ascontiguousarray(image)).save(tmp)
+        Image.fromarray(np.ascontiguousarray(image)).save(tmp, format=fmt)
+
+
+def image_format(target: str | os.PathLike[str]) -> str:
+    """The Pillow format that writes ``target``'s extension (``.png``: ``"PNG"``); a clear
+    error when the extension is missing or no writable image format."""
+    from PIL import Image
+
+    suffix = Path(target).suffix.lower()
+    fmt = Image.registered_extensions().get(suffix)
+    if fmt is None or fmt not in Image.SAVE:
+        raise SvhnEraseError(f"{target}: unknown image file extension {suffix or '(none)'!r}; "
+                             "use .png (or another format Pillow writes, e.g. .jpg, .tif)")
+    return fmt
 
 
 def write_npy(target: str | os.PathLike[str], array: np.ndarray) -> None:
     """Save a NumPy array (``.npy``) atomically."""
-    with atomic_path(target, suffix=".npy") as tmp:
-        np.save(tmp, array, allow_pickle=False)
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array, allow_pickle=False)
 
 
 def figure_png(fig: Any, dpi: int = 100, **savefig: Any) -> bytes:

@@ -17,6 +17,23 @@ from svhn_erase import __version__
 from svhn_erase.allocator import keep_freed_memory
 from svhn_erase.errors import SvhnEraseError
 
+
+def _whole(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``low``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+    parse.__name__ = "whole number"
+    return parse
+
+
+_positive, _non_negative = _whole(1), _whole(0)
+
 # --------------------------------------------------------------------------- data
 
 
@@ -50,7 +67,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
                         "groundtruth/N_clean.png and groundtruth/N_mask.png.")
     s.add_argument("--root", type=Path, required=True, help="folder to write the split into")
     s.add_argument("--split", required=True, help="split name (folder name), e.g. train")
-    s.add_argument("--count", type=int, required=True, help="number of images")
+    s.add_argument("--count", type=_positive, required=True, help="number of images")
     s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     s.add_argument("--style", choices=["all", "train", "heldout"], default="all",
                    help="fonts and backgrounds: all, the training partition, or the held-out one")
@@ -58,7 +75,8 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
                    help="realistic (default): noise, JPEG, textures and framing calibrated "
                         "against SPEC's reference set; hard: a stress test with heavy noise, "
                         "busy textures, faint numbers and frames across them")
-    s.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
+    s.add_argument("--workers", type=_positive, default=None,
+                   help="processes (default: CPU count)")
     s.set_defaults(func=_run_data_synth)
 
     c = dsub.add_parser("format2", help="summarize a Format 2 file (*_32x32.mat)",
@@ -176,7 +194,8 @@ def _add_classify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="CSV file to write")
     p.add_argument("--net", default=None, choices=list(ARCHITECTURES),
                    help="network (default: from the file's metadata or its shapes)")
-    p.add_argument("--batch", type=int, default=512, help="inference batch size (default: 512)")
+    p.add_argument("--batch", type=_positive, default=512,
+                   help="inference batch size (default: 512)")
     p.add_argument("--cpu", action="store_true", help="use the CPU even if CUDA is present")
     p.set_defaults(func=_run_classify)
 
@@ -188,6 +207,8 @@ def _run_classify(args: argparse.Namespace) -> None:
                                      net=args.net, cpu=args.cpu, batch=args.batch)
     accuracy = float((result["label"] == result["pred"]).mean()) if len(result) else 0.0
     print(f"{len(result)} digits, accuracy {100 * accuracy:.2f} % -> {args.out}")
+    if result.attrs.get("skipped"):
+        print(f"skipped {len(result.attrs['skipped'])} image(s)")
 
 
 # --------------------------------------------------------------------------- demo
@@ -241,11 +262,12 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
                    help="removal classifier: run folder, .safetensors or original .pkl "
                    "(default: the packaged checkpoints/classifier.safetensors)")
     p.add_argument("--out", type=Path, required=True, help="folder for the outputs")
-    p.add_argument("--limit", type=int, default=None, help="benchmark the first N images only")
+    p.add_argument("--limit", type=_positive, default=None,
+                   help="benchmark the first N images only")
     p.add_argument("--judge", type=Path, default=None,
                    help="11-class judge for the removal rate (default: the packaged "
                    "checkpoints/judge.safetensors if any, else no removal rate)")
-    p.add_argument("--seed-limit", type=int, default=DEFAULT_SEED_LIMIT,
+    p.add_argument("--seed-limit", type=_non_negative, default=DEFAULT_SEED_LIMIT,
                    help="run the original (seed) method on the first M images only; 0 skips it "
                    f"(default: {DEFAULT_SEED_LIMIT})")
     p.add_argument("--seed-weights", type=Path, default=None,
@@ -308,7 +330,7 @@ def _add_erase(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     names, help_text = _method_choices()
     p.add_argument("--method", choices=names, default="default", help=help_text)
-    p.add_argument("--limit", type=int, default=None, help="only the first N images")
+    p.add_argument("--limit", type=_positive, default=None, help="only the first N images")
     p.set_defaults(func=_run_erase)
 
 
@@ -318,10 +340,13 @@ def _run_erase(args: argparse.Namespace) -> None:
     timing = erase.erase_split(args.data, args.split, args.out, weights=args.weights,
                                method=args.method, limit=args.limit)
     rate = timing["digits"] / timing["seconds"] if timing["seconds"] else 0.0
-    print(f"erased {timing['digits']} digits in {timing['seconds']:.2f} s "
-          f"({rate:.0f} digits/s) -> {args.out}")
+    print(f"erased {timing['digits']} digits of {timing['images']} images in "
+          f"{timing['seconds']:.2f} s ({rate:.0f} digits/s) -> {args.out}")
     if timing.get("weights"):
         print(f"classifier weights: {timing['weights']}")
+    skipped = len(timing["skipped"]) + len(timing["index_skipped"])
+    if skipped:
+        print(f"skipped {skipped} image(s); listed in {args.out / 'timing.json'}")
 
 
 def _add_erase_image(sub: argparse._SubParsersAction) -> None:
@@ -329,7 +354,8 @@ def _add_erase_image(sub: argparse._SubParsersAction) -> None:
                        description="Erase the given boxes from one image and write the result.")
     p.add_argument("image", type=Path, help="the photo (any format Pillow reads)")
     p.add_argument("--box", action="append", required=True, metavar="LEFT,TOP,WIDTH,HEIGHT",
-                   help="a digit box in pixels; repeat for several digits")
+                   help="a digit box in pixels; repeat for several digits (negative values "
+                   "work too: --box -20,-20,60,60)")
     p.add_argument("--weights", type=Path, default=None, help=_WEIGHTS_HELP)
     p.add_argument("--out", type=Path, required=True, help="output image file (e.g. out.png)")
     names, help_text = _method_choices()
@@ -354,7 +380,8 @@ def _add_explain(sub: argparse._SubParsersAction) -> None:
                        "crops, and the parent before and after. One PNG each.")
     p.add_argument("--data", type=Path, required=True, help="folder holding the split folders")
     p.add_argument("--split", required=True, help="split name, e.g. test")
-    p.add_argument("--index", type=int, required=True, help="the image number N (file N.png)")
+    p.add_argument("--index", type=_positive, required=True,
+                   help="the image number N (file N.png)")
     p.add_argument("--weights", type=Path, default=None, help=_WEIGHTS_HELP)
     p.add_argument("--out", type=Path, required=True, help="folder for the figures")
     p.set_defaults(func=_run_explain)
@@ -382,6 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
         "unsupervised. Run 'svhn-erase demo' to see the whole mission on generated data.",
     )
     parser.add_argument("--version", action="version", version=f"svhn-erase {__version__}")
+    parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                        help="put the index and crop caches of every split under DIR (default: "
+                        "beside the split when it is writable, else ~/.cache/svhn-erase; "
+                        "the SVHN_ERASE_CACHE_DIR variable does the same)")
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     for add in COMMANDS:
         add(sub)
@@ -413,15 +444,33 @@ def _setup_logging() -> None:
     logger.propagate = False
 
 
+def _joined_boxes(argv: Sequence[str]) -> list[str]:
+    """``--box -20,-20,60,60`` as ``--box=-20,-20,60,60``: argparse takes a value that starts
+    with '-' and is no plain number for an option."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--box" and i + 1 < len(argv) and argv[i + 1][:1] == "-" \
+                and "," in argv[i + 1]:
+            out.append(f"--box={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_joined_boxes(sys.argv[1:] if argv is None else argv))
     _setup_logging()
+    from svhn_erase.data import cache
+
+    cache.set_cache_root(args.cache_dir)  # None: the default place
     keep_freed_memory()  # a command is a long loop over big tensors: reuse freed buffers
     try:
         result = args.func(args)
     except SvhnEraseError as exc:
-        print(f"svhn-erase: error: {exc}", file=sys.stderr)
+        print(f"svhn-erase: error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line
         return 2
     except KeyboardInterrupt:
         print("\nsvhn-erase: interrupted; rerun the same command to continue.", file=sys.stderr)

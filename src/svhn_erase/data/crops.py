@@ -7,8 +7,10 @@ the aspect ratio (PIL bilinear, as torchvision's ``Resize`` on a PIL image), the
 is done on the fly by ``normalize``. ``luma`` is the package's one grayscale.
 
 ``build_crop_cache`` decodes every parent of a split once and stores all crops as one
-uint8 ``.npy`` array in ``SPLIT/.svhn_erase_cache/``, keyed by a fingerprint of the split's
-digit table and the crop parameters, so training never decodes a PNG per item per epoch.
+uint8 ``.npy`` array in ``SPLIT/.svhn_erase_cache/`` (or the split's own cache folder when
+the split is read-only, ``data.cache``), keyed by a fingerprint of the split's digit table,
+the crop parameters and every image's size and modification time (a replaced image is never
+read from stale crops), so training never decodes a PNG per item per epoch.
 With ``classes=11`` it adds a "no digit" class (label ``NO_DIGIT`` = 10): crops cut from the
 parents away from every digit box, with sizes drawn from the split's digit boxes (seeded).
 """
@@ -17,8 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +32,14 @@ from tqdm import tqdm
 
 from svhn_erase import atomic_io
 from svhn_erase.boxes import Box
+from svhn_erase.data import cache
 from svhn_erase.errors import SvhnEraseError
 
 NO_DIGIT = 10
-CACHE_DIR = ".svhn_erase_cache"
+CACHE_DIR = cache.CROPS_DIR
 CACHE_VERSION = 1
+MIN_SIZE, MAX_SIZE = 8, 128  # crop sizes the networks take (a 128 crop is 16 KiB)
+MAX_MARGIN = 2.0
 BACKGROUND_SEED = 11
 
 
@@ -114,25 +120,44 @@ class CropSet:
     files: list[str]
     fingerprint: str
     params: dict
+    skipped: list[str] = field(default_factory=list)  # parents that did not decode
 
     def __len__(self) -> int:
         return len(self.labels)
 
 
+def check_size(size: int, margin: float = 0.0) -> None:
+    """A clear error unless ``size`` is a crop size the networks take and ``margin`` a
+    finite fraction in 0..MAX_MARGIN."""
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise SvhnEraseError(f"crop size must be {MIN_SIZE}..{MAX_SIZE} pixels, not {size}")
+    if not (math.isfinite(margin) and 0 <= margin <= MAX_MARGIN):
+        raise SvhnEraseError(f"margin must be 0..{MAX_MARGIN:g}, not {margin}")
+
+
 def _params(size: int, margin: float, gray: bool, classes: int) -> dict:
     if classes not in (10, 11):
         raise SvhnEraseError(f"classes must be 10 or 11, not {classes}")
-    if size < 8:
-        raise SvhnEraseError(f"crop size must be at least 8, not {size}")
+    check_size(size, margin)
     return {"size": int(size), "margin": float(margin), "gray": bool(gray),
             "classes": int(classes), "version": CACHE_VERSION,
             "background_seed": BACKGROUND_SEED if classes == 11 else None}
 
 
-def _cache_stem(fingerprint: str, params: dict) -> str:
-    key = hashlib.sha256(json.dumps([fingerprint, params], sort_keys=True).encode()).hexdigest()
-    return f"crops-{params['size']}-{'gray' if params['gray'] else 'rgb'}-c{params['classes']}-" \
-        f"{key[:16]}"
+def _cache_stem(fingerprint: str, params: dict, images: str) -> str:
+    """``crops-<size>-<gray|rgb>-c<classes>-<key of the params>-<key of the sources>``."""
+    params_key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
+    source_key = hashlib.sha256(f"{fingerprint}:{images}".encode()).hexdigest()
+    return f"crops-{params['size']}-{'gray' if params['gray'] else 'rgb'}-" \
+        f"c{params['classes']}-{params_key[:8]}-{source_key[:16]}"
+
+
+def _remove_outdated(stem: Path) -> None:
+    """Remove the caches of the same parameters built from an earlier state of the split."""
+    prefix = stem.name[: stem.name.rindex("-") + 1]
+    for old in stem.parent.glob(f"{prefix}*"):
+        if not old.name.startswith(stem.name):
+            old.unlink(missing_ok=True)
 
 
 def _overlaps(x0: int, y0: int, w: int, h: int, boxes: np.ndarray) -> bool:
@@ -165,8 +190,9 @@ def background_boxes(image_shape: tuple[int, ...], digit_boxes: np.ndarray,
     return found
 
 
-def _extract(path: Path, table: pd.DataFrame, params: dict,
-             progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def _extract(path: Path, table: pd.DataFrame, params: dict, progress: bool,
+             skipped: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                          list[str]]:
     from svhn_erase.data import split
 
     size, margin, gray = params["size"], params["margin"], params["gray"]
@@ -180,7 +206,8 @@ def _extract(path: Path, table: pd.DataFrame, params: dict,
     rng = np.random.default_rng(params["background_seed"] or 0)
     crops, labels, table_rows, parents = [], [], [], []
     owed = 0.0
-    for parent in tqdm(split.iter_parents(path, table), total=len(files), unit="img",
+    for parent in tqdm(split.iter_parents(path, table, skipped=skipped), total=len(files),
+                       unit="img",
                        desc=f"crops {path.name}", disable=None if progress else True,
                        leave=False):
         rows = rows_of[parent.file]
@@ -210,35 +237,52 @@ def build_crop_cache(split_dir: str | os.PathLike[str], size: int = 40, margin: 
                      gray: bool = True, classes: int = 10, progress: bool = True,
                      table: pd.DataFrame | None = None) -> CropSet:
     """Every digit crop of a split (and no-digit crops for ``classes=11``), built once and
-    then read from ``SPLIT/.svhn_erase_cache/`` as long as the split's table is unchanged.
+    then read from the cache as long as the split's table and images are unchanged.
 
-    Parents that fail to decode are reported and skipped (their digits are left out).
+    Parents that fail to decode are reported, listed in ``CropSet.skipped`` and left out
+    (their digits too).
     """
     path = Path(split_dir)
     params = _params(size, margin, gray, classes)
     if table is None:
         table = load_split_table(path)
     fingerprint = table_fingerprint(table)
-    stem = path / CACHE_DIR / _cache_stem(fingerprint, params)
+    images = cache.files_state(path, dict.fromkeys(table["file"]))
+    stem = cache.crops_folder(path) / _cache_stem(fingerprint, params, images)
     crops_file = stem.with_name(stem.name + ".npy")
     meta_file = stem.with_name(stem.name + ".json")
-    if crops_file.is_file() and meta_file.is_file():
-        try:
-            meta = json.loads(meta_file.read_text())
-            crops = np.load(crops_file, allow_pickle=False, mmap_mode=None)
-            if meta.get("fingerprint") == fingerprint and len(crops) == len(meta["labels"]):
-                return CropSet(crops, np.asarray(meta["labels"], np.int64),
-                               np.asarray(meta["table_row"], np.int64),
-                               np.asarray(meta["parent"], np.int64), meta["files"],
-                               fingerprint, params)
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache is rebuilt
-    crops, labels, rows, parents, files = _extract(path, table, params, progress)
+    cached = _read_cache(crops_file, meta_file, fingerprint, images, params)
+    if cached is not None:
+        return cached
+    skipped: list[str] = []
+    crops, labels, rows, parents, files = _extract(path, table, params, progress, skipped)
     try:
         atomic_io.write_npy(crops_file, crops)
         atomic_io.write_text(meta_file, json.dumps({
-            "fingerprint": fingerprint, "params": params, "labels": labels.tolist(),
-            "table_row": rows.tolist(), "parent": parents.tolist(), "files": files}))
-    except OSError:
-        pass  # a read-only split still works, just without the cache
-    return CropSet(crops, labels, rows, parents, files, fingerprint, params)
+            "fingerprint": fingerprint, "images": images, "params": params,
+            "labels": labels.tolist(), "table_row": rows.tolist(), "parent": parents.tolist(),
+            "files": files, "skipped": skipped}))
+        _remove_outdated(stem)
+    except (OSError, SvhnEraseError):
+        pass  # a cache folder that cannot be written: it still works, just without the cache
+    return CropSet(crops, labels, rows, parents, files, fingerprint, params, skipped)
+
+
+def _read_cache(crops_file: Path, meta_file: Path, fingerprint: str, images: str,
+                params: dict) -> CropSet | None:
+    """The cached crops if they were built from this table and these images, else None."""
+    if not (crops_file.is_file() and meta_file.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_file.read_text())
+        if meta.get("fingerprint") != fingerprint or meta.get("images") != images:
+            return None
+        crops = np.load(crops_file, allow_pickle=False, mmap_mode=None)
+        if len(crops) != len(meta["labels"]):
+            return None
+        return CropSet(crops, np.asarray(meta["labels"], np.int64),
+                       np.asarray(meta["table_row"], np.int64),
+                       np.asarray(meta["parent"], np.int64), meta["files"], fingerprint,
+                       params, list(meta.get("skipped", [])))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # a damaged cache is rebuilt

@@ -3,23 +3,33 @@
 A split is a folder ``ROOT/NAME/`` holding ``1.png ... N.png`` and ``digitStruct.mat``; a
 split with ground truth also has ``groundtruth/N_clean.png`` and ``groundtruth/N_mask.png``
 (SPEC §3). Every command that takes ``--data DIR --split NAME`` goes through here.
+
+Every image is decoded through ``open_image``: an image over the pixel limit
+(``max_pixels``: 50 megapixels unless ``SVHN_ERASE_MAX_PIXELS`` says otherwise) is refused
+from its header, before any pixel is decoded, and whatever Pillow raises for a damaged file
+becomes a ``SvhnEraseError`` naming it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from svhn_erase.errors import SvhnEraseError
 
 log = logging.getLogger(__name__)
+
+MAX_PIXELS_ENV = "SVHN_ERASE_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 50_000_000
 
 
 @dataclass
@@ -42,15 +52,69 @@ def split_dir(root: str | os.PathLike[str], name: str) -> Path:
     return path
 
 
-def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
-    """Decode an image file as (H, W, 3) uint8 RGB; a clear error if it does not decode."""
+def max_pixels() -> int:
+    """The most pixels an image may have: ``SVHN_ERASE_MAX_PIXELS``, else 50 megapixels."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise SvhnEraseError(f"{MAX_PIXELS_ENV}={text!r}: expected a whole number of pixels, "
+                             f"e.g. {DEFAULT_MAX_PIXELS}")
+    return int(text)
+
+
+@contextlib.contextmanager
+def open_image(path: str | os.PathLike[str], limit: int | None = None) -> Iterator[Image.Image]:
+    """The image at ``path`` opened by Pillow (not yet decoded), or a ``SvhnEraseError``
+    naming it: missing, not an image, empty, or over ``limit`` pixels (``max_pixels()``)."""
+    limit = max_pixels() if limit is None else limit
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(path)
     except FileNotFoundError as exc:
         raise SvhnEraseError(f"{path}: image file not found") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise SvhnEraseError(f"{path}: image does not decode ({exc})") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise SvhnEraseError(_too_big(path, limit, exc)) from exc
+    except Exception as exc:  # Pillow raises many types for a damaged file
+        raise SvhnEraseError(f"{path}: image does not decode ({_reason(exc)})") from exc
+    with im:
+        width, height = im.size
+        if width * height > limit:
+            raise SvhnEraseError(_too_big(path, limit, (width, height)))
+        if width * height == 0:
+            raise SvhnEraseError(f"{path}: image does not decode (an empty {width}x{height} "
+                                 "image)")
+        yield im
+
+
+def _too_big(path: str | os.PathLike[str], limit: int,
+             size: tuple[int, int] | Exception) -> str:
+    """The message for an image over the pixel limit (``size``, or Pillow's own refusal)."""
+    if isinstance(size, Exception):
+        from svhn_erase.data.digitstruct.pngsize import image_size
+
+        try:
+            size = image_size(path)
+        except SvhnEraseError:
+            return f"{path}: image is over the limit of {limit / 1e6:g} megapixels ({size})"
+    width, height = size
+    return (f"{path}: image is {width}x{height} ({width * height / 1e6:.1f} megapixels), over "
+            f"the limit of {limit / 1e6:g} megapixels ({MAX_PIXELS_ENV} changes it)")
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def read_rgb(path: str | os.PathLike[str], limit: int | None = None) -> np.ndarray:
+    """Decode an image file as (H, W, 3) uint8 RGB; a clear error if it does not decode or
+    has more than ``limit`` pixels (``max_pixels()``)."""
+    with open_image(path, limit) as im:
+        try:
+            return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))  # one copy less
+        except Exception as exc:  # truncated data, bad checksums, decoder errors ...
+            raise SvhnEraseError(f"{path}: image does not decode ({_reason(exc)})") from exc
 
 
 def load_table(path: Path) -> pd.DataFrame:
@@ -61,10 +125,17 @@ def load_table(path: Path) -> pd.DataFrame:
     return digitstruct.load_index(path)
 
 
-def iter_parents(path: Path, table: pd.DataFrame | None = None,
-                 limit: int | None = None) -> Iterator[Parent]:
+def index_skipped(table: pd.DataFrame) -> list[str]:
+    """The images the split's index left out (missing, not an image, a bad name), one line
+    each naming the file and the problem."""
+    return list(table.attrs.get("index_report", {}).get("image_problems", []))
+
+
+def iter_parents(path: Path, table: pd.DataFrame | None = None, limit: int | None = None,
+                 skipped: list[str] | None = None) -> Iterator[Parent]:
     """Yield the split's parents in table order (the first ``limit`` only, if given); an
-    image that fails to decode is logged and skipped."""
+    image that fails to decode is logged, added to ``skipped`` (one line naming the file and
+    the problem) and left out."""
     if table is None:
         table = load_table(path)
     files = list(dict.fromkeys(table["file"]))
@@ -77,6 +148,8 @@ def iter_parents(path: Path, table: pd.DataFrame | None = None,
             image = read_rgb(path / file)
         except SvhnEraseError as exc:
             log.warning("skipped: %s", exc)
+            if skipped is not None:
+                skipped.append(str(exc))
             continue
         boxes = rows[["left", "top", "width", "height"]].to_numpy().round().astype(int)
         yield Parent(file, image, boxes, rows["label"].to_numpy().astype(int))
@@ -92,11 +165,12 @@ def read_groundtruth(path: Path, file: str) -> tuple[np.ndarray, np.ndarray]:
     stem = Path(file).stem
     clean = read_rgb(path / "groundtruth" / f"{stem}_clean.png")
     mask_path = path / "groundtruth" / f"{stem}_mask.png"
-    try:
-        with Image.open(mask_path) as im:
+    with open_image(mask_path) as im:
+        try:
             mask = np.asarray(im)
-    except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
-        raise SvhnEraseError(f"{mask_path}: ground-truth mask missing or unreadable") from exc
+        except Exception as exc:  # as in read_rgb
+            raise SvhnEraseError(f"{mask_path}: ground-truth mask does not decode "
+                                 f"({_reason(exc)})") from exc
     if mask.ndim != 2:
         raise SvhnEraseError(f"{mask_path}: ground-truth mask must be 8-bit single channel")
     if mask.shape != clean.shape[:2]:

@@ -24,7 +24,8 @@ def classify_split(root: str | os.PathLike[str], split: str, weights: str | os.P
     """Classify every digit of ``root/split`` and (if ``out``) write the CSV atomically.
 
     ``weights`` is a run folder, a ``.safetensors`` file or an original ``.pkl`` state dict.
-    Parents that do not decode are reported and left out.
+    Parents that do not decode are reported, left out and listed in
+    ``result.attrs["skipped"]``.
     """
     path = split_mod.split_dir(root, split)
     model = load_classifier(weights, net=net, device=default_device(cpu))
@@ -37,6 +38,7 @@ def classify_split(root: str | os.PathLike[str], split: str, weights: str | os.P
                            "digit_index": rows["digit_index"].to_numpy().astype(int),
                            "label": crop_set.labels, "pred": pred,
                            "prob": np.round(prob.astype(np.float64), 6)})
+    result.attrs["skipped"] = split_mod.index_skipped(table) + crop_set.skipped
     if out is not None:
         atomic_io.write_text(Path(out), result.to_csv(index=False))
     return result

@@ -2,13 +2,16 @@
 
 Weights are saved as safetensors with the architecture in the file's metadata. The
 original project's checkpoints are ``torch.save`` state dicts; they are read with
-``weights_only=True`` (never arbitrary pickles) and mapped to the CPU.
+``weights_only=True`` (never arbitrary pickles) and mapped to the CPU. A file's metadata is
+checked before a network is built from it (a known network, a crop size the networks take),
+and anything wrong with a file is a ``SvhnEraseError`` of one line naming it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
 
 import torch
@@ -16,8 +19,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from svhn_erase.atomic_io import atomic_path
+from svhn_erase.data.crops import MAX_SIZE, MIN_SIZE
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.model.nets import ConvNet, infer_architecture
+from svhn_erase.model.nets import ARCHITECTURES, ConvNet, infer_architecture
 
 WEIGHTS_FILE = "model.safetensors"
 CHECKPOINTS_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -50,7 +54,7 @@ def save_classifier(model: ConvNet, path: str | os.PathLike[str],
     if extra:
         meta["extra"] = json.dumps(extra)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path, suffix=".safetensors") as tmp:
+    with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=meta)
 
 
@@ -71,8 +75,13 @@ def _read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
             raise SvhnEraseError(f"{path}: not a readable safetensors file ({exc})") from exc
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise SvhnEraseError(f"{path}: refused: it holds Python objects besides tensors, "
+                             "which are never loaded (they could run code); give a state dict "
+                             "of tensors or a .safetensors file") from exc
     except Exception as exc:
-        raise SvhnEraseError(f"{path}: not a readable PyTorch state dict ({exc})") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SvhnEraseError(f"{path}: not a readable PyTorch state dict ({first})") from exc
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise SvhnEraseError(f"{path}: expected a state dict of tensors")
     return state, {}
@@ -89,13 +98,27 @@ def load_classifier(path: str | os.PathLike[str], net: str | None = None,
     state, meta = _read_state(path)
     try:
         inferred_net, classes = infer_architecture(state)
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, IndexError, TypeError, AttributeError, RuntimeError) as exc:
         raise SvhnEraseError(f"{path}: the weights match none of the known networks") from exc
     name = net or meta.get("net") or inferred_net
-    image_size = int(meta.get("image_size", 40))
-    model = ConvNet(name, num_classes=classes, image_size=image_size)
+    if name not in ARCHITECTURES:
+        raise SvhnEraseError(f"{path}: names an unknown network {name!r}; known: "
+                             f"{', '.join(ARCHITECTURES)}")
+    image_size = _metadata_size(path, meta)
     try:
+        model = ConvNet(name, num_classes=classes, image_size=image_size)
         model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise SvhnEraseError(f"{path}: weights do not fit {name}: {exc}") from exc
+    except (RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise SvhnEraseError(f"{path}: weights do not fit {name} at {image_size}x{image_size} "
+                             f"({first})") from exc
     return model.to(device).eval()
+
+
+def _metadata_size(path: Path, meta: dict[str, str]) -> int:
+    """The crop size a file's metadata gives (40 when it gives none), checked."""
+    text = str(meta.get("image_size", "40")).strip()
+    if not (text.isascii() and text.isdigit()) or not MIN_SIZE <= int(text) <= MAX_SIZE:
+        raise SvhnEraseError(f"{path}: metadata image_size {text!r} is not a crop size of "
+                             f"{MIN_SIZE}..{MAX_SIZE} pixels")
+    return int(text)

@@ -5,10 +5,15 @@ into the buffer; asking the library one reference at a time is what makes naive
 ``digitStruct.mat`` readers take minutes. ``Hdf5Map`` parses object headers itself and
 knows what MATLAB and h5py write for small objects; anything else raises ``Unsupported``
 and the caller falls back to h5py. It knows nothing about digitStruct.
+
+A damaged file cannot make it loop or allocate without bound: header continuations, B-tree
+nodes and group nodes are each visited once, and a chunked dataset is allocated only when
+its declared size fits what the file can hold (its bytes, times ``DEFLATE_MAX_RATIO``).
 """
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 
@@ -28,6 +33,14 @@ _u2 = struct.Struct("<H").unpack_from
 _msg_v1 = struct.Struct("<HHB").unpack_from
 _msg_v2 = struct.Struct("<BHB").unpack_from
 _TEMPLATE_KEY = 48  # leading header bytes that pick the candidate templates
+DEFLATE_MAX_RATIO = 1032  # deflate's largest expansion: the most a compressed byte can hold
+
+
+def _once(seen: set[int], at: int, what: str) -> None:
+    """Note a visit of ``at``; ``Unsupported`` when it was visited before (a loop)."""
+    if at in seen:
+        raise Unsupported(f"{what} at {at} is visited twice (a loop)")
+    seen.add(at)
 
 
 class Hdf5Map:
@@ -78,8 +91,10 @@ class Hdf5Map:
         out: list[tuple[int, int, int]] = []
         blocks = [(p + 16, p + 16 + _u4(buf, p + 8)[0])]
         extent: tuple[int, int] | None = (blocks[0][1], -1)
+        seen: set[int] = set()
         while blocks:
             pos, end = blocks.pop()
+            _once(seen, pos, "a header block")
             while pos + 8 <= end:
                 mtype, size, flags = _msg_v1(buf, pos)
                 if mtype == 0x10:  # continuation
@@ -102,8 +117,10 @@ class Hdf5Map:
         hdr = 6 if flags & 0x04 else 4
         blocks = [(pos, pos + size0)]
         extent: tuple[int, int] | None = (pos + size0 + 4, pos + size0)
+        seen: set[int] = set()
         while blocks:
             pos, end = blocks.pop()
+            _once(seen, pos, "a header block")
             while pos + hdr <= end:
                 mtype, size, mflags = _msg_v2(buf, pos)
                 if mtype == 0x10:  # continuation
@@ -278,18 +295,23 @@ class Hdf5Map:
         btree, chunk = chunked
         buf, base = self.buf, self.base
         np_dtype = np.dtype("<u8") if dtype is REF else dtype
-        if len(chunk) != len(shape):
-            raise Unsupported("chunk rank differs from the dataspace")
+        if len(chunk) != len(shape) or 0 in chunk:
+            raise Unsupported("chunk rank differs from the dataspace, or an empty chunk")
         grid = [-(-n // c) * c for n, c in zip(shape, chunk, strict=True)]
+        limit = len(buf) * (DEFLATE_MAX_RATIO if filters else 1)
+        if math.prod(grid) * np_dtype.itemsize > limit:
+            raise Unsupported("a chunked dataset declares more data than the file can hold")
         out = np.zeros(grid, dtype=np_dtype)
         if btree == _UNDEF:
             return out[tuple(slice(0, n) for n in shape)].ravel()
         stack = [btree + base]
         ndim = len(shape) + 1
         key_size = 8 + 8 * ndim
-        nbytes = int(np.prod(chunk)) * np_dtype.itemsize
+        nbytes = math.prod(chunk) * np_dtype.itemsize
+        seen: set[int] = set()
         while stack:
             node = stack.pop()
+            _once(seen, node, "a chunk B-tree node")
             if buf[node:node + 4] != b"TREE" or buf[node + 4] != 1:
                 raise Unsupported("bad chunk B-tree")
             level, used = buf[node + 5], _u2(buf, node + 6)[0]
@@ -303,7 +325,7 @@ class Hdf5Map:
                 offsets = [_u8(buf, k + 8 + 8 * d)[0] for d in range(ndim - 1)]
                 raw = buf[child:child + size]
                 if filters and not mask & 1:
-                    raw = zlib.decompress(raw)
+                    raw = zlib.decompressobj().decompress(raw, nbytes + 1)
                 if len(raw) != nbytes:
                     raise Unsupported("chunk size does not match its shape")
                 where = tuple(slice(o, o + c) for o, c in zip(offsets, chunk, strict=True))
@@ -358,20 +380,25 @@ class Hdf5Map:
                     raise Unsupported("dense group storage")
         return links
 
-    def _symbol_nodes(self, node: int, names_at: int, links: dict[str, int]) -> None:
+    def _symbol_nodes(self, root: int, names_at: int, links: dict[str, int]) -> None:
+        """The links of a symbol-table group's B-tree (each node visited once)."""
         buf, base = self.buf, self.base
-        if buf[node:node + 4] != b"TREE" or buf[node + 4] != 0:
-            raise Unsupported("bad group B-tree")
-        level, used = buf[node + 5], _u2(buf, node + 6)[0]
-        for i in range(used):
-            child = _u8(buf, node + 24 + 8 + 16 * i)[0] + base
-            if level:
-                self._symbol_nodes(child, names_at, links)
-                continue
-            if buf[child:child + 4] != b"SNOD":
-                raise Unsupported("bad symbol node")
-            for j in range(_u2(buf, child + 6)[0]):
-                e = child + 8 + 40 * j
-                name_at = names_at + _u8(buf, e)[0]
-                name = buf[name_at:buf.find(b"\x00", name_at)].decode("utf-8")
-                links[name] = _u8(buf, e + 8)[0]
+        stack, seen = [root], set()
+        while stack:
+            node = stack.pop()
+            _once(seen, node, "a group B-tree node")
+            if buf[node:node + 4] != b"TREE" or buf[node + 4] != 0:
+                raise Unsupported("bad group B-tree")
+            level, used = buf[node + 5], _u2(buf, node + 6)[0]
+            for i in range(used):
+                child = _u8(buf, node + 24 + 8 + 16 * i)[0] + base
+                if level:
+                    stack.append(child)
+                    continue
+                if buf[child:child + 4] != b"SNOD":
+                    raise Unsupported("bad symbol node")
+                for j in range(_u2(buf, child + 6)[0]):
+                    e = child + 8 + 40 * j
+                    name_at = names_at + _u8(buf, e)[0]
+                    name = buf[name_at:buf.find(b"\x00", name_at)].decode("utf-8")
+                    links[name] = _u8(buf, e + 8)[0]

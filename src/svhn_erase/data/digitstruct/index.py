@@ -2,9 +2,11 @@
 
 ``load_index`` reads the boxes, takes each image's size from its header, clips every box
 to its image and drops what cannot be used (boxes outside the image or empty, labels
-outside 1..10, digits of images that are missing or do not decode), logs a summary and one
-line per dropped row, and caches the table beside the split (``digitStruct.index.csv`` and
-``digitStruct.index.json``) while ``digitStruct.mat`` and the skipped images are unchanged.
+outside 1..10, digits of images that are missing or do not decode or whose name is no
+plain file name), logs a summary and one line per dropped row, and caches the table
+(``digitStruct.index.csv`` and ``digitStruct.index.json``, beside the split or where
+``data.cache`` says) while ``digitStruct.mat`` and every image are unchanged (size and
+modification time).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from svhn_erase import atomic_io
+from svhn_erase.data import cache
 from svhn_erase.data.digitstruct.layout import INDEX_COLUMNS
 from svhn_erase.data.digitstruct.pngsize import image_size
 from svhn_erase.data.digitstruct.reader import read_raw
@@ -30,7 +33,7 @@ log = logging.getLogger(__name__)
 
 INDEX_CACHE_NAME = "digitStruct.index.csv"
 INDEX_STAMP_NAME = "digitStruct.index.json"
-_INDEX_CACHE_VERSION = 1
+_INDEX_CACHE_VERSION = 2
 _MAX_PROBLEM_LINES = 10
 
 
@@ -123,31 +126,20 @@ def _mat_stamp(mat: Path) -> dict[str, object]:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "head_tail_sha256": digest.hexdigest()}
 
 
-def _skipped_state(split: Path, files: Sequence[str]) -> dict[str, int]:
-    """Current size (-1: absent) of the images skipped last time, to notice them reappear."""
-    out = {}
-    for file in files:
-        try:
-            out[file] = (split / file).stat().st_size
-        except OSError:
-            out[file] = -1
-    return out
-
-
 def _read_cached(split: Path, stamp: dict) -> pd.DataFrame | None:
     """The cached index if it is still that of the split's files, else None."""
-    stamp_path, csv_path = split / INDEX_STAMP_NAME, split / INDEX_CACHE_NAME
+    folder = cache.index_folder(split)
+    stamp_path, csv_path = folder / INDEX_STAMP_NAME, folder / INDEX_CACHE_NAME
     try:
         saved = json.loads(stamp_path.read_text())
         data = csv_path.read_bytes()
     except (OSError, ValueError):
         return None
-    if (saved.get("version") != _INDEX_CACHE_VERSION or saved.get("mat") != stamp
-            or saved.get("csv_sha256") != hashlib.sha256(data).hexdigest()):
-        return None
-    report = saved.get("report", {})
-    skipped = report.get("skipped_images", [])
-    if saved.get("skipped_state") != _skipped_state(split, skipped):
+    if (not isinstance(saved, dict) or saved.get("version") != _INDEX_CACHE_VERSION
+            or saved.get("mat") != stamp
+            or saved.get("csv_sha256") != hashlib.sha256(data).hexdigest()
+            or not isinstance(saved.get("files"), list)
+            or saved.get("images") != cache.files_state(split, saved["files"])):
         return None
     try:
         table = pd.read_csv(csv_path, dtype={"file": str}, keep_default_na=False)
@@ -159,22 +151,23 @@ def _read_cached(split: Path, stamp: dict) -> pd.DataFrame | None:
         table = table.astype({c: np.int64 for c in INDEX_COLUMNS[1:]})
     except (ValueError, TypeError):
         return None
-    table.attrs["index_report"] = report
+    table.attrs["index_report"] = saved.get("report", {})
     return table
 
 
-def _write_cache(split: Path, stamp: dict, table: pd.DataFrame, report: dict) -> None:
+def _write_cache(split: Path, stamp: dict, files: list[str], table: pd.DataFrame,
+                 report: dict) -> None:
     data = table[INDEX_COLUMNS].to_csv(index=False).encode("utf-8")
+    folder = cache.index_folder(split)
     try:
-        atomic_io.write_bytes(split / INDEX_CACHE_NAME, data)
-        atomic_io.write_json(split / INDEX_STAMP_NAME, {
-            "version": _INDEX_CACHE_VERSION, "mat": stamp,
-            "csv_sha256": hashlib.sha256(data).hexdigest(),
-            "skipped_state": _skipped_state(split, report["skipped_images"]),
-            "report": report,
+        atomic_io.write_bytes(folder / INDEX_CACHE_NAME, data)
+        atomic_io.write_json(folder / INDEX_STAMP_NAME, {
+            "version": _INDEX_CACHE_VERSION, "split": str(split.resolve()), "mat": stamp,
+            "csv_sha256": hashlib.sha256(data).hexdigest(), "files": files,
+            "images": cache.files_state(split, files), "report": report,
         })
-    except OSError as exc:
-        log.info("note: cannot cache the index in %s (%s); continuing", split, exc)
+    except (OSError, SvhnEraseError) as exc:
+        log.info("note: cannot cache the index in %s (%s); continuing", folder, exc)
 
 
 # --------------------------------------------------------------------------- the index
@@ -187,13 +180,27 @@ def _image_sizes(split: Path, files: Sequence[str]) -> tuple[dict[str, tuple[int
     problems: list[str] = []
     for file in files:
         try:
-            if Path(file).name != file or file in ("", ".", ".."):
-                raise SvhnEraseError(f"{split}: image name {file!r} in digitStruct.mat is not "
-                                     "a plain file name")
+            _check_name(split, file)
             sizes[file] = image_size(split / file)
         except SvhnEraseError as exc:
             problems.append(f"{exc} (all its digits)")
     return sizes, problems
+
+
+def _check_name(split: Path, file: str) -> None:
+    """A ``SvhnEraseError`` unless ``file`` is a plain file name that a path can hold."""
+    why = None
+    if Path(file).name != file or file in ("", ".", ".."):
+        why = "is not a plain file name"
+    elif "\x00" in file:
+        why = "holds a NUL character"
+    else:
+        try:
+            file.encode("utf-8")
+        except UnicodeEncodeError:
+            why = "holds a character no file name can have (a lone UTF-16 surrogate)"
+    if why:
+        raise SvhnEraseError(f"{split}: image name {file!r} in digitStruct.mat {why}")
 
 
 def load_index(split_dir: str | os.PathLike[str], use_cache: bool = True,
@@ -205,8 +212,9 @@ def load_index(split_dir: str | os.PathLike[str], use_cache: bool = True,
     Dropped, each logged and listed in ``table.attrs["index_report"]["problems"]``: boxes
     entirely outside their image (or empty), labels outside 1..10, and every digit of an
     image that is missing or does not decode. One summary line with the counts is logged.
-    The table is cached beside the split (``digitStruct.index.csv`` and
-    ``digitStruct.index.json``) and reused while ``digitStruct.mat`` is unchanged.
+    The table is cached (``digitStruct.index.csv`` and ``digitStruct.index.json``, beside
+    the split or where ``data.cache`` says) and reused while ``digitStruct.mat`` and the
+    images are unchanged.
     """
     split = Path(split_dir)
     if not split.is_dir():
@@ -226,10 +234,10 @@ def load_index(split_dir: str | os.PathLike[str], use_cache: bool = True,
     table, report = clip_boxes(raw, sizes, split)
     report = {"mat": str(mat), "images": len(files), **report,
               "skipped_images": [f for f in files if f not in sizes],
-              "problems": problems + report["problems"]}
+              "image_problems": problems, "problems": problems + report["problems"]}
     table.attrs["index_report"] = report
     if use_cache:
-        _write_cache(split, stamp, table, report)
+        _write_cache(split, stamp, files, table, report)
     _log_report(mat, report, cached=False)
     return table
 

@@ -19,20 +19,23 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
             head = fh.read(24)
     except FileNotFoundError as exc:
         raise SvhnEraseError(f"{path}: image file not found") from exc
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
         raise SvhnEraseError(f"{path}: image does not read ({exc})") from exc
     if len(head) == 24 and head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
         width, height = struct.unpack(">II", head[16:24])
         if width and height:
             return width, height
         raise SvhnEraseError(f"{path}: PNG header gives an empty {width}x{height} image")
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(path) as im:
             width, height = im.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise SvhnEraseError(f"{path}: image does not decode ({exc})") from exc
+    except Image.DecompressionBombError as exc:
+        raise SvhnEraseError(f"{path}: image is too large to decode ({exc})") from exc
+    except Exception as exc:  # Pillow raises many types for a damaged header
+        raise SvhnEraseError(f"{path}: image does not decode ({type(exc).__name__}: "
+                             f"{exc})") from exc
     if not (width and height):  # Pillow's stub formats (HDF5, FITS, ...) say 0 x 0
         raise SvhnEraseError(f"{path}: image does not decode (an empty {width}x{height} image)")
     return width, height

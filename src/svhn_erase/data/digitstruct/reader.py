@@ -4,6 +4,11 @@
 the direct HDF5 parser (``_hdf5.Hdf5Map``), checking its first and last image against h5py;
 a file that parser does not know is read through h5py instead, one reference at a time
 (``read_digitstruct_naive``, slow: the benchmark baseline and the tests' reference).
+
+Memory is bounded by the file's real size: no dataset is read whose declared size exceeds
+what the file can hold (its bytes, times deflate's largest ratio when it is compressed), so
+a small damaged file cannot ask for gigabytes. Whatever h5py raises for a damaged file
+becomes a ``DigitStructError`` naming it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import numpy as np
 import pandas as pd
 from h5py import h5s, h5t
 
-from svhn_erase.data.digitstruct._hdf5 import REF, Hdf5Map, Unsupported
+from svhn_erase.data.digitstruct._hdf5 import DEFLATE_MAX_RATIO, REF, Hdf5Map, Unsupported
 from svhn_erase.data.digitstruct.layout import (
     BOX_FIELDS,
     INDEX_COLUMNS,
@@ -30,11 +35,40 @@ from svhn_erase.data.digitstruct.layout import (
 
 log = logging.getLogger(__name__)
 
+# what h5py and libhdf5 raise for a damaged file (RuntimeError: e.g. "bad global heap
+# collection signature", H5Tget_ebias)
+_H5_ERRORS = (OSError, RuntimeError, ValueError, KeyError, TypeError, IndexError,
+              AttributeError)
+
 
 def _chars_to_name(values: np.ndarray) -> str:
+    """An image name from its stored characters (UTF-16 code units or bytes); ValueError
+    for values that are no characters."""
     if values.dtype.kind == "S":
         return b"".join(values.tolist()).rstrip(b"\x00").decode("utf-8", "replace")
+    if values.dtype.kind not in "iu":
+        raise ValueError(f"name characters of type {values.dtype}")
     return "".join(map(chr, np.asarray(values).astype(np.int64).tolist())).rstrip("\x00")
+
+
+def check_declared(path: Path, what: str, ds: h5py.Dataset) -> None:
+    """A ``DigitStructError`` when dataset ``ds`` declares more data than the file can hold:
+    its size in bytes, times ``DEFLATE_MAX_RATIO`` when the dataset is filtered."""
+    nbytes = int(ds.size or 0) * ds.dtype.itemsize
+    limit = path.stat().st_size
+    if ds.id.get_create_plist().get_nfilters() > 0:
+        limit *= DEFLATE_MAX_RATIO
+    if nbytes > limit:
+        raise DigitStructError(f"{path}: {what} declares {ds.size:,} values ({nbytes:,} bytes), "
+                               f"more than this {path.stat().st_size:,}-byte file can hold")
+
+
+def _read_dataset(path: Path, what: str, ds: object) -> np.ndarray:
+    """The values of dataset ``ds`` after ``check_declared``."""
+    if not isinstance(ds, h5py.Dataset):
+        raise DigitStructError(f"{path}: {what} is not a dataset")
+    check_declared(path, what, ds)
+    return np.asarray(ds[()])
 
 
 class _RawTable:
@@ -75,7 +109,7 @@ def _open_h5(path: Path) -> h5py.File:
         raise DigitStructError(f"{path}: no such file")
     try:
         return h5py.File(path, "r")
-    except OSError as exc:
+    except _H5_ERRORS as exc:
         raise DigitStructError(
             f"{path}: not a readable MATLAB v7.3 / HDF5 file (truncated or corrupt?): {exc}"
         ) from exc
@@ -94,6 +128,7 @@ def _top_refs(path: Path, f: h5py.File) -> tuple[np.ndarray, np.ndarray]:
             raise DigitStructError(f"{path}: no digitStruct/{key} in the file") from exc
         if not isinstance(ds, h5py.Dataset) or ds.dtype != h5py.ref_dtype:
             raise DigitStructError(f"{path}: digitStruct/{key} is not an array of references")
+        check_declared(path, f"digitStruct/{key}", ds)
         addrs = np.empty(ds.shape, dtype=np.uint64)
         try:
             ds.id.read(h5s.ALL, h5s.ALL, addrs, mtype=h5t.STD_REF_OBJ)
@@ -160,8 +195,9 @@ def _read_raw_fast(path: Path, progress: bool = False) -> pd.DataFrame:
                                                                   progress)):
             name, fields = _read_image_direct(path, m, i, name_addr, bbox_addr)
             table.add(path, i, name, fields)
-    except (struct.error, IndexError, ValueError, UnicodeDecodeError, zlib.error) as exc:
-        raise Unsupported(f"unexpected structure ({exc})") from exc
+    except (struct.error, IndexError, ValueError, UnicodeDecodeError, zlib.error,
+            ArithmeticError, TypeError, KeyError, RecursionError) as exc:
+        raise Unsupported(f"unexpected structure ({type(exc).__name__}: {exc})") from exc
     _cross_check(path, table)
     return table.frame()
 
@@ -188,19 +224,21 @@ def _cross_check(path: Path, table: _RawTable) -> None:
 def _read_image_h5py(path: Path, f: h5py.File, index: int, name_ref: h5py.Reference,
                      bbox_ref: h5py.Reference) -> tuple[str, dict[str, np.ndarray]]:
     """One image's name and box fields through h5py, one reference at a time."""
+    what = f"image {index + 1}"
     try:
-        name = _chars_to_name(f[name_ref][()].ravel())
+        name = _chars_to_name(_read_dataset(path, f"the name of {what}", f[name_ref]).ravel())
         group = f[bbox_ref]
         fields = {}
         for key in BOX_FIELDS:
             ds = group[key]
-            if ds.dtype == h5py.ref_dtype:
-                fields[key] = np.array([f[r][()].ravel()[0] for r in ds[()].ravel()],
-                                       dtype=np.float64)
-            else:
-                fields[key] = ds[()].ravel().astype(np.float64)
-    except (KeyError, ValueError, TypeError, OSError, IndexError, AttributeError) as exc:
-        raise DigitStructError(f"{path}: image {index + 1}: bad bbox entry ({exc})") from exc
+            values = _read_dataset(path, f"{key} of {what}", ds).ravel()
+            if isinstance(ds, h5py.Dataset) and h5py.check_ref_dtype(ds.dtype) is not None:
+                values = np.array([_read_dataset(path, f"{key} of {what}", f[r]).ravel()[0]
+                                   for r in values], dtype=np.float64)
+            fields[key] = values.astype(np.float64)
+    except _H5_ERRORS as exc:
+        raise DigitStructError(f"{path}: {what}: bad bbox entry ({type(exc).__name__}: "
+                               f"{exc})") from exc
     return name, fields
 
 
@@ -209,10 +247,12 @@ def _read_raw_naive(path: Path) -> pd.DataFrame:
     table = _RawTable()
     with _open_h5(path) as f:
         try:
-            names = f["digitStruct/name"][()].ravel()
-            bboxes = f["digitStruct/bbox"][()].ravel()
+            names = _read_dataset(path, "digitStruct/name", f["digitStruct/name"]).ravel()
+            bboxes = _read_dataset(path, "digitStruct/bbox", f["digitStruct/bbox"]).ravel()
         except KeyError as exc:
             raise DigitStructError(f"{path}: no digitStruct/name or digitStruct/bbox") from exc
+        if len(names) != len(bboxes):
+            raise DigitStructError(f"{path}: {len(names)} names but {len(bboxes)} bbox entries")
         for i, (name_ref, bbox_ref) in enumerate(zip(names, bboxes, strict=True)):
             name, fields = _read_image_h5py(path, f, i, name_ref, bbox_ref)
             table.add(path, i, name, fields)
@@ -226,10 +266,16 @@ def read_raw(path: Path, progress: bool = False) -> pd.DataFrame:
     """Every box as stored (labels and boxes as floats, not clipped): the direct reader,
     or h5py where the file needs the library (noted in the log)."""
     try:
-        return _read_raw_fast(path, progress=progress)
-    except Unsupported as exc:
-        log.info("note: %s: %s; reading it through h5py (slower)", path, exc)
+        try:
+            return _read_raw_fast(path, progress=progress)
+        except Unsupported as exc:
+            log.info("note: %s: %s; reading it through h5py (slower)", path, exc)
         return _read_raw_naive(path)
+    except DigitStructError:
+        raise
+    except _H5_ERRORS as exc:
+        raise DigitStructError(f"{path}: not a readable digitStruct.mat ({type(exc).__name__}: "
+                               f"{exc})") from exc
 
 
 def _labels_to_digits(raw: pd.DataFrame) -> pd.DataFrame:

@@ -3,19 +3,24 @@
 A run writes its ``TrainConfig`` into ``config.json`` (``dataclasses.asdict``) and a resumed
 run reads it back with ``TrainConfig.from_json``, which takes the fields it knows and leaves
 the defaults for those an older run folder lacks (``precision`` came later, for example).
+Every value is checked when the record is made, before any run folder or cache is written.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
+from svhn_erase.data.crops import check_size
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.nets import ARCHITECTURES, DEFAULT_NET
 
 OPTIMIZERS = ("SGD", "Adagrad", "Adadelta", "Adam", "ASGD")
 PRECISIONS = ("fp32", "bf16")
+MAX_BATCH = 65536
+MAX_SEED = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,19 @@ class TrainConfig:
         _choose("network", self.net, tuple(ARCHITECTURES))
         _choose("optimizer", self.opt, OPTIMIZERS)
         _choose("precision", self.precision, PRECISIONS)
-        if self.batch < 1 or (self.epochs is not None and self.epochs < 1):
-            raise SvhnEraseError("--batch and --epochs must be at least 1")
+        if self.classes not in (10, 11):
+            raise SvhnEraseError(f"--classes must be 10 or 11, not {self.classes}")
+        _whole("--batch", self.batch, 1, MAX_BATCH)
+        _whole("--epochs", self.epochs, 1, None)
+        _whole("--limit", self.limit, 1, None)
+        _whole("--seed", self.seed, 0, MAX_SEED)
+        check_size(self.size, self.margin)
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise SvhnEraseError(f"--lr must be a positive number, not {self.lr}")
+        if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
+            raise SvhnEraseError(f"--momentum must be in [0, 1), not {self.momentum}")
+        if not (math.isfinite(self.val_fraction) and 0 <= self.val_fraction < 1):
+            raise SvhnEraseError(f"--val-fraction must be in [0, 1), not {self.val_fraction}")
 
     @classmethod
     def from_json(cls, saved: dict[str, Any]) -> TrainConfig:
@@ -59,6 +75,17 @@ class TrainConfig:
         (the data path, fingerprints, versions) are the run's record, not settings."""
         names = {field.name for field in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in saved.items() if key in names})
+
+
+def _whole(what: str, value: int | None, low: int, high: int | None) -> None:
+    """A clear error unless ``value`` (None: not set) is a whole number in low..high."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SvhnEraseError(f"{what} must be a whole number, not {value!r}")
+    if value < low or (high is not None and value > high):
+        top = f"..{high}" if high is not None else " or more"
+        raise SvhnEraseError(f"{what} must be {low}{top}, not {value}")
 
 
 def _choose(what: str, value: str, choices: tuple[str, ...]) -> None:

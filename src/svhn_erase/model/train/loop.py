@@ -126,6 +126,9 @@ def run_epochs(state: TrainState, data: TrainData, config: TrainConfig,
     for epoch in range(len(state.history) + 1, config.epochs + 1):
         start = time.perf_counter()
         loss, train_acc = _train_epoch(step, data, config, epoch, progress)
+        if not np.isfinite(loss):
+            raise SvhnEraseError(f"training diverged: the loss is {loss} in epoch {epoch}; "
+                                 "lower --lr")
         val_acc = accuracy(state.model, data.x_val, data.y_val)
         best_val = max((h[3] for h in state.history), default=-1.0)
         state.history.append([epoch, loss, train_acc, val_acc, time.perf_counter() - start])
