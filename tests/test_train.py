@@ -197,3 +197,54 @@ def test_channels_last_training_saves_and_loads_same_predictions(tmp_path) -> No
                                rtol=0, atol=1e-5)
     assert model.training  # the evaluation handed the model back as it was
     assert model.layer2[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+# --------------------------------------------------------------------------- real crops (issue 13)
+
+
+def test_real_range_mixes_photos_and_validates_on_real(root, tmp_path) -> None:
+    from svhn_erase.model.train import mixing, real
+
+    config = dataclasses.replace(SMALL, epochs=1, real=str(root / "test"), real_range="1-5",
+                                 real_val_range="6-8")
+    generated = crops.build_crop_cache(root / "train", size=32, progress=False)
+    first = real.real_crop_set(root / "test", "1-5", 32, 0.0, 10, progress=False)
+    held = real.real_crop_set(root / "test", "6-8", 32, 0.0, 10, progress=False)
+    assert {int(f.split(".")[0]) for f in first.files} <= set(range(1, 6))
+    data, _ = mixing.training_data(root, config, torch.device("cpu"), progress=False)
+    assert len(data.y_train) == len(generated) + len(first)  # the split whole, plus real
+    assert torch.equal(data.y_val, torch.as_tensor(held.labels))
+    alone, _ = mixing.training_data(root, dataclasses.replace(config, split=None, real_repeat=2),
+                                    torch.device("cpu"), progress=False)
+    assert len(alone.y_train) == 2 * len(first)
+    with pytest.raises(SvhnEraseError):
+        real.parse_range("5-1")
+
+
+def test_augmentation_is_seeded_and_keeps_shapes() -> None:
+    from svhn_erase.model.train.augment import Augmenter, context_size
+
+    x = torch.rand(6, 1, context_size(40), context_size(40)) * 2 - 1
+    aug = Augmenter(40)
+    a = aug(x, torch.Generator().manual_seed(3))
+    b = aug(x, torch.Generator().manual_seed(3))
+    c = aug(x, torch.Generator().manual_seed(4))
+    assert a.shape == (6, 1, 40, 40) and torch.equal(a, b) and not torch.equal(a, c)
+    assert float(a.min()) >= -1 and float(a.max()) <= 1
+
+
+def test_real_options_round_trip_and_train(root, tmp_path) -> None:
+    first = _train(root, tmp_path / "a", epochs=1)
+    config = dataclasses.replace(
+        SMALL, epochs=2, split=None, test_split=None, real=str(root / "train"),
+        real_range="1-20", real_val_range="21-24", init=str(first / "model.safetensors"),
+        augment=True, schedule="cosine", momentum=0.9, weight_decay=5e-4, label_smoothing=0.1)
+    run = train_classifier(root, config, runs=tmp_path / "b", progress=False)
+    saved = runs.read_run(run)
+    assert saved.config == config
+    assert loop.epoch_lr(config, 1) == config.lr and loop.epoch_lr(config, 2) < config.lr
+    assert len((run / "metrics.csv").read_text().splitlines()) == 3
+    with pytest.raises(SvhnEraseError):
+        TrainConfig(split=None)
+    with pytest.raises(SvhnEraseError):
+        TrainConfig(real_range="1-3")

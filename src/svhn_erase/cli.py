@@ -160,19 +160,49 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    "(forward pass and loss under autocast in bfloat16, float16 on GPUs without "
                    "it; weights stay fp32), faster on CPUs with AVX512-BF16/AMX and on GPUs, "
                    "works but is slower elsewhere")
+    _add_train_real(p)
     p.set_defaults(func=_run_train)
+
+
+def _add_train_real(p: argparse.ArgumentParser) -> None:
+    """Real crops and the options that help a classifier read real photos (issue 13)."""
+    p.add_argument("--real", type=Path, default=None,
+                   help="a real Format 1 split folder (e.g. SVHN train) whose digits are added "
+                   "to the training crops; --split none trains on them alone")
+    p.add_argument("--real-range", default=None,
+                   help="photos of --real to train on, FIRST-LAST (e.g. 1-1400; default: all)")
+    p.add_argument("--real-val-range", default=None,
+                   help="photos of --real to validate on instead of the split's held-out part "
+                   "(e.g. 1401-1600)")
+    p.add_argument("--real-repeat", type=int, default=1,
+                   help="times the real crops appear per epoch (default: 1)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from these weights (fine-tuning; .safetensors or run folder)")
+    p.add_argument("--augment", action="store_true",
+                   help="random box shift/scale, rotation, contrast, brightness and blur")
+    p.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
+                   help="learning-rate schedule (default: constant, as the original)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="weight decay (default: 0)")
+    p.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="label smoothing of the cross-entropy (default: 0)")
 
 
 def _run_train(args: argparse.Namespace) -> None:
     from svhn_erase.model import train
 
     config = train.TrainConfig(
-        split=args.split, test_split=None if args.test_split.lower() == "none" else args.test_split,
+        split=None if args.split.lower() == "none" else args.split,
+        test_split=None if args.test_split.lower() == "none" else args.test_split,
         net=args.net, batch=args.batch,
         epochs=args.epochs if args.epochs is not None or args.resume else 10, opt=args.opt,
         lr=args.lr, momentum=args.momentum, val_fraction=args.val_fraction, seed=args.seed,
         classes=args.classes, size=args.size, margin=args.margin, limit=args.limit,
-        precision=args.precision, cpu=args.cpu)
+        precision=args.precision, cpu=args.cpu,
+        real=str(args.real.resolve()) if args.real else None, real_range=args.real_range,
+        real_val_range=args.real_val_range, real_repeat=args.real_repeat,
+        init=str(args.init.resolve()) if args.init else None, augment=args.augment,
+        schedule=args.schedule, weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing)
     run = train.train_classifier(args.data, config, runs=args.runs, run_id=args.id,
                                  resume=args.resume)
     print(run)

@@ -19,7 +19,10 @@ One module per job:
 - ``config``: ``TrainConfig``, the frozen record of every setting;
 - ``step``: the channels_last model, the (fused) optimizer and one optimisation step,
   optionally in bf16 mixed precision;
-- ``loop``: the seeded train / validation split and the epoch loop;
+- ``loop``: the seeded train / validation split, the lr schedule and the epoch loop;
+- ``mixing``: the run's training and validation crops: a generated split, real photos of a
+  range (``real``), or both;
+- ``augment``: seeded on-the-fly box jitter, rotation, contrast and blur of context crops;
 - ``runs``: the run folder, ``config.json``, ``metrics.csv`` and the checkpoint;
 - ``report`` and ``plots``: the test report and the figures;
 - ``trainer``: ``train_classifier``, which puts them together.

@@ -19,6 +19,7 @@ from svhn_erase.model.nets import ARCHITECTURES, DEFAULT_NET
 
 OPTIMIZERS = ("SGD", "Adagrad", "Adadelta", "Adam", "ASGD")
 PRECISIONS = ("fp32", "bf16")
+SCHEDULES = ("constant", "cosine")
 MAX_BATCH = 65536
 MAX_SEED = 2**31 - 1
 
@@ -32,9 +33,17 @@ class TrainConfig:
     validation, ``limit`` crops at most), ``test_split`` is tested once at the end (None:
     no test). ``epochs`` None is for a resumed run: keep its total. ``precision`` "fp32" is
     the original's arithmetic, "bf16" mixed precision. ``cpu`` keeps the run off CUDA.
+
+    Real data and the techniques for it (all off by default): ``real`` a Format 1 split
+    folder whose photos ``real_range`` (e.g. "1-1400") are added to the training crops
+    ``real_repeat`` times per epoch, and whose photos ``real_val_range`` replace the
+    split's held-out part as validation; ``split`` None trains on the real crops alone.
+    ``init`` starts from a weights file (fine-tuning); ``augment`` random box jitter,
+    rotation, contrast and blur (``augment``); ``schedule`` "cosine" anneals the lr to 0
+    over the epochs; ``weight_decay`` and ``label_smoothing`` as torch's.
     """
 
-    split: str = "train"
+    split: str | None = "train"
     test_split: str | None = "test"
     net: str = DEFAULT_NET
     batch: int = 32
@@ -50,11 +59,22 @@ class TrainConfig:
     limit: int | None = None
     precision: str = "fp32"
     cpu: bool = False
+    real: str | None = None
+    real_range: str | None = None
+    real_val_range: str | None = None
+    real_repeat: int = 1
+    init: str | None = None
+    augment: bool = False
+    schedule: str = "constant"
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         _choose("network", self.net, tuple(ARCHITECTURES))
         _choose("optimizer", self.opt, OPTIMIZERS)
         _choose("precision", self.precision, PRECISIONS)
+        _choose("schedule", self.schedule, SCHEDULES)
+        self._check_real()
         if self.classes not in (10, 11):
             raise SvhnEraseError(f"--classes must be 10 or 11, not {self.classes}")
         _whole("--batch", self.batch, 1, MAX_BATCH)
@@ -68,6 +88,23 @@ class TrainConfig:
             raise SvhnEraseError(f"--momentum must be in [0, 1), not {self.momentum}")
         if not (math.isfinite(self.val_fraction) and 0 <= self.val_fraction < 1):
             raise SvhnEraseError(f"--val-fraction must be in [0, 1), not {self.val_fraction}")
+
+    def _check_real(self) -> None:
+        from svhn_erase.model.train.real import parse_range
+
+        if self.split is None and self.real is None:
+            raise SvhnEraseError("nothing to train on: --split none needs --real")
+        if self.real is None and (self.real_range or self.real_val_range):
+            raise SvhnEraseError("--real-range and --real-val-range need --real")
+        for text in (self.real_range, self.real_val_range):
+            if text:
+                parse_range(text)
+        _whole("--real-repeat", self.real_repeat, 1, 1000)
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise SvhnEraseError(f"--weight-decay must be >= 0, not {self.weight_decay}")
+        if not (math.isfinite(self.label_smoothing) and 0 <= self.label_smoothing < 1):
+            raise SvhnEraseError(f"--label-smoothing must be in [0, 1), not "
+                                 f"{self.label_smoothing}")
 
     @classmethod
     def from_json(cls, saved: dict[str, Any]) -> TrainConfig:

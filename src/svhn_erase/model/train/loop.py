@@ -9,6 +9,7 @@ weights are the best so far, and ``on_epoch`` saves the state (the run's checkpo
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,18 +23,21 @@ from svhn_erase.data import crops as crops_mod
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import batched_logits
 from svhn_erase.model.nets import ConvNet
+from svhn_erase.model.train.augment import Augmenter
 from svhn_erase.model.train.config import TrainConfig
 from svhn_erase.model.train.step import TrainStep, make_optimizer, make_training_model
 
 
 class TrainData(NamedTuple):
     """Normalized crops and labels: the training ones on the device (channels_last), the
-    validation ones on the CPU."""
+    validation ones on the CPU. With ``augment`` (an ``Augmenter``) the training crops are
+    context crops that it turns into augmented batches."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
     x_val: torch.Tensor
     y_val: torch.Tensor
+    augment: Augmenter | None = None
 
 
 @dataclass
@@ -83,10 +87,21 @@ def cpu_weights(model: ConvNet) -> dict[str, torch.Tensor]:
 
 
 def new_state(config: TrainConfig, device: torch.device) -> TrainState:
-    """A fresh model (torch seeded with ``config.seed`` first) and its optimizer."""
+    """A fresh model (torch seeded with ``config.seed`` first; the weights of
+    ``config.init`` when set) and its optimizer."""
     torch.manual_seed(config.seed)
     model = make_training_model(config.net, config.classes, config.size, device)
-    optimizer = make_optimizer(config.opt, model.parameters(), config.lr, config.momentum)
+    if config.init:
+        from svhn_erase.model.weights import load_classifier
+
+        start = load_classifier(config.init, net=config.net)
+        if start.num_classes != config.classes or start.image_size != config.size:
+            raise SvhnEraseError(f"{config.init}: {start.num_classes} classes at "
+                                 f"{start.image_size} px, the run wants {config.classes} at "
+                                 f"{config.size}")
+        model.load_state_dict(start.state_dict())
+    optimizer = make_optimizer(config.opt, model.parameters(), config.lr, config.momentum,
+                               config.weight_decay)
     return TrainState(model, optimizer, best=cpu_weights(model), history=[])
 
 
@@ -97,13 +112,23 @@ def accuracy(model: ConvNet, x: torch.Tensor, y: torch.Tensor) -> float:
     return float((batched_logits(model, x).argmax(1) == y).float().mean())
 
 
+def epoch_lr(config: TrainConfig, epoch: int) -> float:
+    """The learning rate of ``epoch`` (1-based): constant, or cosine-annealed from ``lr``
+    at the first epoch towards 0 after the last."""
+    if config.schedule == "constant":
+        return config.lr
+    return config.lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / config.epochs))
+
+
 def _train_epoch(step: TrainStep, data: TrainData, config: TrainConfig, epoch: int,
                  progress: bool) -> tuple[float, float]:
     """One shuffled pass over the training crops; ``(mean loss, accuracy)``."""
     device = data.x_train.device
+    for group in step.optimizer.param_groups:
+        group["lr"] = epoch_lr(config, epoch)
     torch.manual_seed(config.seed * 1000 + epoch)  # dropout
-    order = torch.randperm(len(data.y_train), generator=torch.Generator().manual_seed(
-        config.seed * 1000 + epoch)).to(device)
+    generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
+    order = torch.randperm(len(data.y_train), generator=generator).to(device)
     step.model.train()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct_sum = torch.zeros((), dtype=torch.int64, device=device)
@@ -111,7 +136,10 @@ def _train_epoch(step: TrainStep, data: TrainData, config: TrainConfig, epoch: i
                    unit="batch", disable=None if progress else True, leave=False)
     for begin in batches:
         idx = order[begin:begin + config.batch]
-        loss, correct = step(data.x_train[idx], data.y_train[idx])
+        xb = data.x_train[idx]
+        if data.augment is not None:
+            xb = data.augment(xb, generator)
+        loss, correct = step(xb, data.y_train[idx])
         loss_sum += loss.double() * len(idx)
         correct_sum += correct
     return float(loss_sum) / len(order), int(correct_sum) / len(order)  # one host sync
@@ -122,7 +150,7 @@ def run_epochs(state: TrainState, data: TrainData, config: TrainConfig,
     """Train from the epoch after ``state.history``'s last up to ``config.epochs``,
     appending ``epoch, train_loss, train_acc, val_acc, seconds`` and keeping the weights of
     the best validation accuracy in ``state.best``; ``on_epoch(state)`` after each epoch."""
-    step = TrainStep(state.model, state.optimizer, config.precision)
+    step = TrainStep(state.model, state.optimizer, config.precision, config.label_smoothing)
     for epoch in range(len(state.history) + 1, config.epochs + 1):
         start = time.perf_counter()
         loss, train_acc = _train_epoch(step, data, config, epoch, progress)

@@ -45,21 +45,22 @@ def _fused_supported(params: list[torch.Tensor]) -> bool:
 
 
 def make_optimizer(name: str, params: Iterable[torch.Tensor], lr: float,
-                   momentum: float) -> torch.optim.Optimizer:
+                   momentum: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
     """The named optimizer; SGD and Adam use torch's fused kernels where the device has them
     (the same update, one kernel for all parameters). ``momentum`` is SGD's only."""
     params = list(params)
     fused = {"fused": True} if _fused_supported(params) else {}
+    decay = {"weight_decay": weight_decay}
     if name == "SGD":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, **fused)
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, **decay, **fused)
     if name == "Adagrad":
-        return torch.optim.Adagrad(params, lr=lr)
+        return torch.optim.Adagrad(params, lr=lr, **decay)
     if name == "Adadelta":
-        return torch.optim.Adadelta(params, lr=lr)
+        return torch.optim.Adadelta(params, lr=lr, **decay)
     if name == "Adam":
-        return torch.optim.Adam(params, lr=lr, **fused)
+        return torch.optim.Adam(params, lr=lr, **decay, **fused)
     if name == "ASGD":
-        return torch.optim.ASGD(params, lr=lr)
+        return torch.optim.ASGD(params, lr=lr, **decay)
     raise SvhnEraseError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
@@ -81,12 +82,12 @@ class TrainStep:
     Calling it returns ``(loss, correct)`` as device tensors (no host sync)."""
 
     def __init__(self, model: ConvNet, optimizer: torch.optim.Optimizer,
-                 precision: str = "fp32") -> None:
+                 precision: str = "fp32", label_smoothing: float = 0.0) -> None:
         self.model, self.optimizer = model, optimizer
         self.device = next(model.parameters()).device
         self.dtype, needs_scaler = autocast_settings(precision, self.device)
         self.scaler = torch.amp.GradScaler("cuda") if needs_scaler else None
-        self.loss_fn = nn.CrossEntropyLoss()
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.dtype is None:

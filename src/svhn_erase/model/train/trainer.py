@@ -18,7 +18,7 @@ from svhn_erase.data import crops as crops_mod
 from svhn_erase.data import split as split_mod
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import batched_logits, default_device
-from svhn_erase.model.train import loop
+from svhn_erase.model.train import loop, mixing
 from svhn_erase.model.train import runs as run_folder
 from svhn_erase.model.train.config import TrainConfig
 from svhn_erase.model.train.plots import plot_confusion, plot_curves
@@ -40,21 +40,15 @@ def train_classifier(data: PathLike, config: TrainConfig | None = None,
     the defaults (``TrainConfig()``)."""
     data, config, fingerprint = _settings(data, config or TrainConfig(), resume)
     device = default_device(config.cpu)
-    train_path = split_mod.split_dir(data, config.split)
     test_path = split_mod.split_dir(data, config.test_split) if config.test_split else None
-    train_set = _crop_set(train_path, config, progress)
-    if len(train_set) == 0:
-        raise SvhnEraseError(f"{train_path}: no digit crops to train on")
+    tensors, train_fingerprint = mixing.training_data(data, config, device, progress)
     if resume is None:
-        run = run_folder.create_run(Path(runs), run_id, data, config, train_set.fingerprint, device)
-    elif fingerprint != train_set.fingerprint:
-        raise SvhnEraseError(f"{train_path}: the split changed since run {resume} started")
+        run = run_folder.create_run(Path(runs), run_id, data, config, train_fingerprint, device)
+    elif fingerprint != train_fingerprint:
+        raise SvhnEraseError(f"{data}: the training data changed since run {resume} started")
     else:
         run = Path(resume)
 
-    train_idx, val_idx = loop.split_train_val(train_set.parent, config.val_fraction,
-                                              config.seed, config.limit)
-    tensors = loop.training_tensors(train_set, train_idx, val_idx, device)
     state = loop.new_state(config, device)
     run_folder.load_checkpoint(run, state)
     loop.run_epochs(state, tensors, config, lambda s: _save_progress(run, s), progress)
@@ -77,8 +71,7 @@ def _settings(data: PathLike, config: TrainConfig,
 
 
 def _crop_set(path: Path, config: TrainConfig, progress: bool) -> crops_mod.CropSet:
-    return crops_mod.build_crop_cache(path, size=config.size, margin=config.margin, gray=True,
-                                      classes=config.classes, progress=progress)
+    return mixing.crop_set(path, config, progress)
 
 
 def _save_progress(run: Path, state: loop.TrainState) -> None:

@@ -1,0 +1,90 @@
+"""The training data of a run: generated crops of a split, real crops of a photo range, or
+both, as ``loop.TrainData``; and where its validation crops come from.
+
+- ``split`` (a generated split; None: none) gives its crops, a seeded ``val_fraction`` of its
+  parents held out for validation (``loop.split_train_val``, ``limit`` crops at most);
+- ``real`` with ``real_range`` adds the real crops of those photos, ``real_repeat`` times;
+- ``real_val_range`` makes those real photos the validation set instead (the generated
+  split is then used whole).
+
+With ``augment`` the training crops are context crops (``augment.context_margin``) that an
+``Augmenter`` cuts and jitters per batch; validation crops are always the plain ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from svhn_erase.data import crops as crops_mod
+from svhn_erase.data import split as split_mod
+from svhn_erase.errors import SvhnEraseError
+from svhn_erase.model.train import augment, loop, real
+from svhn_erase.model.train.config import TrainConfig
+
+PathLike = str | os.PathLike[str]
+
+
+def crop_set(path: Path, config: TrainConfig, progress: bool,
+             context: bool = False) -> crops_mod.CropSet:
+    """The split's cached plain crops, or context crops for augmentation."""
+    size, margin = config.size, config.margin
+    if context:
+        size, margin = augment.context_size(size, margin), augment.context_margin(margin)
+    return crops_mod.build_crop_cache(path, size=size, margin=margin, gray=True,
+                                      classes=config.classes, progress=progress)
+
+
+def _real_set(config: TrainConfig, photos: str | None, progress: bool,
+              context: bool = False) -> crops_mod.CropSet:
+    size, margin = config.size, config.margin
+    if context:
+        size, margin = augment.context_size(size, margin), augment.context_margin(margin)
+    return real.real_crop_set(config.real, photos, size, margin, config.classes, progress)
+
+
+def training_data(data: PathLike, config: TrainConfig, device: torch.device,
+                  progress: bool = True) -> tuple[loop.TrainData, str]:
+    """``(TrainData, fingerprint of everything trained on)`` for ``config``."""
+    context = config.augment
+    x_parts, y_parts, val_parts, prints = [], [], [], []
+    real_val = bool(config.real and config.real_val_range)
+    if config.split:
+        path = split_mod.split_dir(data, config.split)
+        plain = crop_set(path, config, progress)
+        if len(plain) == 0:
+            raise SvhnEraseError(f"{path}: no digit crops to train on")
+        train_idx, val_idx = loop.split_train_val(
+            plain.parent, 0.0 if real_val else config.val_fraction, config.seed, config.limit)
+        source = crop_set(path, config, progress, context=True) if context else plain
+        x_parts.append(source.crops[train_idx])
+        y_parts.append(source.labels[train_idx])
+        val_parts.append((plain.crops[val_idx], plain.labels[val_idx]))
+        prints.append(plain.fingerprint)
+    if config.real:
+        source = _real_set(config, config.real_range, progress, context)
+        x_parts += [source.crops] * config.real_repeat
+        y_parts += [source.labels] * config.real_repeat
+        prints.append(f"real:{source.fingerprint}")
+    if real_val:
+        val_set = _real_set(config, config.real_val_range, progress)
+        val_parts = [(val_set.crops, val_set.labels)]
+        prints.append(f"real-val:{val_set.fingerprint}")
+    x_train = crops_mod.normalize(np.concatenate(x_parts))
+    y_train = torch.as_tensor(np.concatenate(y_parts))
+    x_val = crops_mod.normalize(np.concatenate([v[0] for v in val_parts]))
+    y_val = torch.as_tensor(np.concatenate([v[1] for v in val_parts]))
+    tensors = loop.TrainData(x_train.to(device).contiguous(memory_format=torch.channels_last),
+                             y_train.to(device), x_val, y_val,
+                             augment.Augmenter(config.size, config.margin) if context else None)
+    return tensors, _fingerprint(prints)
+
+
+def _fingerprint(prints: list[str]) -> str:
+    if len(prints) == 1:
+        return prints[0]
+    return hashlib.sha256("+".join(prints).encode()).hexdigest()[:16]
