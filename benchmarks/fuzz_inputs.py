@@ -4,7 +4,8 @@ run for N seconds instead of a fixed count.
 Each target gets a slice of the time in turn: a mutated ``digitStruct.mat`` indexed as a
 split, a mutated PNG decoded, any text parsed as a box, a classifier file with any metadata
 and a mutated header loaded. An input may be accepted or refused with ``SvhnEraseError``;
-any other exception is a finding, printed once per kind with the input that raised it. The
+any other exception is a finding, printed once per kind with the input that raised it, and
+so is an input that raises the process's peak memory by more than ``MEMORY_STEP_MB``. The
 table gives the inputs tried per target, how many were accepted and refused, the findings,
 and the rate against the box parser's (the cheapest target, measured in the same run).
 
@@ -27,6 +28,8 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import fuzz_targets as ft  # noqa: E402  (the suite's harness)
+
+MEMORY_STEP_MB = 256  # an input that raises the peak memory this much is a finding
 
 TARGETS = {
     "mat": (ft.mat_inputs, lambda folder, x: ft.run_mat(folder, *x)),
@@ -58,7 +61,11 @@ def run_target(name: str, folder: Path, tally: Tally, seconds: float) -> None:
     def once(x) -> None:
         last[0] = x
         tally.tried += 1
-        if target(folder, x):
+        before = _peak_mb()
+        accepted = target(folder, x)
+        if _peak_mb() - before > MEMORY_STEP_MB:
+            raise MemoryError(f"the peak memory rose from {before:.0f} to {_peak_mb():.0f} MB")
+        if accepted:
             tally.accepted += 1
         else:
             tally.refused += 1
@@ -74,6 +81,10 @@ def run_target(name: str, folder: Path, tally: Tally, seconds: float) -> None:
             message = str(exc).splitlines()[0][:150] if str(exc) else ""
             tally.first.setdefault(kind, f"{message}\n      first input: {repr(last[0])[:300]}")
         tally.seconds += time.perf_counter() - start
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _kind(exc: BaseException) -> str:
@@ -119,7 +130,7 @@ def _print_table(tallies: dict[str, Tally]) -> None:
               f"{sum(t.findings.values()):>9} {rate:>9.1f} {ratio:>7}")
     total = sum(t.tried for t in tallies.values())
     found = sum(sum(t.findings.values()) for t in tallies.values())
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_mb()
     print(f"\n{total} inputs tried, {found} raised something other than SvhnEraseError; "
           f"peak memory {peak:.0f} MB")
     for name, t in tallies.items():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import textwrap
@@ -26,6 +27,7 @@ from faults import bomb_png
 from svhn_erase import atomic_io, cli
 from svhn_erase.apps.erase import erase_scenes, parse_box
 from svhn_erase.data import cache, crops, digitstruct, split
+from svhn_erase.data.digitstruct import reader
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.train import TrainConfig
@@ -182,6 +184,44 @@ def test_a_small_file_declaring_huge_tables_is_refused(tmp_path: Path) -> None:
     assert (path / "digitStruct.mat").stat().st_size < 10_000
     with pytest.raises(SvhnEraseError, match="declares 400,000,000 values"):
         digitstruct.load_index(path)
+
+
+def test_one_shared_box_field_cannot_multiply_the_digits(tmp_path: Path) -> None:
+    """Fifty images whose box fields all link to one compressed field of 20,000 values: a
+    few-KB file declaring a million digits is refused, not built into a table."""
+    path = tmp_path / "s"
+    path.mkdir()
+    with h5py.File(path / "digitStruct.mat", "w") as f:
+        big = f.create_dataset("#refs#/big", data=np.zeros((20000, 1)), compression="gzip")
+        names, boxes = [], []
+        for i in range(50):
+            name = np.array([ord(c) for c in f"{i + 1}.png"], np.uint16).reshape(-1, 1)
+            names.append(f.create_dataset(f"#refs#/n{i}", data=name).ref)
+            group = f.create_group(f"#refs#/b{i}")
+            for key in digitstruct.BOX_FIELDS:
+                group[key] = big
+            boxes.append(group.ref)
+        f.create_dataset("digitStruct/name", data=np.array(names).reshape(-1, 1),
+                         dtype=h5py.ref_dtype)
+        f.create_dataset("digitStruct/bbox", data=np.array(boxes).reshape(-1, 1),
+                         dtype=h5py.ref_dtype)
+    assert (path / "digitStruct.mat").stat().st_size < 100_000
+    with pytest.raises(SvhnEraseError, match="more than it can hold"):
+        digitstruct.read_digitstruct(path / "digitStruct.mat")
+
+
+def test_a_chunk_bigger_than_the_file_is_refused(tmp_path: Path) -> None:
+    """The library allocates a chunk whole to read it: its declared size is checked too."""
+    path = tmp_path / "chunky.mat"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=np.ones((3, 1)), maxshape=(None, 1), chunks=(4, 1),
+                         compression="gzip")
+    data = bytearray(path.read_bytes())
+    at = data.find(struct.pack("<III", 4, 1, 8))  # the layout message's chunk dimensions
+    data[at:at + 4] = struct.pack("<I", 2**27)
+    path.write_bytes(bytes(data))
+    with h5py.File(path, "r") as f, pytest.raises(SvhnEraseError, match="chunks of 1,073,741,824"):
+        reader.check_declared(path, "x", f["x"])
 
 
 def test_names_no_file_can_have_are_skipped(tmp_path: Path) -> None:

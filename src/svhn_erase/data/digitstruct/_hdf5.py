@@ -8,7 +8,7 @@ and the caller falls back to h5py. It knows nothing about digitStruct.
 
 A damaged file cannot make it loop or allocate without bound: header continuations, B-tree
 nodes and group nodes are each visited once, and a chunked dataset is allocated only when
-its declared size fits what the file can hold (its bytes, times ``DEFLATE_MAX_RATIO``).
+its declared size fits what the file can hold (``declared_limit``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,14 @@ _msg_v1 = struct.Struct("<HHB").unpack_from
 _msg_v2 = struct.Struct("<BHB").unpack_from
 _TEMPLATE_KEY = 48  # leading header bytes that pick the candidate templates
 DEFLATE_MAX_RATIO = 1032  # deflate's largest expansion: the most a compressed byte can hold
+MAX_DATASET_BYTES = 64 * 2**20  # far above any digitStruct dataset (extra's names: 1.6 MB)
+
+
+def declared_limit(file_size: int, filtered: bool) -> int:
+    """The most bytes a dataset of a ``file_size``-byte file can hold: the file's bytes
+    (times ``DEFLATE_MAX_RATIO`` when the dataset is compressed), at most
+    ``MAX_DATASET_BYTES``."""
+    return min(file_size * (DEFLATE_MAX_RATIO if filtered else 1), MAX_DATASET_BYTES)
 
 
 def _once(seen: set[int], at: int, what: str) -> None:
@@ -298,8 +306,7 @@ class Hdf5Map:
         if len(chunk) != len(shape) or 0 in chunk:
             raise Unsupported("chunk rank differs from the dataspace, or an empty chunk")
         grid = [-(-n // c) * c for n, c in zip(shape, chunk, strict=True)]
-        limit = len(buf) * (DEFLATE_MAX_RATIO if filters else 1)
-        if math.prod(grid) * np_dtype.itemsize > limit:
+        if math.prod(grid) * np_dtype.itemsize > declared_limit(len(buf), bool(filters)):
             raise Unsupported("a chunked dataset declares more data than the file can hold")
         out = np.zeros(grid, dtype=np_dtype)
         if btree == _UNDEF:

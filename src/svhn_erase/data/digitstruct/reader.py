@@ -6,7 +6,8 @@ a file that parser does not know is read through h5py instead, one reference at 
 (``read_digitstruct_naive``, slow: the benchmark baseline and the tests' reference).
 
 Memory is bounded by the file's real size: no dataset is read whose declared size exceeds
-what the file can hold (its bytes, times deflate's largest ratio when it is compressed), so
+what the file can hold (its bytes, times deflate's largest ratio when it is compressed, at
+most 64 MiB), and a file holds at most one digit per ``BYTES_PER_DIGIT`` of its bytes, so
 a small damaged file cannot ask for gigabytes. Whatever h5py raises for a damaged file
 becomes a ``DigitStructError`` naming it.
 """
@@ -14,6 +15,7 @@ becomes a ``DigitStructError`` naming it.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import struct
 import zlib
@@ -25,7 +27,12 @@ import numpy as np
 import pandas as pd
 from h5py import h5s, h5t
 
-from svhn_erase.data.digitstruct._hdf5 import DEFLATE_MAX_RATIO, REF, Hdf5Map, Unsupported
+from svhn_erase.data.digitstruct._hdf5 import (
+    REF,
+    Hdf5Map,
+    Unsupported,
+    declared_limit,
+)
 from svhn_erase.data.digitstruct.layout import (
     BOX_FIELDS,
     INDEX_COLUMNS,
@@ -52,15 +59,18 @@ def _chars_to_name(values: np.ndarray) -> str:
 
 
 def check_declared(path: Path, what: str, ds: h5py.Dataset) -> None:
-    """A ``DigitStructError`` when dataset ``ds`` declares more data than the file can hold:
-    its size in bytes, times ``DEFLATE_MAX_RATIO`` when the dataset is filtered."""
+    """A ``DigitStructError`` when dataset ``ds`` declares more data than the file can hold
+    (``declared_limit``), or chunks (which the library allocates whole to read them) larger
+    than a compressed dataset could hold."""
+    size = path.stat().st_size
     nbytes = int(ds.size or 0) * ds.dtype.itemsize
-    limit = path.stat().st_size
-    if ds.id.get_create_plist().get_nfilters() > 0:
-        limit *= DEFLATE_MAX_RATIO
-    if nbytes > limit:
+    if nbytes > declared_limit(size, ds.id.get_create_plist().get_nfilters() > 0):
         raise DigitStructError(f"{path}: {what} declares {ds.size:,} values ({nbytes:,} bytes), "
-                               f"more than this {path.stat().st_size:,}-byte file can hold")
+                               f"more than this {size:,}-byte file can hold")
+    chunk = math.prod(ds.chunks) * ds.dtype.itemsize if ds.chunks else 0
+    if chunk > declared_limit(size, True):
+        raise DigitStructError(f"{path}: {what} declares chunks of {chunk:,} bytes, more than "
+                               f"this {size:,}-byte file can hold")
 
 
 def _read_dataset(path: Path, what: str, ds: object) -> np.ndarray:
@@ -71,10 +81,16 @@ def _read_dataset(path: Path, what: str, ds: object) -> np.ndarray:
     return np.asarray(ds[()])
 
 
-class _RawTable:
-    """Columns of the raw (unclipped) digit table while it is being read."""
+BYTES_PER_DIGIT = 8  # a digit's five values take at least this much of any real file
 
-    def __init__(self) -> None:
+
+class _RawTable:
+    """Columns of the raw (unclipped) digit table while it is being read; at most one digit
+    per ``BYTES_PER_DIGIT`` bytes of the file (objects can be shared: a small file could
+    otherwise repeat one large box field for every image)."""
+
+    def __init__(self, path: Path) -> None:
+        self.budget = max(1000, path.stat().st_size // BYTES_PER_DIGIT)
         self.files: list[str] = []
         self.counts: list[int] = []
         self.values: list[np.ndarray] = []  # per image: (k, 5) label, left, top, width, height
@@ -85,8 +101,13 @@ class _RawTable:
             sizes = ", ".join(f"{k}={len(v)}" for k, v in fields.items())
             raise DigitStructError(f"{path}: image {index + 1} ({name}): box fields have "
                                    f"different lengths ({sizes})")
+        count = lengths.pop()
+        self.budget -= count
+        if self.budget < 0:
+            raise DigitStructError(f"{path}: image {index + 1} brings the digits past one per "
+                                   f"{BYTES_PER_DIGIT} bytes of the file: more than it can hold")
         self.files.append(name)
-        self.counts.append(lengths.pop())
+        self.counts.append(count)
         self.values.append(np.column_stack([np.asarray(fields[k], dtype=np.float64)
                                             for k in TABLE_FIELDS]))
 
@@ -187,7 +208,7 @@ def _read_raw_fast(path: Path, progress: bool = False) -> pd.DataFrame:
     with _open_h5(path) as f:
         name_addrs, bbox_addrs = _top_refs(path, f)
     buf = path.read_bytes()
-    table = _RawTable()
+    table = _RawTable(path)
     try:
         m = Hdf5Map(buf)
         pairs = zip(name_addrs.tolist(), bbox_addrs.tolist(), strict=True)
@@ -244,7 +265,7 @@ def _read_image_h5py(path: Path, f: h5py.File, index: int, name_ref: h5py.Refere
 
 def _read_raw_naive(path: Path) -> pd.DataFrame:
     """The raw table through h5py, following one reference at a time."""
-    table = _RawTable()
+    table = _RawTable(path)
     with _open_h5(path) as f:
         try:
             names = _read_dataset(path, "digitStruct/name", f["digitStruct/name"]).ravel()
