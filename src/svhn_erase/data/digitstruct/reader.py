@@ -64,7 +64,8 @@ def check_declared(path: Path, what: str, ds: h5py.Dataset) -> None:
     than a compressed dataset could hold."""
     size = path.stat().st_size
     nbytes = int(ds.size or 0) * ds.dtype.itemsize
-    if nbytes > declared_limit(size, ds.id.get_create_plist().get_nfilters() > 0):
+    if nbytes > declared_limit(size, False) and nbytes > declared_limit(
+            size, ds.id.get_create_plist().get_nfilters() > 0):  # (asked only when it matters)
         raise DigitStructError(f"{path}: {what} declares {ds.size:,} values ({nbytes:,} bytes), "
                                f"more than this {size:,}-byte file can hold")
     chunk = math.prod(ds.chunks) * ds.dtype.itemsize if ds.chunks else 0
