@@ -12,7 +12,7 @@ from PIL import Image
 
 from svhn_erase.data import synth
 from svhn_erase.data.digitstruct import read_digitstruct
-from svhn_erase.data.synth import fonts, photos
+from svhn_erase.data.synth import backgrounds, fonts, photos, stats
 from svhn_erase.errors import SvhnEraseError
 
 COUNT = 24
@@ -45,7 +45,7 @@ def test_layout_is_format1_with_groundtruth(split: Path) -> None:
         assert image.mode == "RGB" and clean.mode == "RGB" and mask.mode == "L"
         assert image.size == clean.size == mask.size
         w, h = image.size
-        assert 30 <= w <= 500 and 30 <= h <= 200
+        assert 30 <= w <= 500 and 20 <= h <= 200  # real SVHN parents: 13-429 px high
         k = int((table.file == f"{i}.png").sum())
         assert 1 <= k <= 5
         values = set(np.unique(np.asarray(mask)).tolist())
@@ -168,6 +168,22 @@ def test_every_face_has_the_weight_of_real_type() -> None:
             assert 0.07 < weight < 0.215, (family, name, weight)
 
 
+def test_footless_one_loses_its_foot_and_keeps_its_flag() -> None:
+    one = fonts.face_glyphs("ttf", "DejaVuSans.ttf")[0][1]  # a "1" standing on a foot
+    plain = fonts.footless_one("ttf", "DejaVuSans.ttf")
+    widths = [(a > 0.5).sum(axis=1) for a in (one.alpha, plain.alpha)]
+    assert widths[0][-1] > 2.5 * np.median(widths[0])  # the foot: far wider than the stem
+    assert widths[1][-1] <= np.median(widths[1]) + 3  # gone: the stem reaches the bottom
+    top = plain.alpha.shape[0] // 2  # the flag and the stem's top are untouched
+    x0 = int(plain.left - one.left)
+    np.testing.assert_array_equal(plain.alpha[:top],
+                                  one.alpha[:top, x0:x0 + plain.alpha.shape[1]])
+    assert plain.advance == one.advance
+    # Pillow's default face is the only one here whose "1" has no foot: it stays as it is
+    np.testing.assert_array_equal(fonts.footless_one("pil", "").alpha,
+                                  fonts.face_glyphs("pil", "")[0][1].alpha)
+
+
 def test_digit_count_distribution_is_svhn_like() -> None:
     counts = np.bincount([len(synth.render_sample(11, i).boxes) for i in range(150)],
                          minlength=7)
@@ -201,3 +217,132 @@ def test_preview_sheet(split: Path, tmp_path: Path) -> None:
     out = synth.preview_sheet(split, tmp_path / "sheet.png", n=6)
     sheet = np.asarray(Image.open(out))
     assert sheet.ndim == 3 and sheet.shape[0] >= 3 * 96
+
+
+# --------------------------------------------------------------------------- realism statistics
+
+
+def test_colourfulness_and_sharpness_known_answers() -> None:
+    assert stats.colourfulness(np.full((4, 4, 3), 128, np.uint8)) == 0.0
+    # half pure red, half pure green: rg = +-255 (std 255), yb = 127.5 everywhere (mean)
+    red_green = np.zeros((2, 2, 3), np.uint8)
+    red_green[0, :, 0] = 255
+    red_green[1, :, 1] = 255
+    assert stats.colourfulness(red_green) == pytest.approx(255 + 0.3 * 127.5)
+    assert stats.laplacian_variance(np.full((5, 5), 7.0)) == 0.0
+    dot = np.zeros((5, 5))
+    dot[2, 2] = 1.0  # Laplacian: -4 at the dot, +1 at its four neighbours, 0 elsewhere
+    assert stats.laplacian_variance(dot) == pytest.approx((16 + 4) / 25)
+
+
+def test_noise_sigma_and_blockiness_known_answers() -> None:
+    rng = np.random.default_rng(0)
+    noise = rng.normal(100, 5.0, (256, 256))
+    assert stats.noise_sigma(noise) == pytest.approx(5.0, rel=0.03)
+    assert stats.noise_sigma(np.full((8, 8), 3.0)) == 0.0
+    keep = np.zeros((256, 256), bool)
+    keep[:, :128] = True  # only the left half counts: noise there, a step edge on the right
+    stepped = noise.copy()
+    stepped[:, 129::2] += 80
+    assert stats.noise_sigma(stepped, keep) == pytest.approx(5.0, rel=0.05)
+    assert np.isnan(stats.noise_sigma(noise, np.zeros_like(keep)))
+    assert stats.blockiness(noise) == pytest.approx(1.0, abs=0.05)
+    blocks = np.kron(rng.uniform(0, 200, (8, 8)), np.ones((8, 8))) + rng.normal(0, 1, (64, 64))
+    assert stats.blockiness(blocks) > 10
+    assert np.isnan(stats.blockiness(noise[:10, :10]))
+
+
+def test_digit_contrast_and_records_known_answers() -> None:
+    image = np.full((40, 40, 3), 200, np.uint8)
+    image[10:30, 12:16] = (50, 50, 50)  # a dark bar inside the first box
+    boxes = np.array([[10, 10, 10, 20], [22, 10, 10, 20]], np.float64)  # gap 2 px
+    c = stats.digit_contrast(image, boxes, 0)
+    assert c.ink_minus_ring == pytest.approx(-150)
+    assert c.ink_share == pytest.approx(4 / 10)
+    assert c.ink_saturation == 0.0 and c.ring_saturation == 0.0
+    per_image, digits = stats.image_records(image, boxes)
+    assert per_image["digits"] == 2 and per_image["width"] == 40
+    assert per_image["number_w_share"] == pytest.approx(22 / 40)
+    assert digits[0]["aspect"] == pytest.approx(0.5) and digits[0]["box_h"] == 20
+    assert digits[0]["gap"] == pytest.approx(2 / 20) and np.isnan(digits[1]["gap"])
+    assert digits[0]["dark_ink"] == 1.0 and digits[0]["contrast"] == pytest.approx(150)
+    cells = stats.summarize([per_image, {**per_image, "digits": 4}], digits)
+    assert cells["digits"] == "0/50/0/50" and cells["aspect"] == "0.50/0.50/0.50"
+
+
+# --------------------------------------------------------------------------- real backgrounds
+
+
+@pytest.fixture(scope="module")
+def real_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny split standing in for real photos (digits drawn by PIL), wide enough to leave
+    digit-free strips beside its numbers."""
+    from builders import finish_split
+
+    root = tmp_path_factory.mktemp("real")
+    path = root / "train"
+    path.mkdir()
+    rng = np.random.default_rng(3)
+    names, boxes = [], []
+    for i in range(10):
+        h, w = 40 + 4 * i, 90 + 10 * i
+        image = rng.integers(0, 255, (h, w, 3)).astype(np.uint8)
+        x = 30 + 2 * i
+        rows = np.array([[1 + i % 9, x, 10, 12, 20], [10, x + 13, 11, 12, 20]], np.float64)
+        Image.fromarray(image).save(path / f"{i + 1}.png")
+        names.append(f"{i + 1}.png")
+        boxes.append(rows)
+    return finish_split(path, names, boxes, 0)
+
+
+def test_real_strips_overlap_no_box(real_split: Path) -> None:
+    table = read_digitstruct(real_split / "digitStruct.mat")
+    count = 0
+    for file, rows in table.groupby("file"):
+        shape = np.asarray(Image.open(real_split / file)).shape
+        xywh = rows[["left", "top", "width", "height"]].to_numpy()
+        strips = backgrounds.free_strips(shape, xywh)
+        assert strips  # left and right of the number at least
+        for r in strips:
+            assert min(r.height, r.width) >= backgrounds.MIN_SIDE
+            for left, top, bw, bh in xywh:  # no pixel of a strip within a box (+ 2 px)
+                assert (r.right <= left - 2 or r.left >= left + bw + 2
+                        or r.bottom <= top - 2 or r.top >= top + bh + 2)
+        count += len(strips)
+    real = backgrounds.load_backgrounds(real_split, (1, 10))
+    assert len(real.strips) == count
+    part = backgrounds.load_backgrounds(real_split, (3, 6))
+    assert set(part.photo_numbers.tolist()) == {3, 4, 5, 6}
+    # styles use disjoint photos
+    train, held = (set(real.photo_numbers[real.pool(s)].tolist()) for s in ("train", "heldout"))
+    assert held == {5, 10} and not train & held and train | held == set(range(1, 11))
+
+
+def test_real_backgrounds_split_is_deterministic_and_recorded(real_split: Path,
+                                                              tmp_path: Path) -> None:
+    kw = {"seed": 4, "style": "train", "progress": False, "real_backgrounds": real_split,
+          "real_range": (1, 10)}
+    a = synth.generate_split(tmp_path / "a", "s", 10, workers=1, **kw)
+    b = synth.generate_split(tmp_path / "b", "s", 10, workers=2, **kw)
+    plain = synth.generate_split(tmp_path / "c", "s", 10, seed=4, style="train", workers=1,
+                                 progress=False)
+    assert _files(a) == _files(b) != _files(plain)
+    recipe = json.loads((a / "summary.json").read_text())["real_backgrounds"]
+    assert recipe["photos"] == "1-10" and recipe["strips"] > 0
+    assert json.loads((plain / "summary.json").read_text())["real_backgrounds"] is None
+    real = backgrounds.load_backgrounds(real_split, (1, 10))
+    kinds = {synth.render_sample(4, i, "train", backgrounds=real).info["background"]
+             for i in range(10)}
+    assert "real" in kinds
+
+
+def test_real_backgrounds_bad_requests_are_user_errors(real_split: Path, tmp_path: Path) -> None:
+    with pytest.raises(SvhnEraseError, match="Format 1"):
+        backgrounds.load_backgrounds(tmp_path, (1, 5))
+    with pytest.raises(SvhnEraseError, match="no strips for style 'heldout'"):
+        synth.generate_split(tmp_path, "x", 2, style="heldout", real_backgrounds=real_split,
+                             real_range=(1, 4))  # held-out strips come from photos 5, 10
+    for bad in ("1600", "0-5", "9-3", "a-b"):
+        with pytest.raises(SvhnEraseError, match="real-range"):
+            backgrounds.parse_range(bad)
+    assert backgrounds.parse_range(" 1-1600 ") == (1, 1600)

@@ -72,9 +72,14 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--style", choices=["all", "train", "heldout"], default="all",
                    help="fonts and backgrounds: all, the training partition, or the held-out one")
     s.add_argument("--difficulty", choices=["realistic", "hard"], default="realistic",
-                   help="realistic (default): noise, JPEG, textures and framing calibrated "
-                        "against SPEC's reference set; hard: a stress test with heavy noise, "
+                   help="realistic (default): sizes, framing, colours, blur, noise and JPEG "
+                        "tuned against real SVHN photos; hard: a stress test with heavy noise, "
                         "busy textures, faint numbers and frames across them")
+    s.add_argument("--real-backgrounds", type=Path, default=None, metavar="DIR",
+                   help="a real Format 1 split (e.g. SVHN train): paint a share of the scenes "
+                        "on digit-free strips cut from its photos, outside every box")
+    s.add_argument("--real-range", default="1-1600", metavar="FIRST-LAST",
+                   help="file numbers of the photos strips are cut from (default: 1-1600)")
     s.add_argument("--workers", type=_positive, default=None,
                    help="processes (default: CPU count)")
     s.set_defaults(func=_run_data_synth)
@@ -109,9 +114,12 @@ def _run_data_format2(args: argparse.Namespace) -> None:
 
 def _run_data_synth(args: argparse.Namespace) -> None:
     from svhn_erase.data import synth
+    from svhn_erase.data.synth.backgrounds import parse_range
 
     synth.generate_split(args.root, args.split, count=args.count, seed=args.seed,
-                         style=args.style, workers=args.workers, difficulty=args.difficulty)
+                         style=args.style, workers=args.workers, difficulty=args.difficulty,
+                         real_backgrounds=args.real_backgrounds,
+                         real_range=parse_range(args.real_range))
 
 
 # --------------------------------------------------------------------------- train / classify

@@ -4,21 +4,26 @@ One image is made from one ``numpy`` Generator seeded with ``(seed, index)``, so
 is byte-identical for a given seed whatever the number of worker processes. The recipe
 (``render.render_sample`` runs it, one module per stage):
 
-1. ``number``: pick the number (1-5 digits, mostly 2-3), its digit height in final pixels
-   (10-80), a font (``fonts``: TrueType faces shipped with matplotlib, Pillow's default
-   face, OpenCV's Hershey stroke fonts), weight, width, spacing;
+1. ``number``: pick the number (1-5 digits, mostly 2-3; first digits by Benford's law as
+   in real SVHN), its digit height in final pixels (10-80), a font (``fonts``: TrueType
+   faces shipped with matplotlib, Pillow's default face, OpenCV's Hershey stroke fonts),
+   weight, width (narrow, as real house numbers), spacing, and the share of the parent's
+   width the number takes (about 0.26: SVHN parents keep much context);
 2. ``number``: lay the glyphs out at about twice the final resolution ("work" resolution)
    and warp them with one rotation + shear + perspective homography;
 3. ``scenery``: render the background at work resolution: a random crop of a scikit-image
    photo (``photos``: scaled, tinted, flipped) or a painted wall (``walls``: flat, gradient,
    plaster, stucco, siding, bricks, metal, wood, tiles, concrete), sometimes with a plaque
-   (warped with the number) and door/window edges;
+   (warped with the number) and door/window edges; optionally a strip of a real photo
+   (``backgrounds``: digit-free strips cut outside every box of real SVHN photos);
+   ``palette`` holds the colours real walls, plates and digits come in;
 4. ``digits``: colours, outline and drop shadow; composite the digits over the scene with
    their alpha (a later digit is painted over an earlier one, so where two digits overlap
    the later one wins in both the image and the mask);
-5. ``degrade``: apply the *same* lighting, colour grading, resize to the final size,
-   optional low-resolution round trip, blur, sensor-noise array and JPEG quality to the
-   composite and to the clean background, and the same geometric ops to every digit's alpha;
+5. ``degrade``: apply the *same* camera to the composite and to the clean background
+   (capture at or below the final size, blur, lighting, haze, colour grading, sensor noise
+   and JPEG there, then scaling up to the final size), and the same geometric ops to every
+   digit's alpha;
 6. ``truth``: ``clean`` is the degraded background; ``mask`` holds k (1-based, digitStruct
    order) where the k-th digit's degraded alpha (fill, outline and shadow) exceeds
    ``mask_threshold`` (the pixels the digit touched). Outside the mask dilated by
@@ -28,8 +33,9 @@ is byte-identical for a given seed whatever the number of worker processes. The 
    like a human annotator, clipped to the image.
 
 ``difficulty`` picks the ranges the recipe draws from (``difficulty.DIFFICULTIES``):
-``"realistic"`` (the default) is calibrated against SPEC §3's reference set; ``"hard"`` is a
-stress test. ``style`` partitions fonts and background sources (``sources``): ``"train"``
+``"realistic"`` (the default) is tuned against real SVHN train photos 1-1600 (``stats``
+measures both; ``benchmarks/generated_vs_real.py`` prints them side by side); ``"hard"``
+is a stress test. ``style`` partitions fonts and background sources (``sources``): ``"train"``
 and ``"heldout"`` use disjoint font families, photos and wall styles; ``"all"`` uses
 everything. ``generate`` writes a split to disk in parallel; ``preview`` draws a contact
 sheet of one.

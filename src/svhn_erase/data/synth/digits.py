@@ -1,10 +1,11 @@
 """Stage 4 of the recipe: the digits painted onto the clean scene at work resolution.
 
 ``pick_paint`` draws the fill colour against the wall behind the number (paint, metal or
-textured finish; sometimes close to the wall's brightness), an optional outline and drop
-shadow. ``composite`` warps each glyph onto the canvas and paints shadow, outline and fill
-over the scene by their alpha; a later digit is painted over an earlier one. Each digit's
-cover (fill, outline and shadow alpha) is kept for the ground truth.
+textured finish; sometimes close to the wall's brightness; with ``Difficulty.palette`` a
+colour from ``palette.INKS``), an optional outline and drop shadow. ``composite`` warps each
+glyph onto the canvas and paints shadow, outline and fill over the scene by their alpha; a
+later digit is painted over an earlier one. Each digit's cover (fill, outline and shadow
+alpha) is kept for the ground truth.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from svhn_erase.data.synth.difficulty import Difficulty
 from svhn_erase.data.synth.number import Canvas, Layout
-from svhn_erase.data.synth.walls import color_hsv
+from svhn_erase.data.synth.palette import color_hsv, ink_color
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +59,10 @@ def _digit_colors(rng: np.random.Generator, bg_rgb: np.ndarray,
     """A fill colour for the digits given the mean background colour, and a finish."""
     bg_l = float(bg_rgb.mean())
     finish = rng.choice(["paint", "metal", "paint", "paint", "texture"])
+    if diff.palette:  # a colour real digits come in, standing out from what is behind
+        low_contrast = rng.random() < diff.low_contrast_p
+        col = ink_color(rng, bg_rgb, low_contrast)
+        return col, "paint-low" if low_contrast else str(finish)
     if finish == "metal":
         if rng.random() < 0.6:  # brass
             col = color_hsv(rng.uniform(0.1, 0.15), rng.uniform(0.4, 0.8), rng.uniform(0.5, 0.9))

@@ -89,3 +89,30 @@ def _crop_glyph(img: np.ndarray, pen_x: int, base_y: int, advance: float) -> Gly
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     alpha = img[y0:y1, x0:x1].astype(np.float32) / 255.0
     return Glyph(alpha, float(x0 - pen_x), float(y0 - base_y), float(advance))
+
+
+@cache
+def footless_one(kind: str, name: str) -> Glyph:
+    """The face's "1" without its foot (the serif bar it stands on), as most house-number
+    ones are: from the first row below the middle where the ink runs wider than 1.5 x the
+    stem, every row is cut back to the stem's width around the stem's line (fitted on the
+    middle rows, so oblique faces keep their slant). A "1" without a foot is unchanged."""
+    one = face_glyphs(kind, name)[0][1]
+    alpha = one.alpha.copy()
+    h = alpha.shape[0]
+    ink = alpha > 0.5
+    rows = [r for r in range(int(0.3 * h), int(0.7 * h)) if ink[r].any()]
+    if len(rows) < 3:
+        return one
+    centres = [np.flatnonzero(ink[r]).mean() for r in rows]
+    stem = float(np.median([np.ptp(np.flatnonzero(ink[r])) + 1 for r in rows]))
+    slope, offset = np.polyfit(rows, centres, 1)
+    wide = [r for r in range(int(0.5 * h), h)
+            if ink[r].any() and np.ptp(np.flatnonzero(ink[r])) + 1 > 1.5 * stem]
+    for r in range(wide[0] - 1, h) if wide else ():  # from the foot's top to the bottom
+        keep = np.abs(np.arange(alpha.shape[1]) - (slope * r + offset)) <= stem / 2 + 1
+        alpha[r, ~keep] = 0.0
+    ys, xs = np.nonzero(alpha > 0.02)
+    y0, x0 = ys.min(), xs.min()
+    return Glyph(alpha[y0:ys.max() + 1, x0:xs.max() + 1], one.left + float(x0),
+                 one.top + float(y0), one.advance)

@@ -19,6 +19,7 @@ import numpy as np
 from svhn_erase import __version__
 from svhn_erase.atomic_io import write_bytes, write_json
 from svhn_erase.data.digitstruct import write_digitstruct
+from svhn_erase.data.synth.backgrounds import DEFAULT_RANGE, load_backgrounds
 from svhn_erase.data.synth.difficulty import DEFAULT_DIFFICULTY, difficulty_of
 from svhn_erase.data.synth.render import RECIPE_VERSION, render_sample
 from svhn_erase.data.synth.sources import style_sources
@@ -36,11 +37,16 @@ def _encode_png(img: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def _make_one(job: tuple[str, int, int, str, str]) -> np.ndarray:
+_Job = tuple[str, int, int, str, str, tuple | None]
+
+
+def _make_one(job: _Job) -> np.ndarray:
     """Render and write image ``index``; return its boxes with the image's width and height
-    appended to each row (a worker's whole answer)."""
-    folder, seed, index, style, difficulty = job
-    sample = render_sample(seed, index, style, difficulty)
+    appended to each row (a worker's whole answer). ``real`` is ``(folder, (first, last))``
+    of the real background strips or None; loaded once per process (before forking)."""
+    folder, seed, index, style, difficulty, real = job
+    backgrounds = load_backgrounds(*real) if real is not None else None
+    sample = render_sample(seed, index, style, difficulty, backgrounds)
     out = Path(folder)
     number = index + 1
     write_bytes(out / f"{number}.png", _encode_png(sample.image))
@@ -71,7 +77,7 @@ def _prepare_folder(folder: Path, count: int) -> None:
     (folder / "groundtruth").mkdir(parents=True, exist_ok=True)
 
 
-def _render_all(jobs: list[tuple[str, int, int, str, str]], workers: int, desc: str,
+def _render_all(jobs: list[_Job], workers: int, desc: str,
                 progress: bool) -> list[np.ndarray]:
     """``_make_one`` of every job, in order, in ``workers`` processes."""
     from tqdm import tqdm
@@ -112,13 +118,16 @@ def _statistics(results: list[np.ndarray]) -> dict:
 
 def generate_split(root: str | os.PathLike[str], split: str, count: int, seed: int = 0,
                    style: str = "all", workers: int | None = None,
-                   progress: bool = True, difficulty: str = DEFAULT_DIFFICULTY) -> Path:
+                   progress: bool = True, difficulty: str = DEFAULT_DIFFICULTY,
+                   real_backgrounds: str | os.PathLike[str] | None = None,
+                   real_range: tuple[int, int] = DEFAULT_RANGE) -> Path:
     """Write ``root/split`` in Format 1 (``1.png..N.png``, ``digitStruct.mat``) plus
     ``groundtruth/N_clean.png``, ``groundtruth/N_mask.png`` and ``summary.json``.
 
-    Image ``i`` (0-based) is ``render_sample(seed, i, style, difficulty)``; the output does
-    not depend on ``workers`` (default: the CPU count). Prints a one-line summary; returns
-    the folder.
+    Image ``i`` (0-based) is ``render_sample(seed, i, style, difficulty, backgrounds)``, with
+    ``backgrounds`` the digit-free strips of the real photos numbered ``real_range`` in the
+    Format 1 folder ``real_backgrounds`` (None: no real data); the output does not depend on
+    ``workers`` (default: the CPU count). Prints a one-line summary; returns the folder.
     """
     fonts, photos, walls = style_sources(style)
     diff = difficulty_of(difficulty)
@@ -126,15 +135,23 @@ def generate_split(root: str | os.PathLike[str], split: str, count: int, seed: i
         raise SvhnEraseError(f"synth: --count must be at least 1, got {count}")
     if not split or Path(split).name != split:
         raise SvhnEraseError(f"synth: split name {split!r} must be a plain folder name")
+    real = None
+    if real_backgrounds is not None:
+        real = (str(Path(real_backgrounds).resolve()), tuple(real_range))
+        strips = load_backgrounds(*real)  # loaded here, so that forked workers share them
+        if len(strips.pool(style)) == 0:
+            raise SvhnEraseError(f"{real_backgrounds}: no strips for style {style!r} in photos "
+                                 f"{real_range[0]}-{real_range[1]}")
     folder = Path(root) / split
     _prepare_folder(folder, count)
     workers = max(1, int(workers or os.cpu_count() or 1))
     recipe = {"generator": GENERATOR, "version": __version__,
               "recipe_version": RECIPE_VERSION, "seed": int(seed), "style": style,
-              "difficulty": difficulty, "count": count}
+              "difficulty": difficulty, "count": count,
+              "real_backgrounds": strips.recipe() if real is not None else None}
     # written first so that an interrupted run can be regenerated in place
     write_json(folder / "summary.json", {**recipe, "complete": False})
-    jobs = [(str(folder), int(seed), i, style, difficulty) for i in range(count)]
+    jobs = [(str(folder), int(seed), i, style, difficulty, real) for i in range(count)]
     started = time.perf_counter()
     results = _render_all(jobs, workers, f"synth {split}", progress)
     mat_started = time.perf_counter()
@@ -156,11 +173,14 @@ def generate_split(root: str | os.PathLike[str], split: str, count: int, seed: i
 
 def _summary_line(folder: Path, s: dict, seconds: float) -> str:
     hist = " ".join(f"{n}:{k}" for n, k in s["digits_per_image"].items())
+    real = s.get("real_backgrounds")
+    real_text = (f", real backgrounds: {real['strips']} strips of photos {real['photos']}"
+                 if real else "")
     return (f"synth {folder}: {s['count']} images, {s['digits']} digits, digits/image {hist}, "
             f"width {s['width_range'][0]}-{s['width_range'][1]} px, "
             f"height {s['height_range'][0]}-{s['height_range'][1]} px, "
             f"digit height {s['digit_height_range'][0]}-{s['digit_height_range'][1]} px, "
-            f"style {s['style']}, difficulty {s['difficulty']}, seed {s['seed']}, "
+            f"style {s['style']}, difficulty {s['difficulty']}, seed {s['seed']}{real_text}, "
             f"{seconds:.1f} s")
 
 

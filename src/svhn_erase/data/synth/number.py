@@ -1,7 +1,9 @@
 """Stages 1-2 of the recipe: the number and where it goes.
 
 ``pick_number`` draws the digits, their height in final pixels, the face, width, weight and
-spacing, and the work scale (about twice the final resolution). ``lay_out`` sets the glyphs
+spacing, the framing, and the work scale (about twice the final resolution). Sizes, shapes,
+spacing, framing and which digits are drawn follow real SVHN train photos 1-1600
+(``benchmarks/generated_vs_real.py``). ``lay_out`` sets the glyphs
 side by side in a local frame (baseline at y = 0) at work resolution. ``place`` warps the
 layout with one rotation + shear + perspective homography and sizes the canvas around it.
 """
@@ -13,13 +15,24 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from svhn_erase.data.synth.fonts import Glyph, face_glyphs
+from svhn_erase.data.synth.fonts import Glyph, face_glyphs, footless_one
 from svhn_erase.data.synth.sources import FONT_FAMILIES
 
 WORK_SCALE = 2.0
 MAX_WORK_WIDTH = 720
-# digits per number, close to SVHN train (1: 15 %, 2: 54 %, 3: 26 %, 4: 4 %, 5: rare)
-DIGIT_COUNT_P = np.array([0.15, 0.50, 0.27, 0.065, 0.015])
+# digits per number as in real SVHN train photos 1-1600 (1: 14 %, 2: 55 %, 3: 26 %, 4+: 5 %)
+DIGIT_COUNT_P = np.array([0.14, 0.55, 0.26, 0.04, 0.01])
+# which digits (0..9), as in real SVHN train photos 1-1600: first digits follow Benford's law
+# (a leading zero is rare), later ones are nearly uniform
+FIRST_DIGIT_P = np.array([0.002, 0.279, 0.193, 0.126, 0.109, 0.092, 0.063, 0.05, 0.041, 0.045])
+LATER_DIGIT_P = np.array([0.123, 0.127, 0.089, 0.112, 0.097, 0.107, 0.082, 0.09, 0.097, 0.076])
+# the share of the parent's width the number takes: log-normal, median 0.26 (real: 0.18-0.41
+# from the 10th to the 90th percentile; SVHN parents keep much context beside the number)
+WIDTH_SHARE = (0.26, 0.3, 0.1, 0.9)  # median, log-sd, low, high
+# most real house-number ones stand on no foot (a stem and a flag), but of the faces here
+# only Pillow's (held out) draws its "1" so; a model that only saw ones on a foot reads real
+# ones as 7 (the top confusion on real photos 1-1600 of recipe 3 and of recipe 4's draft)
+FOOTLESS_ONE_P = 0.6
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,7 +46,8 @@ class Number:
     face_h: float  # the face's digit height in glyph pixels
     aspect: float  # horizontal stretch
     wide_gaps: bool
-    bold: float  # > 0 thickens, < 0 thins the strokes by this share of the digit height
+    width_share: float  # the share of the parent's width the number takes
+    bold: float  # thickens the strokes by this share of the digit height (0: as the face is)
     scale: float  # work pixels per final pixel
 
     @property
@@ -69,40 +83,49 @@ class Canvas:
 
 
 def pick_number(rng: np.random.Generator, families: list[str]) -> Number:
-    """Digits (a leading zero is rare), size, face, stretch, spacing, weight, work scale."""
+    """Digits (by ``FIRST_DIGIT_P`` / ``LATER_DIGIT_P``), size, face, stretch, the number's
+    share of the parent's width, spacing, weight, work scale."""
     k = int(rng.choice(len(DIGIT_COUNT_P), p=DIGIT_COUNT_P)) + 1
-    digits = rng.integers(0, 10, size=k)
-    if k > 1 and digits[0] == 0 and rng.random() < 0.9:
-        digits[0] = rng.integers(1, 10)
-    digit_h = float(np.clip(np.exp(rng.normal(np.log(27), 0.42)), 10, 72))  # final px
+    digits = np.concatenate([rng.choice(10, size=1, p=FIRST_DIGIT_P / FIRST_DIGIT_P.sum()),
+                             rng.choice(10, size=k - 1, p=LATER_DIGIT_P / LATER_DIGIT_P.sum())])
+    digit_h = float(np.clip(np.exp(rng.normal(np.log(25.5), 0.45)), 10, 80))  # final px
     family = families[int(rng.integers(len(families)))]
     kind, face = FONT_FAMILIES[family][int(rng.integers(len(FONT_FAMILIES[family])))]
     glyphs, face_h = face_glyphs(kind, face)
-    aspect = float(np.clip(rng.normal(1.0, 0.15), 0.65, 1.4))
-    wide_gaps = rng.random() < 0.35
-    bold = rng.choice([0.0, 0.0, 0.0, rng.uniform(0.02, 0.07), -rng.uniform(0.01, 0.025)])
+    if rng.random() < FOOTLESS_ONE_P:
+        glyphs = (glyphs[0], footless_one(kind, face), *glyphs[2:])
+    # real house numbers are narrow: SVHN's boxes are 0.48 as wide as high (median)
+    aspect = float(np.clip(rng.normal(0.55, 0.1), 0.38, 0.95))
+    wide_gaps = rng.random() < 0.1
+    median, log_sd, low, high = WIDTH_SHARE
+    share = float(np.clip(np.exp(rng.normal(np.log(median), log_sd)), low, high))
+    # real digits are bolder than type: 40 % thickened; none thinned (recipe 3 thinned 20 %,
+    # which wiped out the strokes of narrow digits in thin faces)
+    bold = rng.uniform(0.02, 0.07) if rng.random() < 0.4 else 0.0
     # long numbers of big digits would not fit SVHN's widths (<= 500 px)
-    digit_h = min(digit_h, 440 / (k * (1.35 if wide_gaps else 0.9) * aspect))
+    digit_h = min(digit_h, 440 / (k * (1.2 if wide_gaps else 0.8) * aspect))
     # first guess of the final width, to choose the work scale
-    est_w = digit_h * k * 0.75 * aspect * (1.6 if wide_gaps else 1.1) + digit_h * 1.5
+    number_w = digit_h * k * 0.7 * aspect * (1.4 if wide_gaps else 1.05)
+    est_w = min(500.0, number_w / share)
     scale = min(WORK_SCALE, MAX_WORK_WIDTH / max(est_w, 1.0))
-    return Number(digits, digit_h, family, glyphs, face_h, aspect, wide_gaps, bold, scale)
+    return Number(digits, digit_h, family, glyphs, face_h, aspect, wide_gaps, share, bold,
+                  scale)
 
 
 def _glyph_alpha(g: Glyph, number: Number) -> tuple[np.ndarray, int]:
-    """A glyph's alpha at work size, thickened or thinned, and the padding that added."""
+    """A glyph's alpha at work size, thickened, and the padding that added."""
     sc, hw, bold = number.sc, number.hw, number.bold
     gw = max(1, int(round(g.alpha.shape[1] * sc * number.aspect)))
     gh = max(1, int(round(g.alpha.shape[0] * sc)))
     interp = cv2.INTER_AREA if gh < g.alpha.shape[0] else cv2.INTER_LINEAR
     small = cv2.resize(g.alpha, (gw, gh), interpolation=interp)
-    r = int(round(abs(bold) * hw))
+    r = int(round(bold * hw))
     if r <= 0:
         return small, 0
     pad = r + 1
     small = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-    return (cv2.dilate if bold > 0 else cv2.erode)(small, kernel), pad
+    return cv2.dilate(small, kernel), pad
 
 
 def lay_out(rng: np.random.Generator, number: Number) -> Layout:
@@ -117,7 +140,7 @@ def lay_out(rng: np.random.Generator, number: Number) -> Layout:
         x = pen + g.left * sc * aspect - pad
         y = g.top * sc - pad + (rng.normal(0, 0.03 * hw) if hand_placed else 0.0)
         placed.append((small, x, y))
-        gap = rng.uniform(0.1, 0.6) if number.wide_gaps else rng.uniform(-0.04, 0.12)
+        gap = rng.uniform(0.1, 0.4) if number.wide_gaps else rng.uniform(0.04, 0.12)
         pen += g.advance * sc * aspect + gap * hw
     lx0 = min(x for _, x, _ in placed)
     ly0 = min(y for _, _, y in placed)
@@ -152,15 +175,15 @@ def place(rng: np.random.Generator, number: Number, layout: Layout) -> Canvas:
     qx0, qy0 = quad.min(axis=0)
     qx1, qy1 = quad.max(axis=0)
     number_w, number_h = (qx1 - qx0) / scale, (qy1 - qy0) / scale  # final px
-    out_h = int(np.clip(round(max(number_h, digit_h) / rng.uniform(0.45, 0.85)), 30, 200))
+    out_h = int(np.clip(round(max(number_h, digit_h) / rng.uniform(0.45, 0.85)), 20, 200))
     out_h = max(out_h, int(np.ceil(number_h)) + 2)
-    margin_l, margin_r = rng.uniform(0.1, 1.0, size=2) * digit_h
-    out_w = int(np.clip(round(number_w + margin_l + margin_r), 30, 500))
+    out_w = int(np.clip(round(number_w / number.width_share), 30, 500))
     out_w = max(out_w, int(np.ceil(number_w)) + 2)
+    left_share = rng.uniform(0.2, 0.8)  # of the room beside the number, on its left
     work_w, work_h = int(round(out_w * scale)), int(round(out_h * scale))
     # position of the number's bounding box inside the canvas
     free_x, free_y = work_w - (qx1 - qx0), work_h - (qy1 - qy0)
-    px = free_x * float(np.clip(margin_l / (margin_l + margin_r), 0, 1)) - qx0
+    px = free_x * left_share - qx0
     py = free_y * rng.uniform(0.2, 0.8) - qy0
     src = np.array([[lx0, ly0], [lx1, ly0], [lx1, ly1], [lx0, ly1]], np.float32)
     number_m = cv2.getPerspectiveTransform(src, quad + np.array([px, py], np.float32))

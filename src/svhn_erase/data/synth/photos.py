@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from svhn_erase.data.synth.difficulty import Difficulty
-from svhn_erase.data.synth.walls import color_hsv
+from svhn_erase.data.synth.palette import color_hsv
 
 
 @cache
@@ -58,7 +58,8 @@ def photo_background(rng: np.random.Generator, name: str, h: int, w: int,
         img = img[:, ::-1]
     if _is_gray_photo(name) or rng.random() < 0.25:
         lum = img.mean(axis=2, keepdims=True)
-        tint = color_hsv(rng.uniform(0, 1), rng.uniform(0, 0.6), 1.0) / 255.0
+        tint_sat = rng.uniform(0, 0.3 if diff.palette else 0.6)
+        tint = color_hsv(rng.uniform(0, 1), tint_sat, 1.0) / 255.0
         img = lum * tint[None, None, :] * rng.uniform(0.8, 1.2)
     gain = rng.uniform(0.8, 1.2, size=3).astype(np.float32)
     contrast = rng.uniform(*diff.photo_contrast)

@@ -15,6 +15,7 @@ from svhn_erase.errors import SvhnEraseError
 
 _PALETTE = np.array([[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25],
                      [0, 130, 200], [245, 130, 48], [145, 30, 180]], np.uint8)  # mask values
+MAX_CELL_ASPECT = 3.0  # a cell is at most this many times as wide as high
 
 
 def _preview_row(split_dir: Path, number: int, table: pd.DataFrame,
@@ -30,8 +31,8 @@ def _preview_row(split_dir: Path, number: int, table: pd.DataFrame,
     mask = cv2.imread(str(split_dir / "groundtruth" / f"{number}_mask.png"),
                       cv2.IMREAD_UNCHANGED)
     h, w = mask.shape
-    f = cell_h / h
-    size = (max(1, int(round(w * f))), cell_h)
+    f = min(cell_h / h, MAX_CELL_ASPECT * cell_h / w)  # wide parents are scaled to fit
+    size = (max(1, int(round(w * f))), max(1, int(round(h * f))))
     boxed = cv2.resize(image, size, interpolation=cv2.INTER_NEAREST)
     for _, r in table[table.file == name].iterrows():
         p0 = (int(r.left * f), int(r.top * f))
@@ -42,8 +43,9 @@ def _preview_row(split_dir: Path, number: int, table: pd.DataFrame,
     plain = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
     cl = cv2.resize(np.ascontiguousarray(clean), size, interpolation=cv2.INTER_LINEAR)
     mk = cv2.resize(_PALETTE[np.minimum(mask, 6)], size, interpolation=cv2.INTER_NEAREST)
-    gap = np.full((cell_h, 4, 3), 255, np.uint8)
-    return np.concatenate([plain, gap, boxed, gap, cl, gap, mk], axis=1)
+    gap = np.full((size[1], 4, 3), 255, np.uint8)
+    row = np.concatenate([plain, gap, boxed, gap, cl, gap, mk], axis=1)
+    return np.pad(row, ((0, cell_h - size[1]), (0, 0), (0, 0)), constant_values=255)
 
 
 def _two_columns(rows: list[np.ndarray]) -> np.ndarray:
@@ -62,7 +64,8 @@ def _two_columns(rows: list[np.ndarray]) -> np.ndarray:
 def preview_sheet(split_dir: str | os.PathLike[str], out_png: str | os.PathLike[str],
                   n: int = 12, cell_h: int = 96) -> Path:
     """Write a PNG grid of the first ``n`` images of a split: the image with its boxes,
-    the clean scene and the mask (coloured), one row per image, each scaled to ``cell_h``."""
+    the clean scene and the mask (coloured), one row per image, each scaled to ``cell_h``
+    high (or to ``MAX_CELL_ASPECT`` x ``cell_h`` wide, whichever is smaller)."""
     split_dir = Path(split_dir)
     table = read_digitstruct(split_dir / "digitStruct.mat")
     rows = []

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from svhn_erase.data.synth.backgrounds import RealBackgrounds
 from svhn_erase.data.synth.degrade import pick_degradation
 from svhn_erase.data.synth.difficulty import DEFAULT_DIFFICULTY, Difficulty, difficulty_of
 from svhn_erase.data.synth.digits import composite, pick_paint
@@ -19,7 +20,7 @@ from svhn_erase.data.synth.scenery import paint_background
 from svhn_erase.data.synth.sources import style_sources
 from svhn_erase.data.synth.truth import ground_truth, keep_clean_beyond_halo
 
-RECIPE_VERSION = 3
+RECIPE_VERSION = 4
 
 
 @dataclass
@@ -45,12 +46,13 @@ def _as_rng(rng_or_seed: np.random.Generator | int, index: int) -> np.random.Gen
 
 
 def render_sample(rng_or_seed: np.random.Generator | int, index: int = 0,
-                  style: str = "all", difficulty: str | Difficulty = DEFAULT_DIFFICULTY
-                  ) -> Sample:
+                  style: str = "all", difficulty: str | Difficulty = DEFAULT_DIFFICULTY,
+                  backgrounds: RealBackgrounds | None = None) -> Sample:
     """Render one parent image with its clean scene, digit mask and boxes, in memory.
 
-    With an integer seed the image depends only on ``(seed, index, style, difficulty)``; a
-    Generator is used as given (``index`` is then ignored).
+    With an integer seed the image depends only on ``(seed, index, style, difficulty)`` (and
+    ``backgrounds``, real background strips, when given); a Generator is used as given
+    (``index`` is then ignored).
     """
     families, photos, walls = style_sources(style)
     diff = difficulty_of(difficulty)
@@ -59,7 +61,7 @@ def render_sample(rng_or_seed: np.random.Generator | int, index: int = 0,
     layout = lay_out(rng, number)  # 2. glyphs side by side, warped onto the canvas
     canvas = place(rng, number, layout)
     clean, background = paint_background(rng, canvas, number.hw, layout.box, photos, walls,
-                                         diff)  # 3. the scene without the number
+                                         diff, backgrounds, style)  # 3. the scene, no number
     paint = pick_paint(rng, clean, canvas, layout, number.hw, diff)  # 4. the digits on it
     image, covers = composite(clean, canvas, layout, paint)
     camera = pick_degradation(rng, canvas.out_w, canvas.out_h, diff)  # 5. the same camera

@@ -7,21 +7,28 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from svhn_erase.data.synth.backgrounds import RealBackgrounds
 from svhn_erase.data.synth.difficulty import Difficulty
 from svhn_erase.data.synth.number import Canvas
+from svhn_erase.data.synth.palette import color_hsv, plate_color, wall_color
 from svhn_erase.data.synth.photos import photo_background
-from svhn_erase.data.synth.walls import color_hsv, pick_wall, wall
+from svhn_erase.data.synth.walls import pick_wall, wall
 
 
 def paint_background(rng: np.random.Generator, canvas: Canvas, unit: float,
                      number_box: tuple[float, ...], photos: list[str], walls: list[str],
-                     diff: Difficulty) -> tuple[np.ndarray, str]:
+                     diff: Difficulty, real: RealBackgrounds | None = None,
+                     style: str = "all") -> tuple[np.ndarray, str]:
     """The clean scene (float32 RGB 0..255 at work resolution) and the background's name.
 
     ``unit`` is the digit height in work pixels; ``number_box`` the number's extent in its
-    layout frame (``canvas.number_m`` maps it onto the canvas)."""
+    layout frame (``canvas.number_m`` maps it onto the canvas). With ``real`` a share of the
+    scenes (``real.share``) are a strip of a real photo (``style`` picks which strips)."""
     h, w = canvas.work_h, canvas.work_w
-    if rng.random() < diff.photo_p and bool(photos):
+    if real is not None and rng.random() < real.share:
+        background = "real"
+        clean = real.background(rng, h, w, canvas.work_w / canvas.out_w, style)
+    elif rng.random() < diff.photo_p and bool(photos):
         background = photos[int(rng.integers(len(photos)))]
         clean = photo_background(rng, background, h, w, diff)
     else:
@@ -29,7 +36,7 @@ def paint_background(rng: np.random.Generator, canvas: Canvas, unit: float,
         clean = wall(rng, background, h, w, unit, diff)
     if rng.random() < 0.25:  # door / window edge in the context
         keep_out = canvas.number_extent if diff.edges_avoid_number else None
-        clean = _edge_element(rng, clean, unit, keep_out)
+        clean = _edge_element(rng, clean, unit, keep_out, diff.palette)
     if rng.random() < diff.plaque_p:
         clean = _plaque(rng, clean, canvas.number_m, number_box, unit, walls, diff)
     return np.clip(clean, 0, 255).astype(np.float32), background
@@ -52,8 +59,12 @@ def _plaque(rng: np.random.Generator, clean: np.ndarray, m: np.ndarray,
     border = max(1, int(rng.uniform(0.02, 0.1) * unit))
     inner = cv2.erode(plate, np.ones((2 * border + 1,) * 2, np.float32))
     kind = walls[int(rng.integers(len(walls)))] if rng.random() < 0.3 else "flat"
-    face = wall(rng, kind, h, w, unit * 0.5, diff)
-    trim = color_hsv(rng.uniform(0, 1), rng.uniform(0, 0.6), rng.uniform(0.05, 1.0))
+    if diff.palette:  # plates in the colours real ones come in
+        face = wall(rng, kind, h, w, unit * 0.5, diff, base=plate_color(rng))
+        trim = plate_color(rng)
+    else:
+        face = wall(rng, kind, h, w, unit * 0.5, diff)
+        trim = color_hsv(rng.uniform(0, 1), rng.uniform(0, 0.6), rng.uniform(0.05, 1.0))
     out = clean * (1 - plate[:, :, None]) + trim * plate[:, :, None]
     out = out * (1 - inner[:, :, None]) + face * inner[:, :, None]
     if rng.random() < 0.5:  # the plate's own shadow on the wall
@@ -76,7 +87,8 @@ def _rounded_rect(x0: float, y0: float, x1: float, y1: float, r: float) -> np.nd
 
 
 def _edge_element(rng: np.random.Generator, clean: np.ndarray, unit: float,
-                  keep_out: tuple[float, float, float, float] | None = None) -> np.ndarray:
+                  keep_out: tuple[float, float, float, float] | None = None,
+                  palette: bool = False) -> np.ndarray:
     """A door or window frame edge (a straight band of another colour) in the context.
 
     With ``keep_out`` (x0, y0, x1, y1, the number's extent in pixels) the
@@ -85,7 +97,8 @@ def _edge_element(rng: np.random.Generator, clean: np.ndarray, unit: float,
     """
     h, w = clean.shape[:2]
     out = clean.copy()
-    color = color_hsv(rng.uniform(0, 1), rng.uniform(0, 0.5), rng.uniform(0.05, 0.95))
+    color = (wall_color(rng) if palette
+             else color_hsv(rng.uniform(0, 1), rng.uniform(0, 0.5), rng.uniform(0.05, 0.95)))
     band = max(2, int(rng.uniform(0.1, 0.8) * unit))
     gap = 0.25 * unit
     kx0, ky0, kx1, ky1 = keep_out if keep_out is not None else (w, h, 0, 0)

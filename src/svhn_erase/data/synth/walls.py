@@ -9,13 +9,8 @@ import cv2
 import numpy as np
 
 from svhn_erase.data.synth.difficulty import Difficulty
+from svhn_erase.data.synth.palette import color_hsv, wall_color
 from svhn_erase.data.synth.sources import SMOOTH_WALLS
-
-
-def color_hsv(h: float, s: float, v: float) -> np.ndarray:
-    """An RGB colour (float32, 0..255) from hue, saturation and value in 0..1."""
-    hsv = np.array([[[h * 179.0, s * 255.0, v * 255.0]]], np.float32)
-    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
 
 
 def smooth_noise(rng: np.random.Generator, h: int, w: int, cells: float) -> np.ndarray:
@@ -75,7 +70,8 @@ def _boards(rng, lum, base, unit, diff, kind):  # siding; wood adds its colour a
     period = unit * rng.uniform(0.35, 1.0) if kind == "siding" else unit * rng.uniform(0.6, 2)
     yy = np.arange(h, dtype=np.float32)[:, None]
     if kind == "wood":
-        base = color_hsv(rng.uniform(0.04, 0.1), rng.uniform(0.4, 0.8), rng.uniform(0.3, 0.8))
+        sat = rng.uniform(0.3, 0.6) if diff.palette else rng.uniform(0.4, 0.8)
+        base = color_hsv(rng.uniform(0.04, 0.1), sat, rng.uniform(0.3, 0.8))
         wobble = (unit * 0.1) * smooth_noise(rng, h, w, 6)
         grain = np.sin((yy + wobble) * rng.uniform(0.8, 2.0) / max(unit * 0.05, 1.0))
         lum += 0.08 * grain + 0.03 * fine_noise(rng, h, w)
@@ -89,7 +85,8 @@ def _courses(rng, lum, base, unit, diff, kind):  # bricks (coloured, offset rows
     bh = unit * (rng.uniform(0.3, 0.6) if kind == "bricks" else rng.uniform(0.5, 1.5))
     bw = bh * (rng.uniform(2.0, 3.2) if kind == "bricks" else rng.uniform(0.8, 1.3))
     if kind == "bricks":
-        base = color_hsv(rng.uniform(0.0, 0.07), rng.uniform(0.35, 0.75), rng.uniform(0.35, 0.75))
+        sat = rng.uniform(0.3, 0.6) if diff.palette else rng.uniform(0.35, 0.75)
+        base = color_hsv(rng.uniform(0.0, 0.07), sat, rng.uniform(0.35, 0.75))
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     row = np.floor(yy / bh)
     shift = (row % 2) * 0.5 * bw if kind == "bricks" else 0.0
@@ -120,10 +117,14 @@ _PAINTERS: dict[str, _Painter] = {
 
 
 def wall(rng: np.random.Generator, kind: str, h: int, w: int, unit: float,
-         diff: Difficulty) -> np.ndarray:
+         diff: Difficulty, base: np.ndarray | None = None) -> np.ndarray:
     """A painted wall of ``kind`` at (h, w), float RGB 0..255; ``unit`` is the digit height
-    in pixels."""
-    base = color_hsv(rng.uniform(0, 1), rng.uniform(0, 0.5) ** 1.3, rng.uniform(0.25, 0.95))
+    in pixels; ``base`` its colour (default: drawn; a kind with a colour of its own, such as
+    bricks or wood, replaces it)."""
+    if base is None and diff.palette:
+        base = wall_color(rng)
+    elif base is None:
+        base = color_hsv(rng.uniform(0, 1), rng.uniform(0, 0.5) ** 1.3, rng.uniform(0.25, 0.95))
     lum = np.ones((h, w), np.float32)
     lum, base = _PAINTERS[kind](rng, lum, base, unit, diff, kind)
     return lum[:, :, None] * base[None, None, :]
