@@ -1,0 +1,5 @@
+"""``python -m svhn_erase.cli``."""
+
+from svhn_erase.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,133 @@
+"""The ``train`` and ``classify`` commands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from svhn_erase.cli.common import positive
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from svhn_erase.model.nets import ARCHITECTURES, DEFAULT_NET
+
+    p = sub.add_parser("train", help="train a digit classifier on a split's digit crops",
+                       description="Train one of the original networks on the 40x40 gray digit "
+                       "crops of ROOT/SPLIT (cached once), validate on a seeded held-out part "
+                       "of it, test once on --test-split, and write a run folder "
+                       "RUNS/<id><timestamp>/ with config, metrics, weights, report and plots.")
+    p.add_argument("--data", type=Path, required=True, help="folder holding the split folders")
+    p.add_argument("--split", default="train", help="training split (default: train)")
+    p.add_argument("--test-split", default="test",
+                   help="split tested once at the end; 'none' to skip (default: test)")
+    p.add_argument("--net", default=DEFAULT_NET, choices=list(ARCHITECTURES),
+                   help=f"network (default: {DEFAULT_NET})")
+    p.add_argument("--batch", type=int, default=32, help="batch size (default: 32)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs (default: 10; with --resume: the new total, more or fewer)")
+    p.add_argument("--opt", default="SGD", choices=["SGD", "Adagrad", "Adadelta", "Adam", "ASGD"],
+                   help="optimizer (default: SGD, as the original)")
+    p.add_argument("--lr", type=float, default=0.005, help="learning rate (default: 0.005)")
+    p.add_argument("--momentum", type=float, default=0.0,
+                   help="SGD momentum; the original used none (default: 0)")
+    p.add_argument("--cpu", action="store_true", help="use the CPU even if CUDA is present")
+    p.add_argument("--id", default="", help="prefix of the run folder's name")
+    p.add_argument("--runs", type=Path, default=Path("runs"),
+                   help="folder for run folders (default: runs)")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of the training parents held out for validation (default: 0.1)")
+    p.add_argument("--seed", type=int, default=267, help="random seed (default: 267)")
+    p.add_argument("--classes", type=int, default=10, choices=[10, 11],
+                   help="10 digits, or 11 with a 'no digit' class for a judge (default: 10)")
+    p.add_argument("--size", type=int, default=40, help="crop size in pixels (default: 40)")
+    p.add_argument("--margin", type=float, default=0.0,
+                   help="grow each box by this fraction of its size per side (default: 0)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="use at most this many crops of the training split")
+    p.add_argument("--resume", type=Path, default=None,
+                   help="run folder of a stopped run to continue from its last finished epoch")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                   help="fp32: the original's arithmetic (default); bf16: mixed precision "
+                   "(forward pass and loss under autocast in bfloat16, float16 on GPUs without "
+                   "it; weights stay fp32), faster on CPUs with AVX512-BF16/AMX and on GPUs, "
+                   "works but is slower elsewhere")
+    _add_train_real(p)
+    p.set_defaults(func=_run_train)
+
+
+def _add_train_real(p: argparse.ArgumentParser) -> None:
+    """Real crops and the options that help a classifier read real photos (issue 13)."""
+    p.add_argument("--real", type=Path, default=None,
+                   help="a real Format 1 split folder (e.g. SVHN train) whose digits are added "
+                   "to the training crops; --split none trains on them alone")
+    p.add_argument("--real-range", default=None,
+                   help="photos of --real to train on, FIRST-LAST (e.g. 1-1400; default: all)")
+    p.add_argument("--real-val-range", default=None,
+                   help="photos of --real to validate on instead of the split's held-out part "
+                   "(e.g. 1401-1600)")
+    p.add_argument("--real-repeat", type=int, default=1,
+                   help="times the real crops appear per epoch (default: 1)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from these weights (fine-tuning; .safetensors or run folder)")
+    p.add_argument("--augment", action="store_true",
+                   help="random box shift/scale, rotation, contrast, brightness and blur")
+    p.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
+                   help="learning-rate schedule (default: constant, as the original)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="weight decay (default: 0)")
+    p.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="label smoothing of the cross-entropy (default: 0)")
+
+
+def _run_train(args: argparse.Namespace) -> None:
+    from svhn_erase.model import train
+
+    config = train.TrainConfig(
+        split=None if args.split.lower() == "none" else args.split,
+        test_split=None if args.test_split.lower() == "none" else args.test_split,
+        net=args.net, batch=args.batch,
+        epochs=args.epochs if args.epochs is not None or args.resume else 10, opt=args.opt,
+        lr=args.lr, momentum=args.momentum, val_fraction=args.val_fraction, seed=args.seed,
+        classes=args.classes, size=args.size, margin=args.margin, limit=args.limit,
+        precision=args.precision, cpu=args.cpu,
+        real=str(args.real.resolve()) if args.real else None, real_range=args.real_range,
+        real_val_range=args.real_val_range, real_repeat=args.real_repeat,
+        init=str(args.init.resolve()) if args.init else None, augment=args.augment,
+        schedule=args.schedule, weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing)
+    run = train.train_classifier(args.data, config, runs=args.runs, run_id=args.id,
+                                 resume=args.resume)
+    print(run)
+    report = run / "report.txt"
+    if report.is_file():
+        print(report.read_text(), end="")
+
+
+def _add_classify(sub: argparse._SubParsersAction) -> None:
+    from svhn_erase.model.nets import ARCHITECTURES
+
+    p = sub.add_parser("classify", help="read every digit of a split with a trained classifier",
+                       description="Classify the digit crops of ROOT/SPLIT and write a CSV with "
+                       "columns file,digit_index,label,pred,prob.")
+    p.add_argument("--data", type=Path, required=True, help="folder holding the split folders")
+    p.add_argument("--split", required=True, help="split name, e.g. test")
+    p.add_argument("--weights", type=Path, required=True,
+                   help="run folder, .safetensors file or the original's .pkl state dict")
+    p.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    p.add_argument("--net", default=None, choices=list(ARCHITECTURES),
+                   help="network (default: from the file's metadata or its shapes)")
+    p.add_argument("--batch", type=positive, default=512,
+                   help="inference batch size (default: 512)")
+    p.add_argument("--cpu", action="store_true", help="use the CPU even if CUDA is present")
+    p.set_defaults(func=_run_classify)
+
+
+def _run_classify(args: argparse.Namespace) -> None:
+    from svhn_erase.model import classify
+
+    result = classify.classify_split(args.data, args.split, args.weights, out=args.out,
+                                     net=args.net, cpu=args.cpu, batch=args.batch)
+    accuracy = float((result["label"] == result["pred"]).mean()) if len(result) else 0.0
+    print(f"{len(result)} digits, accuracy {100 * accuracy:.2f} % -> {args.out}")
+    if result.attrs.get("skipped"):
+        print(f"skipped {len(result.attrs['skipped'])} image(s)")
+
