@@ -3,12 +3,15 @@ ground truth (SPEC §3). The fixtures in ``conftest.py`` and a few tests call th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from svhn_erase.boxes import union_mask
 from svhn_erase.data.digitstruct import write_digitstruct
+from svhn_erase.removal.methods.base import Erased, RemovalMethod
 
 
 def make_split(root: Path, name: str = "train", count: int = 30, seed: int = 0,
@@ -92,3 +95,29 @@ def make_gt_split(root: Path, name: str = "test", count: int = 5, seed: int = 0,
         names.append(file)
         boxes.append(np.asarray(rows, dtype=float))
     return finish_split(path, names, boxes, corrupt)
+
+
+@dataclass(frozen=True)
+class FillLevel:
+    """The setting of ``BoxFill``: the grey level every box is painted."""
+
+    level: int = 0
+
+
+class BoxFill(RemovalMethod):
+    """A toy removal method for the registry tests: every box painted one grey level."""
+
+    name = "toy_boxfill"
+    description = "a toy registered by the test: every box painted one grey level"
+
+    def __init__(self, config: FillLevel | None = None) -> None:
+        super().__init__(config or FillLevel())
+
+    def erase(self, scenes, model=None):
+        out = []
+        for scene in scenes:
+            mask = union_mask(scene.boxes, scene.image.shape)
+            image = scene.image.copy()
+            image[mask] = self.config.level
+            out.append(Erased(image, mask, mask))
+        return out

@@ -8,16 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from builders import make_gt_split
+from builders import BoxFill, make_gt_split
 from svhn_erase import cli
-from svhn_erase.boxes import union_mask
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.evaluation import bench, scoring
 from svhn_erase.evaluation.selection import headline_names
 from svhn_erase.model import weights
 from svhn_erase.removal.methods import (
-    Erased,
-    RemovalMethod,
     method_class,
     method_names,
     register,
@@ -164,20 +161,11 @@ def test_no_weights_and_none_packaged_is_a_user_error(tmp_path, monkeypatch) -> 
         bench.run_bench(tmp_path, "test", None, tmp_path / "out", progress=False)
 
 
-class _Blackout(RemovalMethod):
-    """A toy method: paints every box black."""
+class _Blackout(BoxFill):
+    """A toy method: paints every box black (grey level 0)."""
 
     name = "toy_blackout"
     description = "a toy registered by the test: every box painted black"
-
-    def erase(self, scenes, model=None):
-        out = []
-        for scene in scenes:
-            mask = union_mask(scene.boxes, scene.image.shape)
-            image = scene.image.copy()
-            image[mask] = 0
-            out.append(Erased(image, mask, mask))
-        return out
 
 
 def test_a_registered_method_is_benchmarked(tmp_path, model_files, capsys) -> None:

@@ -12,13 +12,13 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from builders import BoxFill, FillLevel
 from svhn_erase.boxes import union_mask
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.evaluation.selection import headline_names
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.removal.config import RemovalConfig, SeedConfig
 from svhn_erase.removal.methods import (
-    Erased,
     RemovalMethod,
     Scene,
     create,
@@ -71,27 +71,14 @@ def test_registry_lists_the_methods_in_the_benchmarks_order() -> None:
 
 
 def test_a_toy_method_is_created_by_name_and_unregistered() -> None:
-    @dataclasses.dataclass(frozen=True)
-    class Grey:
-        level: int = 128
-
-    class Greyout(RemovalMethod):
+    class Greyout(BoxFill):
         name = "toy_greyout"
         description = "every box painted grey"
-
-        def erase(self, scenes, model=None):
-            out = []
-            for s in scenes:
-                mask = union_mask(s.boxes, s.image.shape)
-                image = s.image.copy()
-                image[mask] = self.config.level
-                out.append(Erased(image, mask, mask))
-            return out
 
     register(Greyout)
     try:
         assert method_names()[-1] == "toy_greyout"
-        method = create("toy_greyout", Grey(7))
+        method = create("toy_greyout", FillLevel(7))
         assert method.settings() == {"method": "toy_greyout", "level": 7}
         scene = _scene()
         (result,) = method.erase([scene])
