@@ -1,0 +1,206 @@
+"""Find house-number digits in whole photos: ``load_detector`` and ``Detector.detect``.
+
+A ``Detector`` resizes each photo to the network's input height, runs the batch through
+``DigitCenterNet``, decodes the heat map's peaks (``targets.decode``), drops boxes that
+overlap a better one (``nms``), maps the boxes back to the photo's pixels and groups them
+into numbers (``group_numbers``: left-to-right chains of digits of similar height on one
+line). Weights are safetensors whose metadata holds the architecture and the detection
+settings (``save_detector`` writes them, with a JSON copy of the metadata beside them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from svhn_erase.atomic_io import atomic_path, write_json
+from svhn_erase.boxes import Box
+from svhn_erase.detection.net import DigitCenterNet, NetConfig
+from svhn_erase.detection.targets import Peak, decode, resize_photo, to_batch
+from svhn_erase.errors import SvhnEraseError
+
+PACKAGED = Path(__file__).resolve().parents[1] / "checkpoints" / "detector.safetensors"
+DETECT_BATCH = 32
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One digit found in a photo: its box (Format 1: left, top, width, height), its digit
+    (0-9), the detector's score (0-1) and the number (0, 1, ... left to right) it belongs to."""
+
+    box: Box
+    label: int
+    score: float
+    number: int
+
+
+@dataclass(frozen=True)
+class DetectSettings:
+    """How peaks become detections: the default score threshold, the overlap (IoU) above
+    which the weaker of two boxes is dropped, and the widest input a photo is given."""
+
+    min_score: float = 0.3
+    nms_iou: float = 0.5
+    max_width: int = 1024
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``a`` (n, 4) with every box in ``b`` (m, 4), both left, top,
+    width, height: an (n, m) array."""
+    a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2])
+    y1 = np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None, :] - inter
+    return inter / np.maximum(union, 1e-9)
+
+
+def nms(peaks: list[Peak], threshold: float) -> list[Peak]:
+    """The peaks, best first, without any that overlaps a better one by IoU > threshold."""
+    peaks = sorted(peaks, key=lambda p: -p.score)
+    if not peaks:
+        return []
+    overlap = iou(np.array([p.box for p in peaks]), np.array([p.box for p in peaks]))
+    kept: list[int] = []
+    for i in range(len(peaks)):
+        if all(overlap[i, j] <= threshold for j in kept):
+            kept.append(i)
+    return [peaks[i] for i in kept]
+
+
+def group_numbers(boxes: np.ndarray) -> np.ndarray:
+    """A number index per box (n, 4): boxes sorted left to right join the chain of the
+    previous box when their heights differ by less than 1.6x, their vertical centres by less
+    than half a height and the gap between them is under one height; chains are numbered
+    left to right."""
+    boxes = np.asarray(boxes, float).reshape(-1, 4)
+    order = np.argsort(boxes[:, 0] + boxes[:, 2] / 2, kind="stable")
+    chains: list[list[int]] = []
+    for i in order:
+        left, top, w, h = boxes[i]
+        for chain in chains:
+            pl, pt, pw, ph = boxes[chain[-1]]
+            mean_h = (h + ph) / 2
+            if (max(h, ph) < 1.6 * min(h, ph) and abs((top + h / 2) - (pt + ph / 2)) < mean_h / 2
+                    and left - (pl + pw) < mean_h and left + w / 2 > pl + pw / 2):
+                chain.append(i)
+                break
+        else:
+            chains.append([i])
+    number = np.zeros(len(boxes), np.int64)
+    for n, chain in enumerate(sorted(chains, key=lambda c: boxes[c[0], 0])):
+        number[chain] = n
+    return number
+
+
+class Detector:
+    """A trained digit detector: ``detect`` takes RGB uint8 photos and returns, per photo,
+    its digits sorted by number, then left to right."""
+
+    def __init__(self, net: DigitCenterNet, settings: DetectSettings = DetectSettings(),
+                 device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.net = net.to(self.device).eval()
+        self.settings = settings
+
+    @property
+    def config(self) -> NetConfig:
+        return self.net.config
+
+    @torch.no_grad()
+    def detect(self, images: Sequence[np.ndarray], min_score: float | None = None
+               ) -> list[list[Detection]]:
+        """The digits of each photo (RGB uint8, H x W x 3), those scoring at least
+        ``min_score`` (default: the weights' tuned threshold)."""
+        threshold = self.settings.min_score if min_score is None else float(min_score)
+        out: list[list[Detection]] = []
+        for start in range(0, len(images), DETECT_BATCH):
+            out.extend(self._detect_batch(images[start:start + DETECT_BATCH], threshold))
+        return out
+
+    def _detect_batch(self, images: Sequence[np.ndarray], threshold: float
+                      ) -> list[list[Detection]]:
+        for im in images:
+            if not (isinstance(im, np.ndarray) and im.ndim == 3 and im.shape[2] == 3
+                    and im.dtype == np.uint8 and min(im.shape[:2]) > 0):
+                raise SvhnEraseError("detect takes RGB uint8 arrays of shape (H, W, 3)")
+        resized = [resize_photo(im, self.config.input_height, self.settings.max_width)
+                   for im in images]
+        x, widths = to_batch([r.image for r in resized])
+        raw = self.net(x.to(self.device))
+        peaks = decode({k: v.float().cpu() for k, v in raw.items()}, widths, threshold)
+        return [self._detections(nms(p, self.settings.nms_iou), r)
+                for p, r in zip(peaks, resized, strict=True)]
+
+    @staticmethod
+    def _detections(peaks: list[Peak], r) -> list[Detection]:
+        boxes = np.array([[p.box[0] / r.sx, p.box[1] / r.sy, p.box[2] / r.sx, p.box[3] / r.sy]
+                          for p in peaks]).reshape(-1, 4)
+        numbers = group_numbers(boxes)
+        found = [Detection(Box.of(b), p.label, p.score, int(n))
+                 for b, p, n in zip(boxes, peaks, numbers, strict=True)]
+        return sorted(found, key=lambda d: (d.number, d.box.left))
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def save_detector(detector: Detector, path: str | os.PathLike[str], extra: dict | None = None
+                  ) -> None:
+    """Write the weights (safetensors, atomically) and ``<path>.json`` with the metadata."""
+    meta = {"kind": "svhn-erase detector", "net": detector.config.to_dict(),
+            "detect": asdict(detector.settings), **(extra or {})}
+    state = {k: v.detach().cpu().contiguous() for k, v in detector.net.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"detector": json.dumps(meta)})
+    write_json(Path(path).with_suffix(".json"), meta)
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict:
+    """The metadata a detector's weights carry; a user error if the file is no detector."""
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = json.loads((fh.metadata() or {})["detector"])
+        NetConfig.from_dict(meta["net"])
+        DetectSettings(**meta["detect"])
+    except FileNotFoundError as exc:
+        raise SvhnEraseError(f"{path}: detector weights not found") from exc
+    except Exception as exc:  # safetensors and json raise several types
+        raise SvhnEraseError(f"{path}: not detector weights ({type(exc).__name__}: "
+                             f"{exc})") from exc
+    return meta
+
+
+def load_detector(weights: str | os.PathLike | None = None, device: str | None = None
+                  ) -> Detector:
+    """The detector at ``weights`` (a ``.safetensors`` file; None: the packaged one) on
+    ``device`` (default: CUDA when present, else the CPU)."""
+    path = Path(weights) if weights is not None else PACKAGED
+    if weights is None and not PACKAGED.is_file():
+        raise SvhnEraseError(f"{PACKAGED}: no packaged detector; train one with "
+                             "'svhn-erase train-detector' and pass --detector")
+    meta = read_metadata(path)
+    net = DigitCenterNet(NetConfig.from_dict(meta["net"]))
+    try:
+        net.load_state_dict(load_file(str(path)))
+    except (RuntimeError, KeyError) as exc:
+        raise SvhnEraseError(f"{path}: weights do not fit the network they name ({exc})") \
+            from exc
+    settings = DetectSettings(**meta["detect"])
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return Detector(net, settings, device)
+
+
+def with_settings(detector: Detector, **changes) -> Detector:
+    """The same network with other detection settings (e.g. a tuned ``min_score``)."""
+    return Detector(detector.net, replace(detector.settings, **changes), detector.device)
