@@ -22,7 +22,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -142,6 +142,40 @@ def check_output_folder(out: Path, split: Path, method: str, files: Sequence[str
                              f"{MANIFEST}); give a new or empty --out")
 
 
+def batches(parents: Iterable[Parent]) -> Iterator[list[Parent]]:
+    """The parents in the batches the methods take: a batch ends at ``IMAGES_PER_BATCH``
+    images or ``PIXELS_PER_BATCH`` pixels."""
+    batch: list[Parent] = []
+    for parent in parents:
+        batch.append(parent)
+        if (len(batch) == IMAGES_PER_BATCH
+                or sum(p.image.shape[0] * p.image.shape[1] for p in batch) >= PIXELS_PER_BATCH):
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def erase_batch(method: RemovalMethod, model: ConvNet | None, batch: Sequence[Parent],
+                out: Path, keep_existing: bool = False) -> tuple[list[int], float]:
+    """Erase one batch and write each ``OUT/FILE`` and ``OUT/masks/FILE`` atomically; returns
+    the digits erased per image and the seconds of the erase stage. Every engine (this one,
+    ``ray_engine``) erases through here, so they write the same bytes. With ``keep_existing``
+    an output file already there is not written again (a retried batch writes only what its
+    first attempt left undone)."""
+    scenes = [Scene(p.image, p.boxes) for p in batch]
+    start = time.perf_counter()
+    results = erase_scenes(method, scenes, model)
+    seconds = time.perf_counter() - start
+    for parent, result in zip(batch, results, strict=True):
+        for target, pixels in ((out / parent.file, result.image),
+                               (out / "masks" / parent.file,
+                                result.replaced.astype(np.uint8) * 255)):
+            if not (keep_existing and target.exists()):
+                atomic_io.write_image(target, pixels)
+    return [_inside(p) for p in batch], seconds
+
+
 class _SplitWriter:
     """Erases a split batch by batch, writes each result and counts digits and seconds."""
 
@@ -150,16 +184,10 @@ class _SplitWriter:
         self.digits, self.images, self.seconds = 0, 0, 0.0
 
     def erase(self, batch: list[Parent]) -> None:
-        scenes = [Scene(p.image, p.boxes) for p in batch]
-        start = time.perf_counter()
-        results = erase_scenes(self.method, scenes, self.model)
-        self.seconds += time.perf_counter() - start
-        for parent, result in zip(batch, results, strict=True):
-            self.digits += _inside(parent)
-            self.images += 1
-            atomic_io.write_image(self.out / parent.file, result.image)
-            atomic_io.write_image(self.out / "masks" / parent.file,
-                                  result.replaced.astype(np.uint8) * 255)
+        digits, seconds = erase_batch(self.method, self.model, batch, self.out)
+        self.digits += sum(digits)
+        self.images += len(batch)
+        self.seconds += seconds
 
 
 def erase_split(data: str | os.PathLike[str], split_name: str, out: str | os.PathLike[str],
@@ -189,15 +217,7 @@ def erase_split(data: str | os.PathLike[str], split_name: str, out: str | os.Pat
     writer, skipped = _SplitWriter(remover, model, out), []
     bar = tqdm(total=len(files) if limit is None else min(limit, len(files)), unit="image",
                desc=f"erase ({method})", disable=not progress or not sys.stderr.isatty())
-    batch: list[Parent] = []
-    for parent in iter_parents(path, table, limit, skipped=skipped):
-        batch.append(parent)
-        if (len(batch) == IMAGES_PER_BATCH
-                or sum(p.image.shape[0] * p.image.shape[1] for p in batch) >= PIXELS_PER_BATCH):
-            writer.erase(batch)
-            bar.update(len(batch))
-            batch.clear()
-    if batch:
+    for batch in batches(iter_parents(path, table, limit, skipped=skipped)):
         writer.erase(batch)
         bar.update(len(batch))
     bar.close()
