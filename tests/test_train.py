@@ -221,6 +221,24 @@ def test_real_range_mixes_photos_and_validates_on_real(root, tmp_path) -> None:
         real.parse_range("5-1")
 
 
+
+def test_real_none_crops_avoid_digits_and_join_a_judge_run(root) -> None:
+    from svhn_erase.model.train import mixing, real
+
+    none = real.real_none_crops(root / "test", "1-5", 2, 32, 0.25, seed=3, progress=False)
+    again = real.real_none_crops(root / "test", "1-5", 2, 32, 0.25, seed=3, progress=False)
+    assert 0 < len(none) <= 2 * 5 and (none.labels == crops.NO_DIGIT).all()
+    assert np.array_equal(none.crops, again.crops) and none.crops.shape[1:] == (32, 32)
+    config = dataclasses.replace(SMALL, epochs=1, classes=11, split=None,
+                                 real=str(root / "test"), real_range="1-5", real_val_range="6-8",
+                                 real_repeat=2)
+    plain, _ = mixing.training_data(root, config, torch.device("cpu"), progress=False)
+    extra, _ = mixing.training_data(root, dataclasses.replace(config, real_none=2),
+                                    torch.device("cpu"), progress=False)
+    assert len(extra.y_train) == len(plain.y_train) + 2 * len(none)
+    with pytest.raises(SvhnEraseError):
+        TrainConfig(real=str(root / "test"), real_none=1)  # 10 classes: nowhere to put them
+
 def test_augmentation_is_seeded_and_keeps_shapes() -> None:
     from svhn_erase.model.train.augment import Augmenter, context_size
 

@@ -38,6 +38,8 @@ class TrainConfig:
     folder whose photos ``real_range`` (e.g. "1-1400") are added to the training crops
     ``real_repeat`` times per epoch, and whose photos ``real_val_range`` replace the
     split's held-out part as validation; ``split`` None trains on the real crops alone.
+    ``real_none`` (11 classes only) adds that many "no digit" crops per real training photo,
+    cut from its digit-free areas (``real.real_none_crops``), repeated as the digits are.
     ``init`` starts from a weights file (fine-tuning); ``augment`` random box jitter,
     rotation, contrast and blur (``augment``); ``schedule`` "cosine" anneals the lr to 0
     over the epochs; ``weight_decay`` and ``label_smoothing`` as torch's.
@@ -63,6 +65,7 @@ class TrainConfig:
     real_range: str | None = None
     real_val_range: str | None = None
     real_repeat: int = 1
+    real_none: int = 0
     init: str | None = None
     augment: bool = False
     schedule: str = "constant"
@@ -100,6 +103,9 @@ class TrainConfig:
             if text:
                 parse_range(text)
         _whole("--real-repeat", self.real_repeat, 1, 1000)
+        _whole("--real-none", self.real_none, 0, 100)
+        if self.real_none and (self.real is None or self.classes != 11):
+            raise SvhnEraseError("--real-none needs --real and --classes 11")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise SvhnEraseError(f"--weight-decay must be >= 0, not {self.weight_decay}")
         if not (math.isfinite(self.label_smoothing) and 0 <= self.label_smoothing < 1):

@@ -3,7 +3,8 @@ both, as ``loop.TrainData``; and where its validation crops come from.
 
 - ``split`` (a generated split; None: none) gives its crops, a seeded ``val_fraction`` of its
   parents held out for validation (``loop.split_train_val``, ``limit`` crops at most);
-- ``real`` with ``real_range`` adds the real crops of those photos, ``real_repeat`` times;
+- ``real`` with ``real_range`` adds the real crops of those photos, ``real_repeat`` times
+  (with ``real_none`` that many extra digit-free crops per photo, for an 11-class judge);
 - ``real_val_range`` makes those real photos the validation set instead (the generated
   split is then used whole).
 
@@ -70,6 +71,15 @@ def training_data(data: PathLike, config: TrainConfig, device: torch.device,
         x_parts += [source.crops] * config.real_repeat
         y_parts += [source.labels] * config.real_repeat
         prints.append(f"real:{source.fingerprint}")
+        if config.real_none:
+            size, margin = config.size, config.margin
+            if context:
+                size, margin = augment.context_size(size, margin), augment.context_margin(margin)
+            none = real.real_none_crops(config.real, config.real_range, config.real_none, size,
+                                        margin, config.seed, progress)
+            x_parts += [none.crops] * config.real_repeat
+            y_parts += [none.labels] * config.real_repeat
+            prints.append(f"real-none:{none.fingerprint}")
     if real_val:
         val_set = _real_set(config, config.real_val_range, progress)
         val_parts = [(val_set.crops, val_set.labels)]

@@ -6,6 +6,10 @@ photos 1 to 1400 for training and ``--real-val-range 1401-1600`` those of photos
 1600 for validation (choosing the best epoch), so a real validation set (here photos
 1601-2000) stays untouched. The crops are cached as any split's crops are (in the user's
 cache folder when the split is read-only).
+
+For the 11-class judge, ``real_none_crops`` cuts extra "no digit" crops out of the same
+photos' digit-free areas (``--real-none N`` per photo, seeded): the cache's one per ten digits
+is too few for a judge to learn real walls, doors and plates.
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from svhn_erase.data import crops as crops_mod
+from svhn_erase.data import split as split_mod
 from svhn_erase.errors import SvhnEraseError
 
 PathLike = str | os.PathLike[str]
@@ -53,3 +60,33 @@ def real_crop_set(split_dir: PathLike, photo_range: str | None, size: int, margi
         raise SvhnEraseError(f"{path}: no digits in photos {photo_range}")
     return crops_mod.build_crop_cache(path, size=size, margin=margin, gray=True,
                                       classes=classes, progress=progress, table=table)
+
+
+def real_none_crops(split_dir: PathLike, photo_range: str | None, per_photo: int, size: int,
+                    margin: float, seed: int, progress: bool = True) -> crops_mod.CropSet:
+    """Up to ``per_photo`` "no digit" crops (label ``NO_DIGIT``) per photo in ``photo_range``:
+    boxes sized like the split's digit boxes, placed at seeded random spots where the box
+    grown by ``margin`` touches no digit box, cut with ``margin`` at ``size`` pixels."""
+    path = Path(split_dir)
+    table = photo_table(crops_mod.load_split_table(path), photo_range)
+    sizes = table[["width", "height"]].to_numpy(dtype=float) * (1 + 2 * margin)
+    rng = np.random.default_rng(seed)
+    crops, parents = [], []
+    files = list(dict.fromkeys(table["file"]))
+    for index, parent in enumerate(tqdm(split_mod.iter_parents(path, table), total=len(files),
+                                        unit="img", desc="digit-free crops", leave=False,
+                                        disable=None if progress else True)):
+        for left, top, width, height in crops_mod.background_boxes(
+                parent.image.shape, parent.boxes, sizes, per_photo, rng):
+            inner = (left + width * margin / (1 + 2 * margin),
+                     top + height * margin / (1 + 2 * margin),
+                     width / (1 + 2 * margin), height / (1 + 2 * margin))
+            crops.append(crops_mod.crop_digit(parent.image, inner, size, margin))
+            parents.append(index)
+    count = len(crops)
+    return crops_mod.CropSet(
+        crops=np.stack(crops) if crops else np.zeros((0, size, size), np.uint8),
+        labels=np.full(count, crops_mod.NO_DIGIT, np.int64),
+        table_row=np.full(count, -1, np.int64), parent=np.asarray(parents, np.int64),
+        files=files, fingerprint=f"none{per_photo}-{seed}-{crops_mod.table_fingerprint(table)}",
+        params={"size": size, "margin": margin, "per_photo": per_photo, "seed": seed})

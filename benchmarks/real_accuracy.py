@@ -1,0 +1,124 @@
+"""Real-photo accuracy of classifiers and judges: the issue-13 ablation table.
+
+Each ``--row NAME=WEIGHTS`` is a weights file (safetensors or the original ``.pkl``). For a
+10-class classifier the table gives its accuracy on the digits of the tuning photos
+(``--tune``, default 1401-1600) and of the real validation photos (``--val``, default
+1601-2000) of a Format 1 split (``--real``), optionally on a generated split's digits
+(``--generated ROOT/SPLIT``), and the ratio of its real-validation accuracy to the first
+row's (the baseline, measured in the same run). ``--report NAME`` adds sklearn's per-digit
+report of that row on the validation photos.
+
+An 11-class judge (``--judge NAME=WEIGHTS``) is scored on the same photos with one digit-free
+box per ten digits (``real_crop_set(..., classes=11)``): the share of digits it calls
+"no digit" (target at most 3 %), the share of digit-free boxes it calls "no digit" (target
+at least 90 %) and the share of digits it reads right.
+
+Usage::
+
+    python benchmarks/real_accuracy.py --real ../shared/real-svhn/train \\
+        --row old=old.safetensors --row new=src/svhn_erase/checkpoints/classifier.safetensors \\
+        --report new --judge judge=src/svhn_erase/checkpoints/judge.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import classification_report
+
+from svhn_erase.data import crops as crops_mod
+from svhn_erase.model.inference import predict_crops
+from svhn_erase.model.train.real import real_crop_set
+from svhn_erase.model.weights import load_classifier
+
+NO_DIGIT = 10
+
+
+def _named(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=WEIGHTS, not {text!r}")
+    return name, path
+
+
+def _real(real: str, photos: str, classes: int) -> crops_mod.CropSet:
+    return real_crop_set(real, photos, 40, 0.0, classes, progress=False)
+
+
+def _generated(path: str) -> crops_mod.CropSet:
+    return crops_mod.build_crop_cache(Path(path), size=40, margin=0.0, gray=True,
+                                      classes=10, progress=False)
+
+
+def _accuracy(pred: np.ndarray, labels: np.ndarray) -> float:
+    return 100.0 * float((pred == labels).mean())
+
+
+def classifier_table(args: argparse.Namespace) -> None:
+    sets = {"tune": _real(args.real, args.tune, 10), "val": _real(args.real, args.val, 10)}
+    if args.generated:
+        sets["generated"] = _generated(args.generated)
+    sizes = ", ".join(f"{k} {len(s)}" for k, s in sets.items())
+    print(f"\nclassifiers (digits: {sizes}; tune = photos {args.tune}, val = photos {args.val})")
+    head = f"| row | tune {args.tune} | val {args.val} |"
+    head += " generated |" if args.generated else ""
+    print(head + " val / first row |")
+    print("|---" * (head.count("|")) + "|")
+    base, reports = None, {}
+    for name, path in args.row:
+        model = load_classifier(path)
+        acc = {}
+        for key, crop_set in sets.items():
+            pred, _ = predict_crops(model, crop_set.crops)
+            acc[key] = _accuracy(pred, crop_set.labels)
+            if key == "val" and name in args.report:
+                reports[name] = classification_report(crop_set.labels, pred, digits=3,
+                                                      zero_division=0)
+        base = acc["val"] if base is None else base
+        cells = " | ".join(f"{acc[key]:.2f} %" for key in sets)
+        print(f"| {name} | {cells} | {acc['val'] / base:.3f} |")
+    for name, text in reports.items():
+        print(f"\nper-digit report of {name} on photos {args.val}:\n{text}")
+
+
+def judge_table(args: argparse.Namespace) -> None:
+    print("\njudges (11 classes; targets: digits called no-digit <= 3 %, digit-free boxes "
+          "called no-digit >= 90 %)")
+    print("| judge | photos | digits | called no-digit | read right | digit-free boxes |"
+          " called no-digit |")
+    print("|---|---|---|---|---|---|---|")
+    sets = {photos: _real(args.real, photos, 11) for photos in (args.tune, args.val)}
+    for name, path in args.judge:
+        model = load_classifier(path)
+        for photos, crop_set in sets.items():
+            pred, _ = predict_crops(model, crop_set.crops)
+            digit, free = crop_set.labels < NO_DIGIT, crop_set.labels == NO_DIGIT
+            print(f"| {name} | {photos} | {digit.sum()} | "
+                  f"{100 * (pred[digit] == NO_DIGIT).mean():.2f} % | "
+                  f"{_accuracy(pred[digit], crop_set.labels[digit]):.2f} % | {free.sum()} | "
+                  f"{100 * (pred[free] == NO_DIGIT).mean():.2f} % |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--real", required=True, help="a real Format 1 split folder")
+    parser.add_argument("--tune", default="1401-1600", help="tuning photos (FIRST-LAST)")
+    parser.add_argument("--val", default="1601-2000", help="validation photos (FIRST-LAST)")
+    parser.add_argument("--generated", help="a generated split folder to score as well")
+    parser.add_argument("--row", type=_named, action="append", default=[],
+                        help="NAME=WEIGHTS of a 10-class classifier (first: the baseline)")
+    parser.add_argument("--report", action="append", default=[],
+                        help="NAME of a row to print the per-digit report of")
+    parser.add_argument("--judge", type=_named, action="append", default=[],
+                        help="NAME=WEIGHTS of an 11-class judge")
+    args = parser.parse_args()
+    if args.row:
+        classifier_table(args)
+    if args.judge:
+        judge_table(args)
+
+
+if __name__ == "__main__":
+    main()
