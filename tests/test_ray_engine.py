@@ -1,0 +1,178 @@
+"""The Ray engine (``erase --engine ray``): the local engine's bytes, corrupt images skipped
+as there, a stopped run resumed, a killed worker retried with nothing lost or written twice,
+and a local engine that imports no Ray.
+
+One local Ray of 2 CPUs serves the module; the tests share one xdist group so that
+``pytest -n 2`` starts it once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+psutil = pytest.importorskip("psutil")  # ships with ray
+
+from builders import make_split  # noqa: E402
+from svhn_erase import cli  # noqa: E402
+from svhn_erase.apps import erase, ray_engine  # noqa: E402
+from svhn_erase.errors import SvhnEraseError  # noqa: E402
+from svhn_erase.model.nets import ConvNet  # noqa: E402
+from svhn_erase.model.weights import save_classifier  # noqa: E402
+
+pytestmark = pytest.mark.xdist_group("ray")
+
+COUNT, CORRUPT = 48, 2  # the index leaves out the last two (not images at all) ...
+TRUNCATED = ("5.png", "20.png")  # ... and these two pass the index but do not decode
+GOOD = COUNT - CORRUPT - len(TRUNCATED)
+SAME_KEYS = ("digits", "images", "skipped", "index_skipped", "method", "weights")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, object_store_memory=100 * 2**20, include_dashboard=False,
+             log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory: pytest.TempPathFactory, model: ConvNet) -> dict[str, Path]:
+    """A split with four corrupt images, classifier weights, and the local engine's
+    erasure."""
+    root = tmp_path_factory.mktemp("ray")
+    make_split(root, "s", count=COUNT, seed=18, corrupt=CORRUPT)
+    for name in TRUNCATED:
+        data = (root / "s" / name).read_bytes()
+        (root / "s" / name).write_bytes(data[:len(data) // 2])
+    weights = root / "clf.safetensors"
+    save_classifier(model, weights)
+    erase.erase_split(root, "s", root / "local", weights=weights, progress=False)
+    return {"root": root, "weights": weights, "local": root / "local"}
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.png"))}
+
+
+def _timing(out: Path) -> dict:
+    return json.loads((out / "timing.json").read_text())
+
+
+def _inodes(out: Path) -> dict[str, int]:
+    return {str(p.relative_to(out)): p.stat().st_ino for p in out.rglob("*.png")}
+
+
+def _temporaries(out: Path) -> list[Path]:
+    return [p for p in out.rglob(".*") if ".tmp-" in p.name]
+
+
+def _run(split: dict[str, Path], out: Path, **kwargs) -> dict:
+    return ray_engine.erase_split_ray(split["root"], "s", out, weights=split["weights"],
+                                      progress=False, **kwargs)
+
+
+def test_cli_ray_engine_writes_the_local_engine_bytes(local_ray, split, capsys) -> None:
+    out = split["root"] / "on-ray"
+    code = cli.main(["erase", "--data", str(split["root"]), "--split", "s", "--weights",
+                     str(split["weights"]), "--out", str(out), "--engine", "ray",
+                     "--workers", "2"])
+    assert code == 0
+    assert _outputs(out) == _outputs(split["local"])
+    assert len(_outputs(out)) == 2 * GOOD
+    ours, theirs = _timing(out), _timing(split["local"])
+    assert {k: ours[k] for k in SAME_KEYS} == {k: theirs[k] for k in SAME_KEYS}
+    assert len(ours["skipped"]) == len(TRUNCATED) and "truncated" in ours["skipped"][0]
+    assert len(ours["index_skipped"]) == CORRUPT
+    assert (ours["engine"], ours["workers"], ours["resumed"]) == ("ray", 2, 0)
+    assert ours["seconds"] > 0 and ours["wall_seconds"] > 0
+    assert (out / "manifest.json").read_text() == (split["local"] / "manifest.json").read_text()
+    assert "on Ray: 2 workers" in capsys.readouterr().out
+
+
+def test_a_stopped_run_resumes_without_rewriting_what_it_wrote(local_ray, split,
+                                                               tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    # a run stopped after 10 images: its 10th mask not written, a dead writer's temporary left
+    erase.erase_split(split["root"], "s", out, weights=split["weights"], limit=10,
+                      progress=False)
+    (out / "masks" / "10.png").unlink()
+    (out / "timing.json").unlink()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (out / f".11.png.tmp-{dead.pid}-0000").write_bytes(b"half")
+    before = _inodes(out)
+    timing = _run(split, out, workers=2)
+    # done: 1-9 less 5.png (it does not decode); 10.png lacks its mask
+    assert timing["resumed"] == 8 and timing["images"] == GOOD - 8
+    assert _outputs(out) == _outputs(split["local"])
+    after = _inodes(out)
+    assert all(after[name] == inode for name, inode in before.items())  # not written again
+    assert not _temporaries(out)
+
+
+def _pool_pids() -> list[int]:
+    """The process ids of this test's Ray workers that hold an ``EraseWorker``."""
+    pids = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if "EraseWorker" in " ".join(proc.cmdline()):
+                pids.append(proc.pid)
+        except psutil.Error:
+            continue
+    return pids
+
+
+def test_a_killed_worker_is_retried_and_nothing_is_lost_or_written_twice(
+        local_ray, split, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result: dict = {}
+    run = threading.Thread(target=lambda: result.update(
+        timing=_run(split, out, workers=2, batch_size=2)))
+    run.start()
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*.png")) and run.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    victim = _pool_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    psutil.Process(victim).wait(timeout=10) if psutil.pid_exists(victim) else None
+    done_at_kill = _inodes(out)
+    run.join(timeout=180)
+    assert not run.is_alive() and "timing" in result
+    assert 0 < len(done_at_kill) < 2 * GOOD  # killed midway
+    assert _outputs(out) == _outputs(split["local"])  # nothing lost
+    after = _inodes(out)
+    assert all(after[name] == inode for name, inode in done_at_kill.items())  # once only
+    timing, local = _timing(out), _timing(split["local"])
+    assert {k: timing[k] for k in SAME_KEYS} == {k: local[k] for k in SAME_KEYS}
+    assert not _temporaries(out)
+
+
+def test_refusals_before_anything_is_written(local_ray, split, tmp_path: Path) -> None:
+    with pytest.raises(SvhnEraseError, match="--workers 3: the Ray cluster has 2 CPU"):
+        _run(split, tmp_path / "out", workers=3)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(SvhnEraseError, match="is the input split"):
+        _run(split, split["root"] / "s")
+    code = cli.main(["erase", "--data", str(split["root"]), "--split", "s", "--out",
+                     str(tmp_path / "o2"), "--workers", "2"])
+    assert code == 2 and not (tmp_path / "o2").exists()
+
+
+def test_the_local_engine_imports_no_ray(split, tmp_path: Path) -> None:
+    script = ("import sys; from svhn_erase import cli; "
+              f"code = cli.main(['erase', '--data', {str(split['root'])!r}, '--split', 's', "
+              f"'--weights', {str(split['weights'])!r}, '--out', {str(tmp_path / 'o')!r}, "
+              "'--limit', '2']); "
+              "assert code == 0; "
+              "assert not [m for m in sys.modules if m.split('.')[0] == 'ray'], 'ray imported'")
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
