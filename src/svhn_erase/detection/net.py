@@ -28,8 +28,8 @@ NUM_CLASSES = 10
 class NetConfig:
     """The detector's architecture: stage widths, input height and the normalisation."""
 
-    widths: tuple[int, int, int, int] = (24, 32, 64, 96)
-    head: int = 48
+    widths: tuple[int, int, int, int] = (16, 24, 48, 64)
+    head: int = 32
     input_height: int = 64
 
     def to_dict(self) -> dict:

@@ -1,0 +1,160 @@
+"""The ``detect`` and ``train-detector`` commands (issue 16): digits found in whole photos."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from svhn_erase.cli.common import positive
+
+DETECTOR_HELP = "detector weights (.safetensors; default: the packaged detector)"
+
+
+def score(text: str) -> float:
+    """An argparse type: a score threshold between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def add_detector_options(p: argparse.ArgumentParser) -> None:
+    """``--detector`` and ``--min-score``, for every command that detects."""
+    p.add_argument("--detector", type=Path, default=None, metavar="WEIGHTS", help=DETECTOR_HELP)
+    p.add_argument("--min-score", type=score, default=None, metavar="S",
+                   help="keep detections scoring at least S (0-1; default: the threshold tuned "
+                   "with the weights); lower finds more digits, higher makes fewer mistakes")
+
+
+def _add_detection(sub: argparse._SubParsersAction) -> None:
+    _add_detect(sub)
+    _add_train_detector(sub)
+
+
+def _add_detect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("detect", help="find house-number digits in photos (no boxes needed)",
+                       description="Find every house-number digit in the photos and write one "
+                       "CSV row per digit: the 'data index' columns (file, digit_index, label, "
+                       "left, top, width, height) plus score and number (the number it belongs "
+                       "to, 0 = leftmost).")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMG",
+                   help="photos, or folders of photos")
+    p.add_argument("--out", type=Path, required=True, help="the CSV to write (e.g. boxes.csv)")
+    p.add_argument("--picture", type=Path, default=None, metavar="DIR",
+                   help="also write DIR/<photo>.png with the detections drawn")
+    add_detector_options(p)
+    p.set_defaults(func=_run_detect)
+
+
+def _run_detect(args: argparse.Namespace) -> None:
+    from svhn_erase import atomic_io
+    from svhn_erase.detection import load_detector
+    from svhn_erase.detection.photos import detect_files, photo_files
+
+    files = photo_files(args.images)
+    atomic_io.check_target(args.out)
+    detector = load_detector(args.detector)
+    table = detect_files(detector, files, args.min_score, args.picture)
+    atomic_io.write_text(args.out, table.to_csv(index=False))
+    print(f"found {len(table)} digit(s) in {len(files)} photo(s) -> {args.out}"
+          + (f"; pictures in {args.picture}" if args.picture else ""))
+
+
+def _add_train_detector(sub: argparse._SubParsersAction) -> None:
+    from svhn_erase.detection.train import TrainSettings
+
+    d = TrainSettings()
+    p = sub.add_parser("train-detector", help="train the digit detector",
+                       description="Train the detector on real Format 1 photos (official "
+                       "boxes) and a split made by 'data synth', tune its score threshold on "
+                       "other real photos, and write the weights (.safetensors) with their "
+                       "metadata (.json beside them).")
+    p.add_argument("--real", type=Path, required=True, metavar="DIR",
+                   help="a real Format 1 split folder (e.g. SVHN train)")
+    p.add_argument("--real-files", default="1-1400", metavar="RANGE",
+                   help="photos of --real to train on (default: 1-1400)")
+    p.add_argument("--tune-files", default="1401-1600", metavar="RANGE",
+                   help="photos of --real to tune the score threshold on (default: 1401-1600)")
+    p.add_argument("--synth", type=Path, default=None, metavar="DIR",
+                   help="a generated split folder ('svhn-erase data synth')")
+    p.add_argument("--steps", type=positive, default=d.steps, help=f"default {d.steps}")
+    p.add_argument("--batch", type=positive, default=d.batch, help=f"default {d.batch}")
+    p.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
+    p.add_argument("--real-share", type=score, default=d.real_share,
+                   help=f"share of real photos per batch (default {d.real_share})")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"default {d.seed}")
+    p.add_argument("--threads", type=positive, default=d.threads,
+                   help=f"torch threads (default {d.threads})")
+    p.add_argument("--out", type=Path, required=True, help="weights to write (.safetensors)")
+    p.set_defaults(func=_run_train_detector)
+
+
+def _run_train_detector(args: argparse.Namespace) -> None:
+    from svhn_erase.detection.train import TrainSettings, run_training
+
+    settings = TrainSettings(steps=args.steps, batch=args.batch, lr=args.lr,
+                             real_share=args.real_share, seed=args.seed, threads=args.threads)
+    record = run_training(args.real, args.real_files, args.tune_files, args.synth, settings,
+                          args.out)
+    t = record["tune"]
+    print(f"trained in {record['seconds']:.0f} s; on the tuning photos at min score "
+          f"{t['min_score']:.2f}: precision {t['precision']:.3f}, recall {t['recall']:.3f} "
+          f"-> {args.out}")
+
+
+# --------------------------------------------------------------------------- erase, erase-image
+
+
+def add_erase_detect(p: argparse.ArgumentParser) -> None:
+    """``erase --detect``: the options, and a run that detects when asked (else as before)."""
+    plain = p.get_default("func")
+    p.add_argument("--detect", action="store_true",
+                   help="the split folder is photos without digitStruct.mat: find the digits "
+                   "with the detector, then erase them (boxes found: OUT/boxes.csv)")
+    add_detector_options(p)
+
+    def run(args: argparse.Namespace) -> None:
+        if not args.detect:
+            if args.detector is not None or args.min_score is not None:
+                from svhn_erase.errors import SvhnEraseError
+                raise SvhnEraseError("--detector and --min-score go with --detect")
+            return plain(args)
+        from svhn_erase.apps.erase_detected import erase_folder_detected
+
+        if getattr(args, "engine", "local") != "local":
+            from svhn_erase.errors import SvhnEraseError
+            raise SvhnEraseError("--detect runs on the local engine only")
+        t = erase_folder_detected(Path(args.data) / args.split, args.out, weights=args.weights,
+                                  method=args.method, limit=args.limit, detector=args.detector,
+                                  min_score=args.min_score)
+        print(f"found and erased {t['digits']} digits in {t['images']} photos (detecting "
+              f"{t['detect_seconds']:.2f} s, erasing {t['seconds']:.2f} s) -> {args.out}; "
+              f"boxes in {Path(args.out) / 'boxes.csv'}")
+        return None
+
+    p.set_defaults(func=run)
+
+
+def add_erase_image_detect(p: argparse.ArgumentParser) -> None:
+    """``erase-image`` without ``--box``: detect the digits first (else as before)."""
+    plain = p.get_default("func")
+    add_detector_options(p)
+
+    def run(args: argparse.Namespace) -> None:
+        if args.box:
+            return plain(args)
+        from svhn_erase.apps.erase_detected import erase_image_detected
+
+        result, boxes = erase_image_detected(args.image, args.out, weights=args.weights,
+                                             method=args.method, detector=args.detector,
+                                             min_score=args.min_score)
+        found = " ".join(",".join(map(str, b)) for b in boxes.tolist())
+        print(f"found {len(boxes)} digit(s){' at ' + found if found else ''}; "
+              f"{'erased' if result is not None else 'nothing to erase'} -> {args.out}")
+        return None
+
+    p.set_defaults(func=run)
