@@ -16,6 +16,7 @@ from pathlib import Path
 
 from svhn_erase import __version__
 from svhn_erase.allocator import keep_freed_memory
+from svhn_erase.cli.apps import _add_serve
 from svhn_erase.cli.data import _add_data
 from svhn_erase.cli.detection import _add_detection
 from svhn_erase.cli.evaluation import _add_bench, _add_demo
@@ -27,7 +28,7 @@ from svhn_erase.errors import SvhnEraseError
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_data, _add_train, _add_classify, _add_detection,
     _add_erase, _add_erase_image, _add_explain,
-    _add_bench, _add_demo,
+    _add_bench, _add_demo, _add_serve,
 ]
 
 
