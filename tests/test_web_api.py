@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import time
+import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,7 +18,9 @@ from PIL import Image
 
 pytest.importorskip("fastapi", reason="the web extra is not installed")
 
-from fastapi.testclient import TestClient  # noqa: E402
+with warnings.catch_warnings():  # starlette's notice that httpx2 will replace httpx
+    warnings.filterwarnings("ignore", message=".*httpx2")
+    from fastapi.testclient import TestClient  # noqa: E402
 
 from svhn_erase.apps.web import WebSettings, create_app  # noqa: E402
 from svhn_erase.boxes import union_mask  # noqa: E402

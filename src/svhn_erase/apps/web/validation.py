@@ -23,7 +23,7 @@ from svhn_erase.apps.erase import parse_box
 from svhn_erase.apps.web.settings import WebSettings
 from svhn_erase.boxes import Box
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.removal.methods import method_class
+from svhn_erase.removal.methods import method_names
 
 BOX_MAP_NAME = "boxes.json"  # in a batch: {"photo.jpg": [[left, top, width, height], ...]}
 
@@ -143,11 +143,11 @@ def check_boxes(raw: object, image: np.ndarray, settings: WebSettings,
 
 def check_method(name: str) -> str:
     """``name`` if it is a registered method that can erase a photo (422 otherwise)."""
-    try:
-        cls = method_class(name)
-    except SvhnEraseError as exc:
-        raise RequestError(422, str(exc)) from None
-    if cls.needs_truth:
+    usable = method_names(with_truth=False)
+    if name not in method_names():
+        raise RequestError(422, f"unknown removal method {name!r}; choose one of "
+                           f"{', '.join(usable)}")
+    if name not in usable:
         raise RequestError(422, f"the {name} method needs ground truth; it cannot erase a "
                            "photo")
     return name
