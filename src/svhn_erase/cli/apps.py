@@ -44,6 +44,9 @@ def _run_serve(args: argparse.Namespace) -> None:
     except ImportError as exc:
         raise SvhnEraseError(f"the web app needs the 'web' extra ({exc}); install it with "
                              "pip install -e '.[web]'") from exc
+    for option, path in (("--weights", args.weights), ("--detector", args.detector)):
+        if path is not None and not path.exists():
+            raise SvhnEraseError(f"{path}: not found ({option})")
     if args.workdir is not None:
         if args.workdir.exists() and not args.workdir.is_dir():
             raise SvhnEraseError(f"{args.workdir}: is a file; --workdir must be a folder")
