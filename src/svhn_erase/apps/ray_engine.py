@@ -100,6 +100,7 @@ class EraseWorker:
                  index: dict[str, tuple[str, np.ndarray, np.ndarray]]) -> None:
         self.method, self.out, self.index = method, Path(out), index
         self.model = model.to(default_device()).eval() if model is not None else None
+        self.ready = time.time()  # when this worker could start (its rows carry it)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows: dict[str, tuple[int, float, str]] = {}
@@ -122,7 +123,8 @@ class EraseWorker:
                 "digits": np.array([rows[f][0] for f in files], np.int64),
                 "seconds": np.array([rows[f][1] for f in files], np.float64),
                 "skipped": np.array([rows[f][2] for f in files], dtype=object),
-                "pid": np.full(len(files), os.getpid(), np.int64)}
+                "pid": np.full(len(files), os.getpid(), np.int64),
+                "ready": np.full(len(files), self.ready, np.float64)}
 
 
 # --------------------------------------------------------------------------- the driver
@@ -223,9 +225,11 @@ def erase_split_ray(data: str | os.PathLike[str], split_name: str,
                     progress: bool = True, batch_size: int = erase.IMAGES_PER_BATCH) -> dict:
     """``erase.erase_split`` on Ray: the same outputs, manifest and refusals; returns the
     timing written to ``OUT/timing.json``, which adds ``engine``, ``workers``,
-    ``startup_seconds`` (starting or joining Ray), ``wall_seconds`` (the run on Ray) and
-    ``resumed`` (images whose outputs were already there, not erased again) to the local
-    engine's keys. Its ``seconds`` sums the erase stage over all workers."""
+    ``startup_seconds`` (starting or joining Ray), ``wall_seconds`` (the run on Ray),
+    ``pool_start_seconds`` (from the run's start until the first worker was ready: its part
+    of ``wall_seconds``) and ``resumed`` (images whose outputs were already there, not erased
+    again) to the local engine's keys. Its ``seconds`` sums the erase stage over all
+    workers."""
     if limit is not None and limit < 1:
         raise SvhnEraseError(f"--limit must be at least 1, not {limit}")
     remover = create(method)
@@ -244,20 +248,23 @@ def erase_split_ray(data: str | os.PathLike[str], split_name: str,
         for folder in (out, out / "masks"):
             atomic_io.clean_temporaries(folder)
         todo = [f for f in files if not _done(out, f)]
-        start = time.perf_counter()
+        start, started_at = time.perf_counter(), time.time()
         rows = _run_pool(_index(path, table, todo), remover,
                          model.cpu() if model is not None else None, out, workers,
                          batch_size, progress) if todo else []
         wall = time.perf_counter() - start
     for folder in (out, out / "masks"):
         atomic_io.clean_temporaries(folder)  # those of workers killed midway
-    return _write_timing(out, rows, todo, files, table, remover, weights_path, workers,
-                         startup, wall)
+    pool_start = min((float(r["ready"]) for r in rows), default=started_at) - started_at
+    return _write_timing(out, rows, todo, table, remover, weights_path,
+                         {"engine": "ray", "workers": workers,
+                          "startup_seconds": round(startup, 4), "wall_seconds": round(wall, 4),
+                          "pool_start_seconds": round(max(0.0, pool_start), 4),
+                          "resumed": len(files) - len(todo)})
 
 
-def _write_timing(out: Path, rows: list[dict], todo: list[str], files: list[str], table: Any,
-                  remover: RemovalMethod, weights_path: Path | None, workers: int,
-                  startup: float, wall: float) -> dict:
+def _write_timing(out: Path, rows: list[dict], todo: list[str], table: Any,
+                  remover: RemovalMethod, weights_path: Path | None, run: dict) -> dict:
     """Check that every image came back once, then write and return ``timing.json``."""
     by_file = {str(r["file"]): r for r in rows}
     if len(rows) != len(by_file) or set(by_file) != set(todo):
@@ -272,8 +279,6 @@ def _write_timing(out: Path, rows: list[dict], todo: list[str], files: list[str]
               "seconds": round(float(sum(r["seconds"] for r in erased)), 4),
               "method": remover.settings(),
               "weights": str(weights_path) if weights_path is not None else None,
-              "skipped": skipped, "index_skipped": index_skipped(table),
-              "engine": "ray", "workers": workers, "startup_seconds": round(startup, 4),
-              "wall_seconds": round(wall, 4), "resumed": len(files) - len(todo)}
+              "skipped": skipped, "index_skipped": index_skipped(table), **run}
     atomic_io.write_json(out / "timing.json", timing)
     return timing
