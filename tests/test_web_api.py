@@ -229,3 +229,37 @@ def test_two_dozen_concurrent_requests_on_a_live_server(tmp_path: Path) -> None:
     for name in ("home", "tmp", "cwd"):  # nothing written outside the working folder
         assert _files_under(tmp_path / name) == set(), name
     assert {p.parts[0] for p in _files_under(workdir)} <= {"jobs", "matplotlib"}
+
+
+def test_the_gate_refuses_when_too_many_wait() -> None:
+    from threading import Event, Thread
+
+    from svhn_erase.apps.web.service import Gate
+    from svhn_erase.apps.web.validation import RequestError
+
+    gate, release = Gate(workers=1, max_waiting=1), Event()
+
+    def hold() -> None:
+        with gate.enter():
+            release.wait(30)
+
+    def wait_in_line() -> None:
+        with gate.enter():
+            pass
+
+    holder, queued = Thread(target=hold), Thread(target=wait_in_line)
+    holder.start()
+    deadline = time.monotonic() + 30
+    while gate._slots._value and time.monotonic() < deadline:  # the holder has the slot
+        time.sleep(0.01)
+    queued.start()
+    while gate._waiting < 1 and time.monotonic() < deadline:  # and one waits for it
+        time.sleep(0.01)
+    with pytest.raises(RequestError) as refused, gate.enter():
+        pass
+    assert refused.value.status == 429 and "busy" in refused.value.reason
+    release.set()
+    holder.join(30)
+    queued.join(30)
+    with gate.enter():  # free again
+        pass
