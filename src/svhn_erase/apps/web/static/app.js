@@ -335,6 +335,11 @@ async function findDigits() {
   state.detecting = true;
   try {
     const found = await (await api("/api/detect", { method: "POST", body: form })).json();
+    if (!found.boxes.length) {
+      say("the detector found no digits: draw the boxes" +
+          (state.boxes.length ? " (the ones there are kept)" : ""), "error");
+      return;
+    }
     state.boxes = found.boxes.map((b) => [b.left, b.top, b.width, b.height]);
     state.selected = -1;
     boxesChanged();
