@@ -14,9 +14,11 @@ stopped after). Per run it prints the digits; ``start s``, the seconds Ray took 
 run (local: the whole ``erase_split`` call; Ray: from the started Ray to the last output,
 the pool's start included); digits per second on that wall time and on the part after the
 pool started; their ratios to the local engine and to Ray with one worker, all measured in
-the same run; and whether the outputs are byte-identical to the local engine's. The
-machine's load average is printed with the table: on a shared machine the figures are
-depressed by the other jobs, and a second worker finds no free core to run on.
+the same run; ``erase s``, the erase stage's seconds summed over the workers (the same
+work each time: when it grows with the workers, they were waiting for a core); and whether
+the outputs are byte-identical to the local engine's. The machine's load average is printed
+with the table: on a shared machine the figures are depressed by the other jobs, and a
+second worker may find no free core to run on.
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ def run_local(data: Path, out: Path, args: argparse.Namespace) -> dict:
     timing = erase.erase_split(data, "bench", fresh(out), weights=args.weights,
                                method=args.method, limit=args.limit)
     return {"name": "local engine", "digits": timing["digits"], "images": timing["images"],
-            "wall": time.perf_counter() - start, "start": 0.0, "pool": 0.0, "same": True}
+            "wall": time.perf_counter() - start, "start": 0.0, "pool": 0.0,
+            "busy": timing["seconds"], "same": True}
 
 
 def run_ray(data: Path, out: Path, workers: int, local_out: Path,
@@ -75,7 +78,8 @@ def run_ray(data: Path, out: Path, workers: int, local_out: Path,
     return {"name": f"Ray, {workers} worker{'s' if workers > 1 else ''}",
             "digits": timing["digits"], "images": timing["images"],
             "wall": timing["wall_seconds"], "start": timing["startup_seconds"],
-            "pool": timing["pool_start_seconds"], "same": same_bytes(out, local_out)}
+            "pool": timing["pool_start_seconds"], "busy": timing["seconds"],
+            "same": same_bytes(out, local_out)}
 
 
 def print_table(rows: list[dict]) -> None:
@@ -87,7 +91,7 @@ def print_table(rows: list[dict]) -> None:
     base, one = rows[0], next((r for r in rows if r["name"] == "Ray, 1 worker"), None)
     print(f"\n{'engine':<16}{'images':>7}{'digits':>7}{'start s':>8}{'pool s':>7}"
           f"{'wall s':>8}{'digits/s':>9}{'vs local':>9}{'vs Ray 1':>9}"
-          f"{'after pool':>11}{'vs Ray 1':>9}{'same bytes':>11}")
+          f"{'after pool':>11}{'vs Ray 1':>9}{'erase s':>8}{'same bytes':>11}")
     for r in rows:
         ray = one is not None and r["name"].startswith("Ray")
         vs_one = f"{r['rate'] / one['rate']:.2f}x" if ray else "-"
@@ -95,7 +99,7 @@ def print_table(rows: list[dict]) -> None:
         print(f"{r['name']:<16}{r['images']:>7}{r['digits']:>7}{r['start']:>8.2f}"
               f"{r['pool']:>7.2f}{r['wall']:>8.2f}{r['rate']:>9.1f}"
               f"{r['rate'] / base['rate']:>8.2f}x{vs_one:>9}{r['after']:>11.1f}{after_one:>9}"
-              f"{'yes' if r['same'] else 'NO':>11}")
+              f"{r['busy']:>8.1f}{'yes' if r['same'] else 'NO':>11}")
 
 
 def main() -> None:
