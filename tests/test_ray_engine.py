@@ -39,8 +39,8 @@ SAME_KEYS = ("digits", "images", "skipped", "index_skipped", "method", "weights"
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, object_store_memory=100 * 2**20, include_dashboard=False,
-             log_to_driver=False)
+    ray.init(address="local", num_cpus=2, object_store_memory=100 * 2**20,
+             include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 

@@ -176,6 +176,18 @@ def erase_batch(method: RemovalMethod, model: ConvNet | None, batch: Sequence[Pa
     return [_inside(p) for p in batch], seconds
 
 
+def split_method(method: str, limit: int | None) -> RemovalMethod:
+    """The removal method called ``method``, for erasing a split: refused if it needs
+    ground truth, or if ``limit`` is below 1."""
+    if limit is not None and limit < 1:
+        raise SvhnEraseError(f"--limit must be at least 1, not {limit}")
+    remover = create(method)
+    if remover.needs_truth:
+        raise SvhnEraseError(f"the {method} method needs ground truth; run it through "
+                             "'svhn-erase bench'")
+    return remover
+
+
 class _SplitWriter:
     """Erases a split batch by batch, writes each result and counts digits and seconds."""
 
@@ -200,12 +212,7 @@ def erase_split(data: str | os.PathLike[str], split_name: str, out: str | os.Pat
     reading or writing files. Images that do not decode are reported, listed under
     ``skipped`` and left out; ``index_skipped`` lists those the index left out.
     """
-    if limit is not None and limit < 1:
-        raise SvhnEraseError(f"--limit must be at least 1, not {limit}")
-    remover = create(method)
-    if remover.needs_truth:
-        raise SvhnEraseError(f"the {method} method needs ground truth; run it through "
-                             "'svhn-erase bench'")
+    remover = split_method(method, limit)
     path, out = find_split(data, split_name), Path(out)
     table = load_table(path)
     files = list(dict.fromkeys(table["file"]))

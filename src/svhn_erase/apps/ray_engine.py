@@ -43,7 +43,7 @@ from svhn_erase.data.split import split_dir as find_split
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import default_device
 from svhn_erase.model.nets import ConvNet
-from svhn_erase.removal.methods import RemovalMethod, create
+from svhn_erase.removal.methods import RemovalMethod
 
 log = logging.getLogger(__name__)
 
@@ -143,13 +143,13 @@ def ray_session(address: str | None = None, workers: int | None = None,
     start = time.perf_counter()
     if address is None:
         init_args.setdefault("num_cpus", max(workers or 0, os.cpu_count() or 1))
-    try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+    try:  # "local": a new Ray even when RAY_ADDRESS or a running 'ray start' names one
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
                  logging_level=logging.WARNING, **init_args)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = f"the Ray cluster at {address}" if address else "a local Ray"
-        raise SvhnEraseError(f"--address {address}: cannot start or join {where} "
-                             f"({exc})") from exc
+        what = f"--address {address}: cannot join the Ray cluster" if address else \
+            "cannot start a local Ray"
+        raise SvhnEraseError(f"{what} ({exc})") from exc
     try:
         yield time.perf_counter() - start
     finally:
@@ -230,12 +230,7 @@ def erase_split_ray(data: str | os.PathLike[str], split_name: str,
     of ``wall_seconds``) and ``resumed`` (images whose outputs were already there, not erased
     again) to the local engine's keys. Its ``seconds`` sums the erase stage over all
     workers."""
-    if limit is not None and limit < 1:
-        raise SvhnEraseError(f"--limit must be at least 1, not {limit}")
-    remover = create(method)
-    if remover.needs_truth:
-        raise SvhnEraseError(f"the {method} method needs ground truth; run it through "
-                             "'svhn-erase bench'")
+    remover = erase.split_method(method, limit)
     path, out = find_split(data, split_name).resolve(), Path(out)
     table = load_table(path)
     files = list(dict.fromkeys(table["file"]))
