@@ -119,7 +119,10 @@ class _RawTable:
         starts = np.repeat(np.cumsum(counts) - counts, counts)
         digit_index = np.arange(len(values), dtype=np.int64) - starts
         return pd.DataFrame({
-            "file": np.repeat(np.asarray(self.files, dtype=object), counts),
+            # object, not pandas' str dtype: a name that is no valid UTF-8 (a surrogate) must
+            # reach the index's checks to be reported, not fail here (pyarrow strings)
+            "file": pd.Series(np.repeat(np.asarray(self.files, dtype=object), counts),
+                              dtype=object),
             "digit_index": digit_index,
             "label": values[:, 0], "left": values[:, 1], "top": values[:, 2],
             "width": values[:, 3], "height": values[:, 4],
