@@ -102,7 +102,8 @@ def _run_train_detector(args: argparse.Namespace) -> None:
                           args.out)
     t = record["tune"]
     print(f"trained in {record['seconds']:.0f} s; on the tuning photos at min score "
-          f"{t['min_score']:.2f}: precision {t['precision']:.3f}, recall {t['recall']:.3f} "
+          f"{t['min_score']:.2f}, zoom {t['zoom']:g}: precision {t['precision']:.3f}, recall "
+          f"{t['recall']:.3f} "
           f"-> {args.out}")
 
 

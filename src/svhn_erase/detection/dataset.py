@@ -4,8 +4,9 @@
 the photos a ``--files``-style range names. ``DetectionDataset`` yields, per photo, the
 network's input (``input_height`` rows, aspect kept) and its targets (``targets.encode``).
 With ``augment`` each item is a seeded random view (seed, epoch, index): a crop that keeps
-the whole number when it fits, zoomed so the digits take 45-100 % or more of the height
-they had, jittered in brightness and contrast, sometimes gray, inverted or blurred.
+the whole number when it fits, its height 0.8-1.5 times the photo's (or, for
+``ZOOM_OUT_SHARE`` of the views, 1.5-2.5 times: small numbers), jittered in brightness and
+contrast, sometimes gray, inverted or blurred.
 ``collate`` pads a list of items to one batch.
 """
 
@@ -25,6 +26,8 @@ from svhn_erase.data.split import iter_parents, load_table
 from svhn_erase.detection.net import STRIDE
 from svhn_erase.detection.targets import ALIGN, encode, resize_photo
 from svhn_erase.evaluation.selection import select_files
+
+ZOOM_OUT_SHARE = 0.3  # views that show the number 1.5-2.5 times smaller than the photo does
 
 
 @dataclass
@@ -55,7 +58,9 @@ def _crop_window(rng: np.random.Generator, shape: tuple[int, ...], boxes: np.nda
     """A random crop (x0, y0, width, height) of the photo, keeping the number whole when it
     fits; it may reach past the photo's edges (filled by replicating them)."""
     h, w = shape[:2]
-    ch, cw = h * rng.uniform(0.8, 1.5), w * rng.uniform(0.75, 1.4)
+    zoom_out = rng.random() < ZOOM_OUT_SHARE  # small numbers in a wide view are rare
+    ch = h * (rng.uniform(1.5, 2.5) if zoom_out else rng.uniform(0.8, 1.5))
+    cw = w * (ch / h) * rng.uniform(0.6, 1.1) if zoom_out else w * rng.uniform(0.75, 1.4)
     ux0, uy0 = float(boxes[:, 0].min()), float(boxes[:, 1].min())
     ux1, uy1 = float((boxes[:, 0] + boxes[:, 2]).max()), float((boxes[:, 1] + boxes[:, 3]).max())
 

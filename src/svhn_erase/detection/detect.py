@@ -1,7 +1,8 @@
 """Find house-number digits in whole photos: ``load_detector`` and ``Detector.detect``.
 
 A ``Detector`` resizes each photo to the network's input height, runs the batch through
-``DigitCenterNet``, decodes the heat map's peaks (``targets.decode``), drops boxes that
+``DigitCenterNet``, decodes the heat map's peaks (``targets.decode``; with a ``zoom``
+setting, also those of small digits at that zoom), drops boxes that
 overlap a better one (``nms``), maps the boxes back to the photo's pixels and groups them
 into numbers (``group_numbers``: left-to-right chains of digits of similar height on one
 line). Weights are safetensors whose metadata holds the architecture and the detection
@@ -50,6 +51,8 @@ class DetectSettings:
     min_score: float = 0.3
     nms_iou: float = 0.5
     max_width: int = 1024
+    zoom: float = 1.0  # > 1: a second pass at this zoom for small numbers (at most
+    small: float = 0.5  # ``small`` of the photo's height), merged by ``nms``
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -134,18 +137,31 @@ class Detector:
             if not (isinstance(im, np.ndarray) and im.ndim == 3 and im.shape[2] == 3
                     and im.dtype == np.uint8 and min(im.shape[:2]) > 0):
                 raise SvhnEraseError("detect takes RGB uint8 arrays of shape (H, W, 3)")
-        resized = [resize_photo(im, self.config.input_height, self.settings.max_width)
+        peaks = self._peaks(images, threshold, 1.0)
+        if self.settings.zoom > 1.0:
+            for mine, more in zip(peaks, self._peaks(images, threshold, self.settings.zoom),
+                                  strict=True):
+                mine.extend(more)
+        return [self._detections(nms(p, self.settings.nms_iou)) for p in peaks]
+
+    def _peaks(self, images: Sequence[np.ndarray], threshold: float, zoom: float
+               ) -> list[list[Peak]]:
+        """The peaks of each photo at ``zoom`` times the input height, boxes in the photo's
+        pixels; above zoom 1 only those of small digits (``settings.small``)."""
+        height = int(round(self.config.input_height * zoom / 16)) * 16
+        resized = [resize_photo(im, height, int(self.settings.max_width * zoom))
                    for im in images]
         x, widths = to_batch([r.image for r in resized])
         raw = self.net(x.to(self.device))
         peaks = decode({k: v.float().cpu() for k, v in raw.items()}, widths, threshold)
-        return [self._detections(nms(p, self.settings.nms_iou), r)
-                for p, r in zip(peaks, resized, strict=True)]
+        limit = self.settings.small * height if zoom > 1.0 else float("inf")
+        return [[replace(p, box=(p.box[0] / r.sx, p.box[1] / r.sy, p.box[2] / r.sx,
+                                 p.box[3] / r.sy)) for p in found if p.box[3] <= limit]
+                for found, r in zip(peaks, resized, strict=True)]
 
     @staticmethod
-    def _detections(peaks: list[Peak], r) -> list[Detection]:
-        boxes = np.array([[p.box[0] / r.sx, p.box[1] / r.sy, p.box[2] / r.sx, p.box[3] / r.sy]
-                          for p in peaks]).reshape(-1, 4)
+    def _detections(peaks: list[Peak]) -> list[Detection]:
+        boxes = np.array([p.box for p in peaks]).reshape(-1, 4)
         numbers = group_numbers(boxes)
         found = [Detection(Box.of(b), p.label, p.score, int(n))
                  for b, p, n in zip(boxes, peaks, numbers, strict=True)]

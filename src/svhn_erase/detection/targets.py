@@ -62,8 +62,8 @@ def encode(boxes: np.ndarray, labels: np.ndarray, height: int, width: int
            ) -> dict[str, np.ndarray]:
     """Targets for one image of ``height`` x ``width`` input pixels from its boxes (k, 4:
     left, top, width, height in input pixels) and labels (k,): ``heat`` (oh, ow), ``cls``
-    (oh, ow; -1 = not taught), ``size`` and ``offset`` (2, oh, ow) and ``centre`` (oh, ow; 1
-    at each centre cell)."""
+    (oh, ow; -1 = not taught), ``size`` (2, oh, ow; taught where ``cls`` is), ``offset`` (2,
+    oh, ow) and ``centre`` (oh, ow; 1 at each centre cell)."""
     oh, ow = height // STRIDE, width // STRIDE
     heat = np.zeros((oh, ow), np.float32)
     cls = np.full((oh, ow), -1, np.int64)
@@ -80,10 +80,11 @@ def encode(boxes: np.ndarray, labels: np.ndarray, height: int, width: int
         sig_y = max(0.5, GAUSS_SPREAD * bh / STRIDE)
         g = np.exp(-((xs - ix) ** 2 / (2 * sig_x**2) + (ys - iy) ** 2 / (2 * sig_y**2)))
         heat = np.maximum(heat, g)
-        cls[g >= CLASS_CORE] = int(labels[i])
+        core = g >= CLASS_CORE
+        cls[core] = int(labels[i])
+        size[0][core], size[1][core] = np.log(max(bw, 1.0) / STRIDE), np.log(max(bh, 1.0) / STRIDE)
         heat[iy, ix] = 1.0
         centre[iy, ix] = 1.0
-        size[:, iy, ix] = np.log(max(bw, 1.0) / STRIDE), np.log(max(bh, 1.0) / STRIDE)
         offset[:, iy, ix] = cx - ix, cy - iy
     return {"heat": heat, "cls": cls, "size": size, "offset": offset, "centre": centre}
 

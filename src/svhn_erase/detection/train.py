@@ -3,12 +3,14 @@
 Each step draws a batch from real photos (share ``real_share``) and generated ones, each a
 seeded augmented view (``dataset.DetectionDataset``), and minimises the sum of four losses:
 CenterNet's penalty-reduced focal loss on the centre heat map, cross-entropy of the class
-around each centre, and L1 on log box size and on the centre offset at the centre cells.
+and L1 on log box size (weighted ``SIZE_WEIGHT``) around each centre, and L1 on the centre
+offset at the centre cells.
 AdamW with a one-cycle schedule. Everything is seeded; on the CPU one run gives the same
 weights every time (torch's deterministic algorithms are asked for).
 
-``tune_threshold`` then picks the score threshold that maximises F1 at IoU >= 0.5 on the
-tuning photos and stores it in the detector's settings.
+``tune_threshold`` then picks the score threshold and the zoom of the second pass for small
+numbers that maximise F1 at IoU >= 0.5 on the tuning photos and stores them in the
+detector's settings.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from svhn_erase.errors import SvhnEraseError
 
 log = logging.getLogger(__name__)
 
-THRESHOLDS = tuple(np.round(np.arange(0.10, 0.71, 0.05), 2))
+SIZE_WEIGHT = 2.0  # box size decides IoU >= 0.5 on SVHN's loose boxes
+THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.10, 0.71, 0.05), 2))
+ZOOMS = (1.0, 1.3, 1.6)  # the second pass for small numbers (``DetectSettings.zoom``)
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,11 @@ class TrainSettings:
     """A training run: steps, batch, AdamW's peak learning rate and weight decay, the share
     of real photos per batch, the widest training input, the seed and torch's threads."""
 
-    steps: int = 2000
+    steps: int = 3500
     batch: int = 16
     lr: float = 3e-3
     weight_decay: float = 1e-4
-    real_share: float = 0.5
+    real_share: float = 0.6
     max_width: int = 192
     seed: int = 16
     threads: int = 1
@@ -60,12 +64,14 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def losses(out: dict[str, torch.Tensor], t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The four losses of one batch."""
     centre = t["centre"][:, None]
+    core = (t["cls"] >= 0).float()[:, None]
     n = centre.sum().clamp(min=1)
     return {
         "heat": focal_loss(out["heat"][:, 0], t["heat"]),
         "cls": F.cross_entropy(out["cls"], t["cls"], ignore_index=-1)
         if (t["cls"] >= 0).any() else out["cls"].sum() * 0,
-        "size": (F.l1_loss(out["size"], t["size"], reduction="none") * centre).sum() / n,
+        "size": SIZE_WEIGHT * (F.l1_loss(out["size"], t["size"], reduction="none")
+                               * core).sum() / core.sum().clamp(min=1),
         "offset": (F.l1_loss(out["offset"], t["offset"], reduction="none") * centre).sum() / n,
     }
 
@@ -130,19 +136,21 @@ def train_detector(real: list[Photo], synth: list[Photo], settings: TrainSetting
 
 
 def tune_threshold(detector: Detector, photos: list[Photo]) -> tuple[Detector, list[dict]]:
-    """The detector with the threshold of best F1 (IoU >= 0.5) on ``photos``, and the
-    precision/recall of every threshold tried."""
+    """The detector with the zoom (``ZOOMS``) and score threshold (``THRESHOLDS``) of best F1
+    at IoU >= 0.5 on ``photos``, and the precision/recall of every pair tried."""
     from svhn_erase.detection.evaluate import score_detections
 
-    found = detector.detect([p.image for p in photos], min_score=min(THRESHOLDS))
     rows = []
-    for th in THRESHOLDS:
-        kept = [[d for d in dets if d.score >= th] for dets in found]
-        s = score_detections(kept, [p.boxes for p in photos])
-        rows.append({"min_score": float(th), "precision": s["precision"], "recall": s["recall"],
-                     "f1": s["f1"]})
+    for zoom in ZOOMS:
+        found = with_settings(detector, zoom=zoom).detect([p.image for p in photos],
+                                                          min_score=min(THRESHOLDS))
+        for th in THRESHOLDS:
+            kept = [[d for d in dets if d.score >= th] for dets in found]
+            s = score_detections(kept, [p.boxes for p in photos])
+            rows.append({"zoom": zoom, "min_score": float(th), "precision": s["precision"],
+                         "recall": s["recall"], "f1": s["f1"]})
     best = max(rows, key=lambda r: r["f1"])
-    return with_settings(detector, min_score=best["min_score"]), rows
+    return with_settings(detector, min_score=best["min_score"], zoom=best["zoom"]), rows
 
 
 def run_training(real_dir: Path, real_files: str, tune_files: str, synth_dir: Path | None,
@@ -166,7 +174,8 @@ def run_training(real_dir: Path, real_files: str, tune_files: str, synth_dir: Pa
     synth = load_photos(synth_dir, None, progress) if synth_dir is not None else []
     detector, record = train_detector(real, synth, settings, progress=progress)
     detector, rows = tune_threshold(detector, tune)
-    best = next(r for r in rows if r["min_score"] == detector.settings.min_score)
+    best = next(r for r in rows if r["min_score"] == detector.settings.min_score
+                and r["zoom"] == detector.settings.zoom)
     record.update({"real": str(real_dir), "real_files": real_files, "tune_files": tune_files,
                    "synth": str(synth_dir) if synth_dir else None,
                    "tune": {k: round(v, 4) for k, v in best.items()}})
