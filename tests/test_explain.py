@@ -23,7 +23,7 @@ def test_explain_writes_one_png_per_figure(tmp_path: Path) -> None:
                      "--weights", str(weights), "--out", str(out)]) == 0
     names = sorted(p.name for p in out.glob("*.png"))
     assert "parent.png" in names
-    for kind in ("feature_maps", "reductions", "key_pixels", "filled"):
+    for kind in ("feature_maps", "reductions", "key_pixels", "filled", "stages"):
         assert f"1_{kind}.png" in names
     for name in names:
         with Image.open(out / name) as im:

@@ -133,3 +133,41 @@ def test_batched_kmeans_finds_the_per_crop_centres() -> None:
         _, single = kmeans.kmeans(flat, 12, 15, 500)
         np.testing.assert_allclose(centres, single, rtol=0, atol=1e-12)
     assert kmeans.kmeans_centres([], 12, 15, 500) == []
+
+
+def test_extension_grows_into_a_soft_edge_but_not_into_noise() -> None:
+    # a bright bar with a wide soft edge on a noisy flat wall: the clusters find the bar,
+    # the noise-aware extension takes the soft edge and stops at the flat wall
+    rng = np.random.default_rng(3)
+    crop = np.clip(rng.normal(80, 3, (30, 30, 3)), 0, 255)
+    crop[8:22, 12:18] = 230
+    for step, level in enumerate((180, 140, 110), start=1):
+        crop[8:22, 12 - step] = crop[8:22, 17 + step] = level
+    crop = crop.astype(np.uint8)
+    ring = np.ones((30, 30), bool)
+    ring[3:27, 3:27] = False
+    box = ~ring
+    features = np.concatenate([crop / 255.0, np.zeros((30, 30, 2))], -1)
+    off = segment.cluster_masks(features, ring, box, RemovalConfig(extend_steps=0))
+    on = segment.cluster_masks(features, ring, box, RemovalConfig())
+    assert on.digit.sum() > off.digit.sum()
+    assert on.digit[8:22, 9:21].mean() > 0.95  # bar and soft edges
+    assert not on.digit[:, :7].any() and not on.digit[:, 24:].any()  # not the wall
+    assert on.core.sum() <= off.digit.sum() and on.position.shape == (30, 30)
+
+
+def test_minimum_digit_share_adds_a_distinct_colour_seen_on_the_ring() -> None:
+    # the digit's colour also shows on the ring (a plate's white border): by the ratio alone
+    # it is background; the minimum share makes it digit, but never the wall split by noise
+    label = np.zeros(100, int)
+    ring = np.zeros(100, bool)
+    ring[:40] = True
+    label[:15], label[15:35], label[35:40] = 0, 1, 2  # ring: wall, white border, wall noise
+    label[40:75], label[75:85], label[85:100] = 1, 0, 2  # box: white digit, wall, wall noise
+    box = ~ring
+    config = RemovalConfig(clusters=3, min_digit_share=0.45)
+    plain = segment.digit_clusters(label, ring, box, RemovalConfig(clusters=3, min_digit_share=0))
+    added = segment.digit_clusters(label, ring, box, config, np.array([False, True, False]))
+    assert not plain[1] and added[1] and not added[0]
+    alike = segment.digit_clusters(label, ring, box, config, np.zeros(3, bool))
+    assert not alike[1]  # a colour that is not distinct from the wall never joins

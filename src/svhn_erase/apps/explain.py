@@ -3,7 +3,11 @@
 For every digit of the chosen parent: the 48 first-layer feature maps of its 40 x 40 input;
 their per-pixel mean, std, mean - std and the histogram of mean - std (the quiet bucket
 marked); the key pixels over the crop (the original's and the default method's); the
-filled crops. For the parent: before and after, for both methods. One PNG per figure.
+filled crops; the default method's stages on the box and its context margin (the clusters'
+digit, the mask after growth and the noise-aware extension, the hole and seam, how far each
+key pixel is trusted as a node, the fill's regions, the low- and high-frequency parts of the
+fill and the result). For the parent: before and after, for both methods. One PNG per
+figure.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -21,9 +26,10 @@ from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import default_device, model_device, prepared
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.weights import load_classifier, resolve_weights
+from svhn_erase.removal import fill as fill_mod
 from svhn_erase.removal import keypixels
 from svhn_erase.removal.config import RemovalConfig, SeedConfig
-from svhn_erase.removal.methods import Erased, Scene
+from svhn_erase.removal.methods import Erased, Scene, records
 from svhn_erase.removal.methods.default import DefaultMethod
 from svhn_erase.removal.methods.seed import SeedMethod
 
@@ -105,6 +111,37 @@ def filled_figure(crop: np.ndarray, seed_crop: np.ndarray, default_crop: np.ndar
     return fig
 
 
+def _detail_parts(fill: np.ndarray, hole: np.ndarray, sigma: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The fill's low frequencies (Gaussian blur, ``sigma``) and the high frequencies
+    (fill less low, shown around mid-grey), both only on the hole."""
+    low = cv2.GaussianBlur(fill, (0, 0), sigma)
+    high = np.where(hole[..., None], fill - low, 0.0)
+    return (np.where(hole[..., None], low, 0).clip(0, 255).astype(np.uint8),
+            (128 + 2 * high).clip(0, 255).astype(np.uint8))
+
+
+def stages_figure(context_crop: np.ndarray, stages: dict, result: np.ndarray,
+                  config: RemovalConfig, title: str):
+    """The default method's stages on one digit's context crop."""
+    fill = stages["low"] + stages["high"]
+    low, high = _detail_parts(fill, stages["hole"], config.texture_sigma)
+    certainty = fill_mod.node_certainty(stages["position"], config)
+    regions = stages.get("regions", (~stages["hole"]).astype(np.int32))
+    fig, axes = new_figure(2, 5, figsize=(15, 7))
+    _show(axes.ravel(), (
+        context_crop, _overlay(context_crop, stages["core"]),
+        _overlay(context_crop, stages["digit"]),
+        _overlay(_overlay(context_crop, stages["seam"], (255, 200, 0)), stages["hole"]),
+        certainty if certainty is not None else np.ones(stages["hole"].shape),
+        regions, low, high, fill.clip(0, 255).astype(np.uint8), result),
+        ("box and context", "digit: clusters", "digit: grown, extended", "hole and seam",
+         "node certainty", "regions (fill)", "low frequencies",
+         f"high freq. (texture {stages['gain']:.2f})", "fill", "result"))
+    fig.suptitle(f"Default method's stages. {title}")
+    return fig
+
+
 def parent_figure(parent: Parent, seed: Erased, default: Erased):
     """The parent before and after both methods."""
     fig, axes = new_figure(1, 3, figsize=(12, 4))
@@ -115,9 +152,11 @@ def parent_figure(parent: Parent, seed: Erased, default: Erased):
 
 
 def digit_figures(model: ConvNet, parent: Parent, k: int, rect: Rect, seed: Erased,
-                  default: Erased, config: SeedConfig, out: Path) -> list[Path]:
-    """The four figures of digit ``k`` (clipped to ``rect``): ``{k+1}_feature_maps.png``,
-    ``_reductions``, ``_key_pixels``, ``_filled``."""
+                  default: Erased, config: SeedConfig, out: Path,
+                  record: records.DigitRecord | None = None) -> list[Path]:
+    """The figures of digit ``k`` (clipped to ``rect``): ``{k+1}_feature_maps.png``,
+    ``_reductions``, ``_key_pixels``, ``_filled`` and, given the default's ``record`` with
+    its stages, ``_stages``."""
     crop = parent.image[rect.slices]
     x40 = keypixels.classifier_input([crop]).to(model_device(model))
     with torch.no_grad():
@@ -133,6 +172,10 @@ def digit_figures(model: ConvNet, parent: Parent, k: int, rect: Rect, seed: Eras
           out / f"{k + 1}_key_pixels.png", written)
     _save(filled_figure(crop, seed.image[rect.slices], default.image[rect.slices], title),
           out / f"{k + 1}_filled.png", written)
+    if record is not None and record.stages is not None:
+        _save(stages_figure(record.context_crop, record.stages,
+                            default.image[record.context.slices], RemovalConfig(), title),
+              out / f"{k + 1}_stages.png", written)
     return written
 
 
@@ -149,12 +192,16 @@ def explain_parent(data: str | os.PathLike[str], split_name: str, index: int,
     scenes = [Scene(parent.image, parent.boxes)]
     seed_config = SeedConfig()
     written: list[Path] = []
+    method = DefaultMethod(RemovalConfig())
+    method.keep_stages = True
     with prepared(model, channels_last=True):  # as the methods run the classifier
-        default = DefaultMethod(RemovalConfig()).erase(scenes, model)[0]
+        digits, images, replaced = method.erase_records(scenes, model)
+        default = records.assemble(scenes, digits, images, replaced)[0]
         seed = SeedMethod(seed_config).erase(scenes, model)[0]
+        by_box = {r.box: r for r in digits}
         for k, rect in enumerate(clip_boxes(parent.boxes, parent.image.shape)):
             if rect is not None:
                 written += digit_figures(model, parent, k, rect, seed, default, seed_config,
-                                         out)
+                                         out, by_box.get(k))
     _save(parent_figure(parent, seed, default), out / "parent.png", written)
     return written

@@ -75,6 +75,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 def _run_bench(args: argparse.Namespace) -> None:
     from svhn_erase.evaluation import bench, real_report, report
+    from svhn_erase.evaluation.kind_table import format_kind_table
 
     result = bench.run_bench(args.data, args.split, args.weights, args.out, limit=args.limit,
                              judge=args.judge, seed_limit=args.seed_limit,
@@ -85,6 +86,8 @@ def _run_bench(args: argparse.Namespace) -> None:
         print(real_report.format_real_table(result["methods"], result["floor"]))
     else:
         print(report.format_table(result["methods"]))
+    if result.get("by_kind"):
+        print(format_kind_table(result["by_kind"], "real" if "floor" in result else "groundtruth"))
     if "seed" in result["methods"] and "seed_weights" in result["settings"]:
         print(f"seed key pixels from {result['settings']['seed_weights']}")
     if result["settings"]["skipped"]:

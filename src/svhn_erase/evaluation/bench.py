@@ -212,14 +212,17 @@ def rounded(value):
 
 
 def _write_outputs(out: Path, summary: dict[str, dict], settings: dict, scores: Scores,
-                   thumbs: dict[str, dict[str, bytes]]) -> dict:
+                   thumbs: dict[str, dict[str, bytes]],
+                   by_kind: dict[str, dict] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    document = {"methods": rounded(summary), "settings": rounded(settings)}
+    document = {"methods": rounded(summary), "by_kind": rounded(by_kind or {}),
+                "settings": rounded(settings)}
     atomic_io.write_json(out / "summary.json", document)
     table = scoring.image_table(scores)
     scoring.write_results_csv(out / "results.csv", table)
     atomic_io.write_text(out / "report.html",
-                         report.render_report(summary, table, settings, thumbs))
+                         report.render_report(summary, table, settings, thumbs,
+                                              document["by_kind"]))
     return document
 
 
@@ -283,4 +286,5 @@ def run_bench(data_root: str | os.PathLike[str], split: str, weights: str | os.P
 
     summary = scoring.summarize(scores, created)
     settings = _settings({**run, "mode": "groundtruth"}, models, scores, created)
-    return _write_outputs(Path(out), summary, settings, scores, thumbs)
+    return _write_outputs(Path(out), summary, settings, scores, thumbs,
+                          scoring.summarize_by_kind(scores, created))

@@ -33,9 +33,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from svhn_erase import atomic_io
+from svhn_erase.boxes import clip_boxes, union_mask
 from svhn_erase.data import split as split_mod
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.evaluation import bench, real_report
+from svhn_erase.evaluation.background_kind import KINDS, kind_of
 from svhn_erase.evaluation.decoys import GAP, decoy_boxes
 from svhn_erase.evaluation.metrics import psnr_over_boxes
 from svhn_erase.evaluation.reader import load_reader, read_sets, reader_crops
@@ -50,7 +52,7 @@ log = logging.getLogger(__name__)
 FLOOR = "floor"  # results.csv / digits.csv rows of the reader on the untouched decoy boxes
 IMAGE_COLUMNS = ("file", "method", "n_digits", "still_read", "still_read_prob", "decoy_psnr",
                  "seconds")
-DIGIT_COLUMNS = ("file", "digit_index", "label", "method", "pred", "read", "prob")
+DIGIT_COLUMNS = ("file", "digit_index", "label", "method", "pred", "read", "prob", "background")
 
 
 @dataclass
@@ -65,6 +67,14 @@ class Photo:
     digit_index: np.ndarray
     decoys: np.ndarray | None
     decoy_index: np.ndarray | None  # per decoy, the box (row of ``boxes``) it was moved from
+
+    def kinds(self, decoys: bool = False) -> list[str | None]:
+        """Per box (or per decoy), its background kind, classified from the photo outside
+        every box and decoy (``background_kind``)."""
+        boxes = [b for b in (self.boxes, self.decoys) if b is not None]
+        occupied = union_mask(np.concatenate(boxes), self.image.shape)
+        rects = clip_boxes(self.decoys if decoys else self.boxes, self.image.shape)
+        return [None if r is None else kind_of(self.image, r, occupied) for r in rects]
 
 
 @dataclass
@@ -136,29 +146,32 @@ def _readings(reader: ConvNet, chunk: list[Photo], erased: list[dict[str, Erased
 
 
 def _rows(scores: RealScores, p: Photo, method: str, reading, digit_index: np.ndarray,
-          labels: np.ndarray, decoy_psnr: float | None, seconds: float | None) -> None:
+          labels: np.ndarray, decoy_psnr: float | None, seconds: float | None,
+          kinds: list[str | None]) -> None:
     pred, ok, prob = reading
     scores.images.append({"file": p.file, "method": method, "n_digits": len(labels),
                           "still_read": float(ok.mean()), "still_read_prob": float(prob.mean()),
                           "decoy_psnr": decoy_psnr, "seconds": seconds})
     scores.digits.extend({"file": p.file, "digit_index": int(j), "label": int(lb),
-                          "method": method, "pred": int(pr), "read": bool(r), "prob": float(pb)}
-                         for j, lb, pr, r, pb in zip(digit_index, labels, pred, ok, prob,
-                                                     strict=True))
+                          "method": method, "pred": int(pr), "read": bool(r), "prob": float(pb),
+                          "background": kind}
+                         for j, lb, pr, r, pb, kind in zip(digit_index, labels, pred, ok, prob,
+                                                           kinds, strict=True))
 
 
 def _score_chunk(scores: RealScores, chunk: list[Photo], erased, on_decoys, seconds,
                  reader: ConvNet) -> None:
     readings = _readings(reader, chunk, erased)
     for i, p in enumerate(chunk):
+        kinds = p.kinds()
         for name in erased[i]:
             decoy = on_decoys[i].get(name)
             psnr = None if decoy is None else psnr_over_boxes(decoy.image, p.image, p.decoys)
             _rows(scores, p, name, readings[(i, name)], p.digit_index, p.labels, psnr,
-                  seconds[i][name])
+                  seconds[i][name], kinds)
         if p.decoys is not None:
             _rows(scores, p, FLOOR, readings[(i, FLOOR)], p.digit_index[p.decoy_index],
-                  p.labels[p.decoy_index], None, None)
+                  p.labels[p.decoy_index], None, None, p.kinds(decoys=True))
 
 
 def _run(photos: Iterator[Photo], methods: Sequence[RemovalMethod], model: ConvNet | None,
@@ -204,6 +217,21 @@ def summarize(scores: RealScores, methods: Sequence[RemovalMethod]) -> tuple[dic
         "still_read": float(floor["read"].mean()) if len(floor) else None,
         "still_read_prob": float(floor["prob"].mean()) if len(floor) else None,
         "n_images": int(floor["file"].nunique()), "n_digits": len(floor)}
+
+
+def summarize_by_kind(scores: RealScores, methods: Sequence[RemovalMethod]) -> dict[str, dict]:
+    """Per method that ran (and the floor, on the decoys' own kinds), per background kind:
+    still read, the mean probability of the true digit and the digit count."""
+    digits = pd.DataFrame(scores.digits, columns=list(DIGIT_COLUMNS))
+    out: dict[str, dict] = {}
+    for name in [m.name for m in methods] + [FLOOR]:
+        rows = digits[digits["method"] == name]
+        kinds = {k: part for k in KINDS if not (part := rows[rows["background"] == k]).empty}
+        if kinds:
+            out[name] = {k: {"still_read": float(part["read"].mean()),
+                             "still_read_prob": float(part["prob"].mean()),
+                             "n_digits": len(part)} for k, part in kinds.items()}
+    return out
 
 
 # --------------------------------------------------------------------------- gallery
@@ -279,14 +307,15 @@ def run_real(path: Path, table: pd.DataFrame, files: list[str],
     picks = gallery_picks(results, methods)
     picked = {row["file"] for cases in picks.values() for _, row in cases}
     thumbs = _gallery_thumbs(path, table, results, picked, methods, model)
-    return _write(out, summary, floor, settings, scores, picks, thumbs)
+    return _write(out, summary, floor, settings, scores, picks, thumbs,
+                  summarize_by_kind(scores, methods))
 
 
 def _write(out: Path, summary: dict, floor: dict, settings: dict, scores: RealScores,
-           picks: dict, thumbs: dict) -> dict:
+           picks: dict, thumbs: dict, by_kind: dict) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     document = {"methods": bench.rounded(summary), "floor": bench.rounded(floor),
-                "settings": bench.rounded(settings)}
+                "by_kind": bench.rounded(by_kind), "settings": bench.rounded(settings)}
     atomic_io.write_json(out / "summary.json", document)
     for name, rows, columns in (("results.csv", scores.images, IMAGE_COLUMNS),
                                 ("digits.csv", scores.digits, DIGIT_COLUMNS)):
@@ -294,5 +323,5 @@ def _write(out: Path, summary: dict, floor: dict, settings: dict, scores: RealSc
         atomic_io.write_text(out / name, table.to_csv(index=False, float_format="%.6g",
                                                       lineterminator="\n"))
     atomic_io.write_text(out / "report.html", real_report.render_real_report(
-        summary, floor, settings, picks, thumbs))
+        summary, floor, settings, picks, thumbs, document["by_kind"]))
     return document

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from svhn_erase import atomic_io
+from svhn_erase.evaluation.kind_table import report_tables
 from svhn_erase.evaluation.report import environment, is_reference, registered_class
 
 # (figure, heading, printf format, scale, suffix, better: "low" / "high" / None)
@@ -94,10 +95,11 @@ def _galleries(summary: dict[str, dict], picks: dict[str, list],
 
 
 def render_real_report(summary: dict[str, dict], floor: dict, settings: dict,
-                       picks: dict[str, list], thumbs: dict[str, dict[str, bytes]]) -> str:
+                       picks: dict[str, list], thumbs: dict[str, dict[str, bytes]],
+                       by_kind: dict | None = None) -> str:
     """The whole real-photo report as one self-contained HTML string. ``picks``: per method
     ``[(label, results row)]`` (``real.gallery_picks``); ``thumbs``: per file, per panel, a
-    PNG."""
+    PNG; ``by_kind``: ``summary.json``'s per-background-kind figures."""
     most = max(m["n_images"] for m in summary.values())
     subsets = [{"method": n, "n_images": m["n_images"]} for n, m in summary.items()
                if m["n_images"] < most]
@@ -107,7 +109,8 @@ def render_real_report(summary: dict[str, dict], floor: dict, settings: dict,
         settings=settings, table=_table(summary), floor=floor, subsets=subsets,
         chart=chart_png(summary, floor), galleries=_galleries(summary, picks, thumbs),
         n_images=most, n_digits=max(m["n_digits"] for m in summary.values()),
-        method_settings=method_settings, headings=[c[1] for c in COLUMNS])
+        method_settings=method_settings, headings=[c[1] for c in COLUMNS],
+        kind_tables=report_tables(by_kind or {}, "real"))
 
 
 def format_real_table(summary: dict[str, dict], floor: dict) -> str:

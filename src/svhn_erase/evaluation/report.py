@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from svhn_erase import atomic_io
+from svhn_erase.evaluation.kind_table import report_tables
 from svhn_erase.removal.methods.base import RemovalMethod, method_class, method_names
 
 # (figure, heading, printf format, scale, suffix, ranked: higher is better)
@@ -204,10 +205,12 @@ def _method_settings(settings: dict) -> dict[str, str]:
 
 
 def render_report(summary: dict[str, dict], rows: pd.DataFrame, settings: dict,
-                  thumbs: dict[str, dict[str, bytes]]) -> str:
+                  thumbs: dict[str, dict[str, bytes]], by_kind: dict | None = None) -> str:
     """The whole report page as one self-contained HTML string. ``rows``: the per-image
-    table (``scoring.image_table``); ``thumbs``: per file, per panel, a PNG."""
+    table (``scoring.image_table``); ``thumbs``: per file, per panel, a PNG; ``by_kind``:
+    ``summary.json``'s per-background-kind figures."""
     return environment().get_template("report.html.j2").render(
+        kind_tables=report_tables(by_kind or {}, "groundtruth"),
         settings=settings, table=_table(summary), subsets=_subsets(summary, rows),
         targets=_targets(summary), chart=bar_chart_png(summary),
         galleries=_galleries(summary, rows, thumbs),

@@ -19,14 +19,15 @@ import pandas as pd
 
 from svhn_erase import atomic_io
 from svhn_erase.boxes import Rect, clip_boxes
+from svhn_erase.evaluation import background_kind, metrics
 from svhn_erase.evaluation import judge as judging
-from svhn_erase.evaluation import metrics
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.removal.methods.base import Erased, RemovalMethod
 
 CSV_COLUMNS = ("file", "method", "n_digits", "psnr_box", "ssim_box", "keypix_precision",
-               "keypix_recall", "removal_rate", "seconds")
-DIGIT_COLUMNS = ("file", "method", "keypix_precision", "keypix_recall", "removed")
+               "keypix_recall", "removal_rate", "seconds", "background")
+DIGIT_COLUMNS = ("file", "method", "keypix_precision", "keypix_recall", "removed",
+                 "background", "psnr_digit")
 
 
 @dataclass
@@ -49,6 +50,13 @@ class Sample:
     def n_digits(self) -> int:
         """Boxes with at least one pixel inside the image."""
         return sum(r is not None for r in self.rects)
+
+    @cached_property
+    def kinds(self) -> list[str | None]:
+        """Per box, the background kind of its clean scene (``background_kind``); None for a
+        box wholly outside the image."""
+        return [None if r is None else background_kind.kind_of(self.clean, r)
+                for r in self.rects]
 
     @property
     def true_mask(self) -> np.ndarray:
@@ -82,7 +90,8 @@ def _verdicts(judge: ConvNet, chunk: Sequence[Sample], erased: Sequence[dict[str
 
 
 def _digit_rows(s: Sample, method: str, e: Erased, removed: np.ndarray | None) -> list[dict]:
-    """One row per box inside the image: key-pixel scores (key-pixel methods) and verdict."""
+    """One row per box inside the image: key-pixel scores (key-pixel methods), verdict,
+    background kind and the box's own PSNR."""
     rows = []
     inside = [(j, rect) for j, rect in enumerate(s.rects) if rect is not None]
     for n, (j, rect) in enumerate(inside):  # n: the crop's place among the judge's crops
@@ -92,7 +101,9 @@ def _digit_rows(s: Sample, method: str, e: Erased, removed: np.ndarray | None) -
                 e.keypix[j], s.digits[rect.slices], int(s.digit_index[j]) + 1)
         rows.append({"file": s.file, "method": method, "keypix_precision": precision,
                      "keypix_recall": recall,
-                     "removed": None if removed is None else bool(removed[n])})
+                     "removed": None if removed is None else bool(removed[n]),
+                     "background": s.kinds[j],
+                     "psnr_digit": metrics.psnr_over_boxes(e.image, s.clean, s.boxes[j:j + 1])})
     return rows
 
 
@@ -114,17 +125,53 @@ def score_chunk(scores: Scores, chunk: Sequence[Sample], erased: Sequence[dict[s
 
 def _digit_table(scores: Scores) -> pd.DataFrame:
     table = pd.DataFrame(scores.digits, columns=list(DIGIT_COLUMNS))
-    return table.astype({"keypix_precision": float, "keypix_recall": float, "removed": float})
+    return table.astype({"keypix_precision": float, "keypix_recall": float, "removed": float,
+                         "psnr_digit": float})
 
 
 def image_table(scores: Scores) -> pd.DataFrame:
     """One row per image and method (``CSV_COLUMNS``): key-pixel scores and removal rate are
-    the means over the image's digits; NaN where there is nothing to measure."""
+    the means over the image's digits; NaN where there is nothing to measure; ``background``
+    the most common background kind of its digits (the first in ``KINDS`` order on a tie)."""
     images = pd.DataFrame(scores.images).astype({"psnr_box": float, "ssim_box": float})
-    per_image = (_digit_table(scores).groupby(["file", "method"], sort=False)
+    digits = _digit_table(scores)
+    per_image = (digits.groupby(["file", "method"], sort=False)
                  [["keypix_precision", "keypix_recall", "removed"]].mean()
                  .rename(columns={"removed": "removal_rate"}).reset_index())
+    kinds = digits.groupby(["file", "method"], sort=False)["background"].agg(_main_kind)
+    per_image = per_image.merge(kinds.reset_index(), on=["file", "method"], how="left")
     return images.merge(per_image, on=["file", "method"], how="left")[list(CSV_COLUMNS)]
+
+
+def _main_kind(kinds: pd.Series) -> str | None:
+    """The most common kind in ``kinds`` (``KINDS`` order breaks ties)."""
+    counts = kinds.dropna().value_counts()
+    if counts.empty:
+        return None
+    kinds_order = background_kind.KINDS
+    return max(kinds_order, key=lambda k: (counts.get(k, 0), -kinds_order.index(k)))
+
+
+def summarize_by_kind(scores: Scores, methods: Sequence[RemovalMethod]) -> dict[str, dict]:
+    """Per method that ran, per background kind with digits: the mean over its digits of the
+    box's own PSNR, key-pixel precision and recall, removal rate, and the digit count."""
+    digits = _digit_table(scores)
+    out: dict[str, dict] = {}
+    for method in methods:
+        rows = digits[digits["method"] == method.name]
+        if rows.empty:
+            continue
+        out[method.name] = {}
+        for kind in background_kind.KINDS:
+            part = rows[rows["background"] == kind]
+            if part.empty:
+                continue
+            out[method.name][kind] = {
+                "psnr_box": _value(part["psnr_digit"].mean()),
+                "keypix_precision": _value(part["keypix_precision"].mean()),
+                "keypix_recall": _value(part["keypix_recall"].mean()),
+                "removal_rate": _value(part["removed"].mean()), "n_digits": len(part)}
+    return out
 
 
 def _value(x) -> float | None:

@@ -29,10 +29,26 @@ class RemovalConfig:
     over: float = 2.5  # a cluster this many times more common in the box than around is digit
     best_min: float = 1.3  # the most over-represented cluster is digit from this ratio on
     min_cluster_share: float = 0.02  # a cluster under this share of the box is never digit
+    min_digit_share: float = 0.45  # fewer digit pixels in the box: the next clusters join ...
+    min_share_ratio: float = 1.0  # ... those this many times more common in the box than around
+    min_share_distinct: float = 3.0  # ... and this many noise units from the ring's main colour
     share: float = 0.15  # a pixel this far from background towards digit joins the digit ...
     grow_steps: int = 1  # ... in this many steps of growth from the digit
     digit_dilation: int = 0  # then the digit mask is dilated (cross) this many pixels
+    # ... then it goes on growing (hysteresis) through pixels past ``extend_share`` of the way
+    # whose features also stand out from every background cluster by ``extend_noise`` times
+    # the ring's own spread (the background prior's noise): soft edges and shadows join, noise
+    # not
+    extend_steps: int = 4
+    extend_noise: float = 2.0
+    extend_share: float = 0.1
     # GRNN fill
+    certainty_share: float = 0.5  # a node's weight falls to 0 at this position towards the digit
+    certainty_min: float = 0.02  # ... and is at least this
+    # edge-aware fill (regions.py): key pixels split by steps over region_edge levels per px
+    region_edge: float = 0.0  # 0: one region (off: on the tuning split any threshold cost PSNR)
+    region_merge: float = 20.0  # groups whose median colours are this close are one region
+    region_min_px: int = 4  # smaller groups join their nearest region
     node_radius: float = 1.5  # key pixels within this distance of the hole are the nodes
     ridge: float = 3.0  # (A + ridge I) W = (1 + ridge) Y; ridge <= 1: W = Y, no solve
     solve_iterations: int = 30
@@ -45,6 +61,12 @@ class RemovalConfig:
     sigma_range: tuple[float, float] = (1.5, 8.0)
     sigma_candidates: tuple[float, ...] = (1.0, 1.6, 2.5)
     onion_peel: bool = True  # fill ring by ring from the outside in (else all at once)
+    # texture-aware detail (texture.py): on crops whose surroundings carry this much detail
+    texture_min_energy: float = 60.0  # mean squared high-pass, 0-255 units (0: every crop)
+    texture_k: int = 0  # best-matching translations averaged (0: no detail; 6 when on)
+    texture_sigma: float = 1.5  # the high-pass is the image less its blur by this sigma
+    texture_ring: int = 3  # px around the hole that the matches must agree on
+    texture_window: float = 1.0  # search window: the crop grown by this x its larger side
     # paste
     seam_alphas: tuple[float, ...] = (0.8,)  # blend weight per step outside the hole
 

@@ -16,6 +16,7 @@ from scipy import ndimage
 
 from svhn_erase.removal.config import RemovalConfig
 from svhn_erase.removal.keypixels import dilate
+from svhn_erase.removal.regions import region_labels
 
 
 def scatter_blur(shape: tuple[int, int], rc: np.ndarray, values: np.ndarray,
@@ -78,39 +79,69 @@ def predict_local(shape: tuple[int, int], rc: np.ndarray, w: np.ndarray, sigma: 
     return out
 
 
+_TRUNCATE = 3.0  # the peel's Gaussian is cut at this many sigmas (OpenCV's own: 4)
+
+
+def _kernel_size(sigma: float, shape: tuple[int, int], truncate: float) -> tuple[int, int]:
+    """An odd Gaussian kernel size reaching ``truncate`` sigmas, at most twice the crop's
+    side plus one (a wider kernel adds only zeros from the constant border)."""
+    side = 2 * int(np.ceil(truncate * sigma)) + 1
+    return (min(side, 2 * shape[1] + 1), min(side, 2 * shape[0] + 1))
+
+
 def onion_peel(filled: np.ndarray, rc: np.ndarray, w: np.ndarray, hole: np.ndarray,
-               sigma: float) -> None:
+               sigma: float, certainty: np.ndarray | None = None,
+               region: np.ndarray | None = None) -> np.ndarray:
     """Fill ``hole`` in ``filled`` (0..255, in place) ring by ring from the outside in: each
     ring is predicted by the GRNN over the nodes and the rings before it, which then join the
-    nodes with their predicted values as weights.
+    nodes with their predicted values as weights. Returns the region of every pixel (h, w)
+    int32 (0: neither node nor hole).
 
-    ``stacked`` holds the weights of the known pixels (0 elsewhere) and, as a fourth channel,
-    the known-pixel indicator, so one blur gives both GRNN sums.
+    Per region, ``stacked`` holds the weights of its known pixels (0 elsewhere) and, as a
+    fourth channel, the known-pixel indicator, so one blur gives both GRNN sums.
+    ``certainty`` (n,) in 0..1 scales each node's kernel (normalized convolution with
+    certainty: a node that may be a digit's rim counts less); predicted pixels count fully.
+    ``region`` (n,) 1..R: the nodes' regions (``regions.region_labels``); a ring pixel joins
+    the region whose known pixels weigh most around it and is predicted from them alone.
     """
     shape = hole.shape
-    stacked = np.zeros((*shape, 4), np.float32)
-    stacked[rc[:, 0], rc[:, 1], :3] = w
-    stacked[rc[:, 0], rc[:, 1], 3] = 1.0
-    known = np.zeros(shape, bool)
-    known[rc[:, 0], rc[:, 1]] = True
+    region = np.ones(len(rc), np.int32) if region is None else region
+    c = np.ones(len(rc), np.float32) if certainty is None else certainty.astype(np.float32)
+    n_regions = int(region.max(initial=1))
+    stacked = np.zeros((n_regions, *shape, 4), np.float32)
+    stacked[region - 1, rc[:, 0], rc[:, 1], :3] = w * c[:, None]
+    stacked[region - 1, rc[:, 0], rc[:, 1], 3] = c
+    labels = np.zeros(shape, np.int32)
+    labels[rc[:, 0], rc[:, 1]] = region
     remaining = hole.copy()
     fallback = w.mean(0)
-    blur = {"sigmaX": float(sigma), "borderType": cv2.BORDER_CONSTANT}
+    blur = {"ksize": _kernel_size(sigma, hole.shape, _TRUNCATE), "sigmaX": float(sigma),
+            "borderType": cv2.BORDER_CONSTANT}
+    known = labels > 0
     while remaining.any():
         layer = remaining & dilate(known)
         if not layer.any():
             layer = remaining
-        blurred = cv2.GaussianBlur(stacked, (0, 0), **blur)
         ys, xs = np.nonzero(layer)
-        at = blurred[ys, xs]
+        if n_regions == 1:
+            best = np.zeros(len(ys), np.intp)
+            at = cv2.GaussianBlur(stacked[0], **blur)[ys, xs]
+        else:
+            at = np.stack([cv2.GaussianBlur(stacked[r], **blur)[ys, xs]
+                           for r in range(n_regions)])
+            best = at[..., 3].argmax(0)
+            at = at[best, np.arange(len(ys))]
         d = at[:, 3]
         ok = d > 1e-6
-        stacked[ys, xs, :3] = np.where(ok[:, None], at[:, :3] / np.maximum(d, 1e-6)[:, None],
-                                       fallback)
-        stacked[ys, xs, 3] = 1.0
+        stacked[best, ys, xs, :3] = np.where(
+            ok[:, None], at[:, :3] / np.maximum(d, 1e-6)[:, None], fallback)
+        stacked[best, ys, xs, 3] = 1.0
+        labels[ys, xs] = best + 1
         known |= layer
         remaining &= ~layer
-    filled[hole] = np.clip(stacked[hole, :3], 0.0, 1.0) * 255.0
+    values = stacked[0] if n_regions == 1 else stacked.sum(0)
+    filled[hole] = np.clip(values[hole, :3], 0.0, 1.0) * 255.0
+    return labels
 
 
 def fill_at_once(filled: np.ndarray, rc: np.ndarray, w: np.ndarray, hole: np.ndarray,
@@ -162,10 +193,22 @@ def crop_sigma(shape: tuple[int, int], rc: np.ndarray, values: np.ndarray, hole:
     return pick_sigma(shape, rc, values, hole, config.sigma_candidates)
 
 
+def node_certainty(position: np.ndarray | None, config: RemovalConfig) -> np.ndarray | None:
+    """Per pixel, how far a key pixel is trusted as a node: 1 at the background's colours,
+    falling linearly to ``certainty_min`` at ``certainty_share`` of the way to the digit's
+    (``segment.Segmented.position``); None without positions."""
+    if position is None or config.certainty_share <= 0:
+        return None
+    return np.clip(1.0 - position / config.certainty_share, config.certainty_min, 1.0)
+
+
 def fill_one(crop: np.ndarray, background: np.ndarray, hole: np.ndarray,
-             config: RemovalConfig) -> np.ndarray:
+             config: RemovalConfig, position: np.ndarray | None = None,
+             stages: dict | None = None) -> np.ndarray:
     """One crop with its ``hole`` predicted from the key pixels ``background``: (h, w, 3)
-    float32 in 0..255 (the other pixels are the crop's own)."""
+    float32 in 0..255 (the other pixels are the crop's own). ``position``: each pixel's place
+    between background and digit colours (``node_certainty``). ``stages``, if given, receives
+    the regions (``"regions"``: (h, w) int32, 0 outside nodes and hole)."""
     filled = crop.astype(np.float32)
     if not hole.any():
         return filled
@@ -174,12 +217,27 @@ def fill_one(crop: np.ndarray, background: np.ndarray, hole: np.ndarray,
     sigma = crop_sigma(hole.shape, rc, values, hole, config)
     w = (solve_local(hole.shape, rc, values, sigma, config.ridge, config.solve_iterations,
                      config.solve_tol) if config.ridge > 1.0 else values)
-    (onion_peel if config.onion_peel else fill_at_once)(filled, rc, w, hole, sigma)
+    if config.onion_peel:
+        certainty = node_certainty(position, config)
+        labels = region_labels(crop, background & ~hole, config)
+        regions = onion_peel(filled, rc, w, hole, sigma,
+                             None if certainty is None else certainty[rc[:, 0], rc[:, 1]],
+                             np.maximum(labels[rc[:, 0], rc[:, 1]], 1))
+        if stages is not None:
+            stages["regions"] = regions
+    else:
+        fill_at_once(filled, rc, w, hole, sigma)
     return filled
 
 
 def fill_default(crops: list[np.ndarray], backgrounds: list[np.ndarray],
-                 holes: list[np.ndarray], config: RemovalConfig) -> list[np.ndarray]:
-    """``fill_one`` for every crop."""
-    return [fill_one(c, bg, hole, config)
-            for c, bg, hole in zip(crops, backgrounds, holes, strict=True)]
+                 holes: list[np.ndarray], config: RemovalConfig,
+                 positions: list[np.ndarray] | None = None,
+                 stages: list[dict | None] | None = None) -> list[np.ndarray]:
+    """``fill_one`` for every crop (``positions``: per crop, ``Segmented.position``;
+    ``stages``: per crop, a dict for ``fill_one``'s stages, or None)."""
+    positions = positions if positions is not None else [None] * len(crops)
+    stages = stages if stages is not None else [None] * len(crops)
+    return [fill_one(c, bg, hole, config, p, st)
+            for c, bg, hole, p, st in zip(crops, backgrounds, holes, positions, stages,
+                                          strict=True)]

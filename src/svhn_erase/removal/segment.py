@@ -8,7 +8,11 @@ in the box than on the context ring around it (the background prior: digits stay
 their boxes, backgrounds run across; other digits' boxes are left out of the ring), and the
 group most over-represented in the box is digit whenever it stands out at all. The digit
 then grows into neighbouring pixels that sit between background and digit colours
-(anti-aliased edges, outlines, shadows).
+(anti-aliased edges, outlines, shadows), and on by hysteresis through pixels that also stand
+out from every background cluster by several times the ring's own noise: soft edges and
+shadows join, while a crisp digit's mask stops at its rim (``extend_digit``). Each pixel's
+position between background and digit is kept (``Segmented``): the fill trusts a key pixel
+less the closer it sits to the digit's colours.
 """
 
 from __future__ import annotations
@@ -131,9 +135,14 @@ def prepare(crop: np.ndarray, stats: np.ndarray, inner: tuple[slice, slice],
 
 
 def digit_clusters(label: np.ndarray, ring: np.ndarray, box: np.ndarray,
-                   config: RemovalConfig) -> np.ndarray:
+                   config: RemovalConfig, distinct: np.ndarray | None = None) -> np.ndarray:
     """Which clusters are digit (bool, one per cluster), by the background prior; all False
-    when no cluster qualifies."""
+    when no cluster qualifies. When the digit clusters cover less than
+    ``config.min_digit_share`` of the box, the next most over-represented clusters (still
+    ``config.min_share_ratio`` times more common in the box than around it, and
+    ``distinct`` from the ring's own colours, when given) join until they do: a digit whose
+    colour also shows on the ring (a plate's white border, a neighbour's stroke) is not left
+    whole."""
     n_ring, n_box = max(int(ring.sum()), 1), max(int(box.sum()), 1)
     in_ring = np.bincount(label[ring], minlength=config.clusters) / n_ring
     in_box = np.bincount(label[box], minlength=config.clusters) / n_box
@@ -143,14 +152,41 @@ def digit_clusters(label: np.ndarray, ring: np.ndarray, box: np.ndarray,
     best = int(np.argmax(np.where(big, ratio, 0)))
     if ratio[best] > config.best_min and big[best]:  # the digit's main colour
         is_digit[best] = True
+    if in_box[is_digit].sum() < config.min_digit_share:
+        for c in np.argsort(-np.where(big, ratio, 0), kind="stable"):
+            if in_box[is_digit].sum() >= config.min_digit_share \
+                    or ratio[c] <= config.min_share_ratio or not big[c]:
+                break
+            if distinct is None or distinct[c]:
+                is_digit[c] = True
     return is_digit
 
 
 def grow_digit(digit: np.ndarray, position: np.ndarray, config: RemovalConfig) -> np.ndarray:
     """The digit grown through neighbouring pixels placed past ``config.share`` of the way
-    from background to digit (soft edges, outlines, shadows)."""
-    soft = position > config.share
-    for _ in range(config.grow_steps):
+    from background to digit (soft edges, outlines, shadows), ``config.grow_steps`` times."""
+    return extend_digit(digit, position > config.share, config.grow_steps)
+
+
+@dataclass
+class Segmented:
+    """One crop split into digit and background: the digit mask (h, w) bool, the clusters'
+    digit mask before any growth (``core``) and each pixel's position between the nearest
+    background and digit clusters (0 background .. 1 digit; all 0 when no digit)."""
+
+    digit: np.ndarray
+    core: np.ndarray
+    position: np.ndarray
+
+    @classmethod
+    def empty(cls, shape: tuple[int, int]) -> Segmented:
+        """No digit found."""
+        return cls(np.zeros(shape, bool), np.zeros(shape, bool), np.zeros(shape, np.float32))
+
+
+def extend_digit(digit: np.ndarray, soft: np.ndarray, steps: int) -> np.ndarray:
+    """``digit`` grown (8-neighbourhood) through the ``soft`` pixels, at most ``steps`` times."""
+    for _ in range(steps):
         grown = digit | (dilate(digit) & soft)
         if (grown == digit).all():
             break
@@ -158,15 +194,39 @@ def grow_digit(digit: np.ndarray, position: np.ndarray, config: RemovalConfig) -
     return digit
 
 
-def cluster_digit(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
-                  config: RemovalConfig, centres: np.ndarray | None = None) -> np.ndarray:
-    """Digit mask (h, w) from per-pixel ``features`` (h, w, d) by k-means with the background
-    prior (``digit_clusters``) and growth (``grow_digit``). ``centres``: the k-means centres
-    when already found (``kmeans.kmeans_centres``)."""
+def standing_out(dist: np.ndarray, ring: np.ndarray, is_digit: np.ndarray) -> np.ndarray:
+    """Per pixel (flat), the feature distance to the nearest background centre over the
+    ring's noise (the median distance of the ring's pixels to their own centre); ``dist``
+    (n, k): squared distances to the k-means centres."""
+    d_bg = np.sqrt(dist[:, ~is_digit].min(1))
+    noise = float(np.median(np.sqrt(dist[ring].min(1))))
+    return d_bg / (noise + 1e-6)
+
+
+def distinct_clusters(dist: np.ndarray, label: np.ndarray, ring: np.ndarray,
+                      centres: np.ndarray, config: RemovalConfig) -> np.ndarray | None:
+    """Per cluster, whether its centre lies more than ``config.min_share_distinct`` times the
+    ring's noise (median distance of its pixels to their centre) from the ring's most common
+    cluster: a colour of its own, not the background split by noise. None when the minimum
+    digit share is off."""
+    if config.min_digit_share <= 0 or not ring.any():
+        return None
+    major = int(np.argmax(np.bincount(label[ring], minlength=len(centres))))
+    noise = float(np.median(np.sqrt(dist[ring].min(1))))
+    gap = np.sqrt(((centres - centres[major]) ** 2).sum(1))
+    return gap > config.min_share_distinct * (noise + 1e-6)
+
+
+def cluster_masks(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
+                  config: RemovalConfig, centres: np.ndarray | None = None) -> Segmented:
+    """Digit mask, core and positions (``Segmented``) from per-pixel ``features`` (h, w, d) by
+    k-means with the background prior (``digit_clusters``), growth (``grow_digit``) and the
+    noise-aware extension (``config.extend_*``). ``centres``: the k-means centres when already
+    found (``kmeans.kmeans_centres``)."""
     h, w, d = features.shape
     flat = features.reshape(-1, d).astype(np.float64)
     if len(flat) < config.clusters * 2 or not box.any():
-        return np.zeros((h, w), bool)
+        return Segmented.empty((h, w))
     if centres is None:
         label, centres = kmeans(flat, config.clusters, config.kmeans_iterations,
                                 config.kmeans_sample)
@@ -175,24 +235,33 @@ def cluster_digit(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
         dist = sq_dist(flat, centres)
         label = dist.argmin(1)
         np.maximum(dist, 0.0, out=dist)
-    is_digit = digit_clusters(label, ring.ravel(), box.ravel(), config)
+    is_digit = digit_clusters(label, ring.ravel(), box.ravel(), config,
+                              distinct_clusters(dist, label, ring.ravel(), centres, config))
     if not is_digit.any() or is_digit.all():
-        return np.zeros((h, w), bool)
+        return Segmented.empty((h, w))
     d_bg = np.sqrt(dist[:, ~is_digit].min(1))
     d_fg = np.sqrt(dist[:, is_digit].min(1))
     position = (d_bg / np.maximum(d_bg + d_fg, 1e-12)).reshape(h, w)
-    return grow_digit(is_digit[label].reshape(h, w), position, config)
+    core = is_digit[label].reshape(h, w)
+    digit = grow_digit(core, position, config)
+    if config.extend_steps > 0:
+        out = standing_out(dist, ring.ravel(), is_digit).reshape(h, w)
+        soft = (position > config.extend_share) & (out > config.extend_noise)
+        digit = extend_digit(digit, soft, config.extend_steps)
+    return Segmented(digit, core, position.astype(np.float32))
 
 
-def default_background(model: ConvNet, crops: list[np.ndarray], inner: list[tuple[slice, slice]],
-                       others: list[np.ndarray] | None, config: RemovalConfig
-                       ) -> list[np.ndarray]:
-    """Background masks (True = background) of crops taken with a margin around each box.
+def cluster_digit(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
+                  config: RemovalConfig, centres: np.ndarray | None = None) -> np.ndarray:
+    """The digit mask (h, w) of ``cluster_masks``."""
+    return cluster_masks(features, ring, box, config, centres).digit
 
-    ``crops[i]`` is the box with some context around it, ``inner[i]`` the box inside it and
-    ``others[i]`` (optional) marks pixels of the crop inside other digits' boxes. k-means
-    runs for all crops at once.
-    """
+
+def default_segments(model: ConvNet, crops: list[np.ndarray], inner: list[tuple[slice, slice]],
+                     others: list[np.ndarray] | None, config: RemovalConfig
+                     ) -> list[Segmented]:
+    """``Segmented`` masks of crops taken with a margin around each box (see
+    ``default_background``); the digit mask is dilated by ``config.digit_dilation``."""
     stats = native_map_stats(model, crops)
     others = others if others is not None else [None] * len(crops)
     prepared = [prepare(c, s, box, o, config)
@@ -204,8 +273,20 @@ def default_background(model: ConvNet, crops: list[np.ndarray], inner: list[tupl
     centres = dict(zip(todo, found, strict=True))
     out = []
     for n, p in enumerate(prepared):
-        digit = cluster_digit(p.features, p.ring, p.centre, config, centres.get(n))
+        seg = cluster_masks(p.features, p.ring, p.centre, config, centres.get(n))
         if config.digit_dilation > 0:
-            digit = dilate(digit, iterations=config.digit_dilation, cross=True)
-        out.append(~digit)
+            seg.digit = dilate(seg.digit, iterations=config.digit_dilation, cross=True)
+        out.append(seg)
     return out
+
+
+def default_background(model: ConvNet, crops: list[np.ndarray], inner: list[tuple[slice, slice]],
+                       others: list[np.ndarray] | None, config: RemovalConfig
+                       ) -> list[np.ndarray]:
+    """Background masks (True = background) of crops taken with a margin around each box.
+
+    ``crops[i]`` is the box with some context around it, ``inner[i]`` the box inside it and
+    ``others[i]`` (optional) marks pixels of the crop inside other digits' boxes. k-means
+    runs for all crops at once.
+    """
+    return [~seg.digit for seg in default_segments(model, crops, inner, others, config)]

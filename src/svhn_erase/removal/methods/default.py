@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from svhn_erase.boxes import union_mask
 from svhn_erase.model.inference import prepared
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.removal.config import RemovalConfig
@@ -21,17 +22,25 @@ from svhn_erase.removal.fill import fill_default
 from svhn_erase.removal.methods import records
 from svhn_erase.removal.methods.base import Erased, RemovalMethod, Scene, register
 from svhn_erase.removal.paste import paste, seam_ring
-from svhn_erase.removal.segment import default_background
+from svhn_erase.removal.segment import Segmented, default_segments
+from svhn_erase.removal.texture import Detail, add_detail
+
+
+def find_segments(digits: list[records.DigitRecord], model: ConvNet,
+                  config: RemovalConfig, n_scenes: int) -> list[Segmented]:
+    """Per record, its context crop split into digit and background (``Segmented``), other
+    digits' boxes left out of the background prior."""
+    groups = records.by_scene(digits, n_scenes)
+    others = [records.other_boxes(r, groups[r.scene]) for r in digits]
+    return default_segments(model, [r.context_crop for r in digits],
+                            [r.inner for r in digits], others, config)
 
 
 def find_backgrounds(digits: list[records.DigitRecord], model: ConvNet,
                      config: RemovalConfig, n_scenes: int) -> list[np.ndarray]:
     """Per record, its context crop's key pixels (True = background), other digits' boxes
     left out of the background prior."""
-    groups = records.by_scene(digits, n_scenes)
-    others = [records.other_boxes(r, groups[r.scene]) for r in digits]
-    return default_background(model, [r.context_crop for r in digits],
-                              [r.inner for r in digits], others, config)
+    return [~seg.digit for seg in find_segments(digits, model, config, n_scenes)]
 
 
 def hole_and_seam(record: records.DigitRecord, background: np.ndarray,
@@ -57,6 +66,22 @@ def found_masks(scenes: Sequence[Scene], model: ConvNet,
     return masks
 
 
+def add_texture(scenes: Sequence[Scene], digits: list[records.DigitRecord],
+                holes: list[np.ndarray], fills: list[np.ndarray], config: RemovalConfig
+                ) -> list[Detail]:
+    """Texture-aware detail (``texture.add_detail``) added to each crop's fill in place; the
+    details, per record."""
+    occupied = [union_mask(s.boxes, s.image.shape) for s in scenes]
+    details = []
+    for record, hole, fill in zip(digits, holes, fills, strict=True):
+        detail = add_detail(record.parent, record.context, hole, occupied[record.scene], fill,
+                            config)
+        if detail.gain > 0:
+            np.clip(fill + detail.added, 0.0, 255.0, out=fill)
+        details.append(detail)
+    return details
+
+
 @register
 class DefaultMethod(RemovalMethod):
     """This project's key pixels, exact GRNN and seam paste (``RemovalConfig``)."""
@@ -66,30 +91,49 @@ class DefaultMethod(RemovalMethod):
                    "paste)")
     uses_classifier = True
     finds_key_pixels = True
+    keep_stages = False  # explain sets it: each DigitRecord keeps its stages (records.stages)
 
     def __init__(self, config: RemovalConfig | None = None) -> None:
         super().__init__(config or RemovalConfig())
 
     def erase(self, scenes: Sequence[Scene], model: ConvNet | None = None) -> list[Erased]:
+        return records.assemble(scenes, *self.erase_records(scenes, model))
+
+    def erase_records(self, scenes: Sequence[Scene], model: ConvNet | None = None
+                      ) -> tuple[list[records.DigitRecord], list[np.ndarray],
+                                 list[np.ndarray]]:
+        """The stages on every digit of ``scenes``: the records (with ``stages`` when
+        ``keep_stages``), the erased images and the pixels written, per scene."""
         model = self.require_model(model)
         config: RemovalConfig = self.config
         digits = records.digit_records(scenes, config.context_margin)
         with prepared(model, channels_last=True):
             x40 = records.classifier_inputs(digits)
             records.classify(digits, model, x40, config.classify_batch)
-            backgrounds = find_backgrounds(digits, model, config, len(scenes))
+            segments = find_segments(digits, model, config, len(scenes))
+        backgrounds = [~seg.digit for seg in segments]
         masks = [hole_and_seam(r, bg, config)
                  for r, bg in zip(digits, backgrounds, strict=True)]
+        stages = [{} if self.keep_stages else None for _ in digits]
         fills = fill_default([r.context_crop for r in digits], backgrounds,
-                             [hole | seam for hole, seam in masks], config)
+                             [hole | seam for hole, seam in masks], config,
+                             [seg.position for seg in segments], stages)
+        low = [f.copy() for f in fills] if self.keep_stages else None
+        details = add_texture(scenes, digits, [hole | seam for hole, seam in masks], fills,
+                              config)
         images = [s.image.copy() for s in scenes]
         replaced = [np.zeros(s.image.shape[:2], bool) for s in scenes]
-        for record, bg, (hole, seam), fill in zip(digits, backgrounds, masks, fills,
-                                                   strict=True):
+        for n, (record, bg, (hole, seam), fill) in enumerate(
+                zip(digits, backgrounds, masks, fills, strict=True)):
             ctx = record.context
             written = paste(images[record.scene], ctx.top, ctx.left, fill, hole, seam,
                             config.seam_alphas)
             replaced[record.scene][ctx.slices] |= written
             record.keypix = (bg & ~seam)[record.inner]  # the seam is regenerated: not kept
             record.digit = hole[record.inner]
-        return records.assemble(scenes, digits, images, replaced)
+            if self.keep_stages:
+                record.stages = {**stages[n], "core": segments[n].core,
+                                 "position": segments[n].position, "digit": segments[n].digit,
+                                 "hole": hole, "seam": seam, "low": low[n],
+                                 "high": details[n].added, "gain": details[n].gain}
+        return digits, images, replaced

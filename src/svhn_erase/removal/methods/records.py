@@ -29,7 +29,8 @@ class DigitRecord:
     ``rect``: the box clipped to the image; ``context``: that rectangle grown by the context
     margin (the default method's crop). The stages fill in ``pred`` (the classifier's
     digit), ``keypix`` (box-sized bool: pixels kept as background) and ``digit`` (box-sized
-    bool: pixels judged digit).
+    bool: pixels judged digit); ``stages``, for ``explain``, what each stage made of the
+    context crop.
     """
 
     scene: int
@@ -40,6 +41,7 @@ class DigitRecord:
     pred: int = -1
     keypix: np.ndarray | None = None
     digit: np.ndarray | None = None
+    stages: dict | None = None  # context-sized intermediate results, when a method keeps them
 
     @property
     def crop(self) -> np.ndarray:
