@@ -30,21 +30,25 @@ from svhn_erase.model.train.config import TrainConfig
 PathLike = str | os.PathLike[str]
 
 
+def _geometry(config: TrainConfig, context: bool) -> tuple[int, float]:
+    """``(size, margin)`` of plain crops, or of context crops for augmentation."""
+    size, margin = config.size, config.margin
+    if context:
+        return augment.context_size(size, margin), augment.context_margin(margin)
+    return size, margin
+
+
 def crop_set(path: Path, config: TrainConfig, progress: bool,
              context: bool = False) -> crops_mod.CropSet:
     """The split's cached plain crops, or context crops for augmentation."""
-    size, margin = config.size, config.margin
-    if context:
-        size, margin = augment.context_size(size, margin), augment.context_margin(margin)
+    size, margin = _geometry(config, context)
     return crops_mod.build_crop_cache(path, size=size, margin=margin, gray=True,
                                       classes=config.classes, progress=progress)
 
 
 def _real_set(config: TrainConfig, photos: str | None, progress: bool,
               context: bool = False) -> crops_mod.CropSet:
-    size, margin = config.size, config.margin
-    if context:
-        size, margin = augment.context_size(size, margin), augment.context_margin(margin)
+    size, margin = _geometry(config, context)
     return real.real_crop_set(config.real, photos, size, margin, config.classes, progress)
 
 
@@ -72,11 +76,8 @@ def training_data(data: PathLike, config: TrainConfig, device: torch.device,
         y_parts += [source.labels] * config.real_repeat
         prints.append(f"real:{source.fingerprint}")
         if config.real_none:
-            size, margin = config.size, config.margin
-            if context:
-                size, margin = augment.context_size(size, margin), augment.context_margin(margin)
-            none = real.real_none_crops(config.real, config.real_range, config.real_none, size,
-                                        margin, config.seed, progress)
+            none = real.real_none_crops(config.real, config.real_range, config.real_none,
+                                        *_geometry(config, context), config.seed, progress)
             x_parts += [none.crops] * config.real_repeat
             y_parts += [none.labels] * config.real_repeat
             prints.append(f"real-none:{none.fingerprint}")
