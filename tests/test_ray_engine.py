@@ -2,8 +2,9 @@
 as there, a stopped run resumed, a killed worker retried with nothing lost or written twice,
 and a local engine that imports no Ray.
 
-One local Ray of 2 CPUs serves the module; the tests share one xdist group so that
-``pytest -n 2`` starts it once.
+One local Ray of 2 CPUs per test process serves them (a session fixture). Under
+``pytest -n 2`` each worker that runs some of these tests starts its own, a new one
+(``address="local"``), and the kill test kills only a child of its own process.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")  # ships with ray
@@ -29,15 +31,13 @@ from svhn_erase.errors import SvhnEraseError  # noqa: E402
 from svhn_erase.model.nets import ConvNet  # noqa: E402
 from svhn_erase.model.weights import save_classifier  # noqa: E402
 
-pytestmark = pytest.mark.xdist_group("ray")
-
 COUNT, CORRUPT = 48, 2  # the index leaves out the last two (not images at all) ...
 TRUNCATED = ("5.png", "20.png")  # ... and these two pass the index but do not decode
 GOOD = COUNT - CORRUPT - len(TRUNCATED)
 SAME_KEYS = ("digits", "images", "skipped", "index_skipped", "method", "weights")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def local_ray():
     ray.init(address="local", num_cpus=2, object_store_memory=100 * 2**20,
              include_dashboard=False, log_to_driver=False)
@@ -45,11 +45,13 @@ def local_ray():
     ray.shutdown()
 
 
-@pytest.fixture(scope="module")
-def split(tmp_path_factory: pytest.TempPathFactory, model: ConvNet) -> dict[str, Path]:
-    """A split with four corrupt images, classifier weights, and the local engine's
-    erasure."""
+@pytest.fixture(scope="session")
+def split(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A split with four corrupt images, the weights of an untrained classifier (as
+    conftest's ``model``), and the local engine's erasure."""
     root = tmp_path_factory.mktemp("ray")
+    torch.manual_seed(0)
+    model = ConvNet("ConvNet48_Dropout3").eval()
     make_split(root, "s", count=COUNT, seed=18, corrupt=CORRUPT)
     for name in TRUNCATED:
         data = (root / "s" / name).read_bytes()
@@ -97,6 +99,9 @@ def test_cli_ray_engine_writes_the_local_engine_bytes(local_ray, split, capsys) 
     assert ours["seconds"] > 0 and 0 < ours["pool_start_seconds"] < ours["wall_seconds"]
     assert (out / "manifest.json").read_text() == (split["local"] / "manifest.json").read_text()
     assert "on Ray: 2 workers" in capsys.readouterr().out
+    with pytest.raises(SvhnEraseError, match="--workers 3: the Ray cluster has 2 CPU"):
+        _run(split, split["root"] / "too-many", workers=3)
+    assert not (split["root"] / "too-many").exists()
 
 
 def _pool_pids() -> list[int]:
@@ -157,10 +162,7 @@ def test_a_stopped_run_resumes_and_a_killed_worker_loses_and_rewrites_nothing(
                                                             local["index_skipped"])
 
 
-def test_refusals_before_anything_is_written(local_ray, split, tmp_path: Path) -> None:
-    with pytest.raises(SvhnEraseError, match="--workers 3: the Ray cluster has 2 CPU"):
-        _run(split, tmp_path / "out", workers=3)
-    assert not (tmp_path / "out").exists()
+def test_refusals_before_anything_is_written(split, tmp_path: Path) -> None:
     with pytest.raises(SvhnEraseError, match="is the input split"):
         _run(split, split["root"] / "s")
     code = cli.main(["erase", "--data", str(split["root"]), "--split", "s", "--out",
