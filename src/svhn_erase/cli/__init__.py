@@ -22,12 +22,14 @@ from svhn_erase.cli.detection import _add_detection
 from svhn_erase.cli.evaluation import _add_bench, _add_demo
 from svhn_erase.cli.model import _add_classify, _add_train
 from svhn_erase.cli.removal import _add_erase, _add_erase_image, _add_explain
+from svhn_erase.cli.student import _add_train_student
 from svhn_erase.errors import SvhnEraseError
 
 # In the order of the data's path; 'svhn-erase --help' lists them so.
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_data, _add_train, _add_classify, _add_detection,
     _add_erase, _add_erase_image, _add_explain,
+    _add_train_student,
     _add_bench, _add_demo, _add_serve,
 ]
 

@@ -9,7 +9,7 @@ functions are re-exported here.
 # the import order is the registration order: the benchmark's and the report's order
 from svhn_erase.removal.methods.base import (Erased, RemovalMethod, Scene, create,
                                              method_class, method_names, register, unregister)
-from svhn_erase.removal.methods import default, seed, classical  # noqa: F401
+from svhn_erase.removal.methods import default, seed, student, classical  # noqa: F401
 # isort: on
 
 __all__ = ["Erased", "RemovalMethod", "Scene", "create", "method_class", "method_names",

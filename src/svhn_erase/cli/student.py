@@ -1,0 +1,67 @@
+"""The ``train-student`` command: teacher data from the default method, then the student."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from svhn_erase.cli.common import WEIGHTS_HELP, positive
+
+
+def _add_train_student(sub: argparse._SubParsersAction) -> None:
+    from svhn_erase.removal.student.net import StudentSpec
+    from svhn_erase.removal.student.train import TrainConfig
+
+    spec, config = StudentSpec(), TrainConfig()
+    p = sub.add_parser("train-student", help="train the fast student remover from the default "
+                       "method's masks (no ground truth)",
+                       description="Run the default removal method over the --source photos "
+                       "(its digit masks, with the agreement of neighbouring settings and the "
+                       "judge's verdict as confidence), train the student network on them in "
+                       "noisy-student rounds, and write OUT/teacher.npz, "
+                       "OUT/student.safetensors and OUT/student.json. Ground-truth masks are "
+                       "never trained on (only compared with, where a split has them).")
+    p.add_argument("--source", action="append", default=[], metavar="ROOT/SPLIT[:FIRST-LAST]",
+                   help="photos to learn from, e.g. data/real/train:1-1600; repeat for more")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--teacher-data", type=Path, default=None,
+                   help="reuse a teacher.npz written before instead of running the teacher")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="the teacher's " + WEIGHTS_HELP)
+    p.add_argument("--judge", type=Path, default=None,
+                   help="11-class judge for the teacher's confidence (default: the packaged one)")
+    p.add_argument("--epochs", type=positive, default=config.epochs,
+                   help=f"epochs per round (default: {config.epochs})")
+    p.add_argument("--rounds", type=positive, default=config.rounds,
+                   help=f"noisy-student rounds (default: {config.rounds})")
+    p.add_argument("--seed", type=int, default=config.seed,
+                   help=f"random seed (default: {config.seed})")
+    p.add_argument("--width", type=positive, default=spec.width,
+                   help=f"channels at full resolution (default: {spec.width})")
+    p.add_argument("--size", type=positive, default=spec.size,
+                   help=f"crop side in pixels (default: {spec.size})")
+    p.add_argument("--margin", type=float, default=spec.margin,
+                   help=f"context per side, as a share of the box (default: {spec.margin})")
+    p.set_defaults(func=_run_train_student)
+
+
+def _run_train_student(args: argparse.Namespace) -> None:
+    import torch
+
+    from svhn_erase.removal.student.net import StudentSpec
+    from svhn_erase.removal.student.teacher import Source
+    from svhn_erase.removal.student.train import TrainConfig, run_training
+
+    torch.set_num_threads(1)  # one thread: the same weights from the same seed everywhere
+    args.out.mkdir(parents=True, exist_ok=True)
+    spec = StudentSpec(size=args.size, margin=args.margin, width=args.width)
+    config = TrainConfig(seed=args.seed, epochs=args.epochs, rounds=args.rounds)
+    record = run_training([Source.parse(s) for s in args.source], args.out, spec, config,
+                          args.weights, args.judge, args.teacher_data)
+    for n, r in enumerate(record["rounds"], start=1):
+        iou = r["truth_iou"]
+        iou = "" if iou is None else f", mask IoU vs generated truth {iou:.3f}"
+        print(f"round {n}: {r['boxes']} boxes{iou}")
+    if record["teacher_truth_iou"] is not None:
+        print(f"teacher's mask IoU vs generated truth: {record['teacher_truth_iou']:.3f}")
+    print(f"wrote {args.out / 'student.safetensors'}")

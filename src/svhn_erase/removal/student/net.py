@@ -1,0 +1,126 @@
+"""The student network: a small fully convolutional net from a box with its context to the
+box's digit mask, and its weights on disk.
+
+Three resolutions (the crop, half, quarter), each a few 3 x 3 convolutions with batch norm
+and ReLU; the coarser ones are added back on the way up (as a feature pyramid does), so
+every output pixel sees the whole box and its surroundings (what the background looks like
+decides what the digit is). It runs on whole batches of crops (``crops``); its output is one
+digit logit per crop pixel. About 6 M multiply-adds per 32 x 32 crop.
+
+Weights are safetensors with the settings that shaped them (``StudentSpec``: crop size,
+context margin, width) and the training record as metadata.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.nn import functional as F
+
+from svhn_erase.atomic_io import atomic_path
+from svhn_erase.errors import SvhnEraseError
+
+KIND = "svhn-erase student"
+
+
+@dataclass(frozen=True)
+class StudentSpec:
+    """The network's shape and the crops it takes: ``size`` x ``size`` crops of the box grown
+    by ``margin`` of its size on each side; ``width`` channels at full resolution (twice that
+    below)."""
+
+    size: int = 32
+    margin: float = 0.15
+    width: int = 12
+
+
+def _block(c_in: int, c_out: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, padding=dilation, dilation=dilation,
+                                   bias=False),
+                         nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+class StudentNet(nn.Module):
+    """Crops (n, 3, s, s) in [-1, 1] to digit logits (n, 1, s, s)."""
+
+    def __init__(self, spec: StudentSpec | None = None) -> None:
+        super().__init__()
+        self.spec = spec or StudentSpec()
+        c = self.spec.width
+        self.full = _block(3, c)
+        self.mid = nn.Sequential(_block(c, 2 * c, stride=2), _block(2 * c, 2 * c, dilation=2))
+        self.low = nn.Sequential(_block(2 * c, 2 * c, stride=2),
+                                     _block(2 * c, 2 * c, dilation=2))
+        self.lateral = nn.Conv2d(2 * c, c, 1)
+        self.mix = _block(c, c)
+        self.out = nn.Conv2d(c, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        full = self.full(x)
+        mid = self.mid(full)
+        mid = mid + F.interpolate(self.low(mid), size=mid.shape[-2:], mode="bilinear",
+                                  align_corners=False)
+        up = F.interpolate(self.lateral(mid), size=full.shape[-2:], mode="bilinear",
+                           align_corners=False)
+        return self.out(self.mix(full + up))
+
+
+def save_student(net: StudentNet, path: str | os.PathLike[str], record: dict) -> None:
+    """Save ``net`` as safetensors (atomically) with its spec and ``record`` (how it was
+    trained) as metadata."""
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    meta = {"kind": KIND, "spec": json.dumps(asdict(net.spec)), "record": json.dumps(record)}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
+
+
+def student_metadata(path: str | os.PathLike[str]) -> tuple[StudentSpec, dict]:
+    """The spec and training record stored in a student file; a user error if it is none."""
+    path = Path(path)
+    if not path.is_file():
+        raise SvhnEraseError(f"{path}: student weights not found (train them with "
+                             "'svhn-erase train-student')")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+        if meta.get("kind") != KIND:
+            raise ValueError("not a student network")
+        spec = StudentSpec(**json.loads(meta["spec"]))
+        return spec, json.loads(meta.get("record", "{}"))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SvhnEraseError(f"{path}: not student weights ({exc})") from exc
+
+
+def load_student(path: str | os.PathLike[str],
+                 device: torch.device | str = "cpu") -> StudentNet:
+    """The student network stored at ``path``, in eval mode on ``device``."""
+    spec, _ = student_metadata(path)
+    net = StudentNet(spec)
+    try:
+        net.load_state_dict(load_file(str(path)))
+    except (RuntimeError, OSError) as exc:
+        raise SvhnEraseError(f"{path}: student weights do not fit the network ({exc})") from exc
+    return net.to(device).eval()
+
+
+def fused(net: StudentNet) -> StudentNet:
+    """A copy of ``net`` for inference: eval mode, every batch norm folded into the
+    convolution before it (same outputs up to rounding, fewer passes over the maps)."""
+    out = copy.deepcopy(net).eval()
+    for block in out.modules():
+        if isinstance(block, nn.Sequential) and len(block) == 3 \
+                and isinstance(block[1], nn.BatchNorm2d):
+            conv, norm = block[0], block[1]
+            scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+            conv.weight = nn.Parameter(conv.weight.detach() * scale[:, None, None, None])
+            conv.bias = nn.Parameter((norm.bias - norm.running_mean * scale).detach())
+            block[1] = nn.Identity()
+    return out

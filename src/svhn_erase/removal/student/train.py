@@ -1,0 +1,191 @@
+"""Noisy-student training of the student network on the teacher's masks.
+
+Round 1 learns the teacher's labels (``teacher``) on the boxes whose label the judge finds
+digit-free and neighbouring settings agree on (``TrainConfig.min_agreement``), each weighted
+by that agreement. Round 2 relabels every box with round 1's own prediction (averaged with
+its mirror image), keeps the share of boxes it is surest of (``keep_share``) and trains a
+fresh network on them. Both rounds see strong noise (``augment``): mirror, scale and shift,
+colour channel order, inversion, contrast, blur and pixel noise. The loss is binary
+cross-entropy per pixel, weighted per box. No ground-truth mask enters: ``TeacherData.truth``
+is only compared with (``mask_iou``) to say how far each round got on generated images.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from svhn_erase import __version__
+from svhn_erase.atomic_io import write_json
+from svhn_erase.errors import SvhnEraseError
+from svhn_erase.removal.student.crops import to_tensor
+from svhn_erase.removal.student.net import StudentNet, StudentSpec, save_student
+from svhn_erase.removal.student.teacher import TEACHER, Source, TeacherData, teacher_data
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of ``train_student``."""
+
+    seed: int = 15
+    epochs: int = 12  # per round
+    batch: int = 128
+    lr: float = 3e-3  # AdamW, cosine to zero over each round
+    weight_decay: float = 1e-4
+    min_agreement: float = 0.7  # round 1: boxes whose neighbouring settings agree this well
+    judged: bool = True  # round 1: only boxes the judge finds digit-free after the teacher
+    keep_share: float = 0.8  # later rounds: the share of boxes the last round is surest of
+    rounds: int = 2
+
+
+def augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noisy copies of crops ``x`` (n, 3, s, s) in [-1, 1] and their labels (n, 1, s, s):
+    mirror, scale and shift move both; channel order, inversion, contrast, brightness, blur
+    and pixel noise touch the crop alone."""
+    n = len(x)
+    rand = lambda *shape: torch.rand(*shape, generator=gen)  # noqa: E731
+    scale = 0.88 + 0.24 * rand(n)
+    flip = torch.where(rand(n) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1] = scale * flip, scale
+    theta[:, :, 2] = (rand(n, 2) - 0.5) * 0.16
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+    y = F.grid_sample(y, grid, padding_mode="zeros", align_corners=False)
+    perm = torch.stack([torch.randperm(3, generator=gen) for _ in range(n)])
+    x = torch.gather(x, 1, perm[:, :, None, None].expand_as(x))
+    x = torch.where((rand(n) < 0.3)[:, None, None, None], -x, x)
+    mean = x.mean((1, 2, 3), keepdim=True)
+    x = (x - mean) * (0.6 + 0.8 * rand(n, 1, 1, 1)) + mean + (rand(n, 1, 1, 1) - 0.5) * 0.4
+    blur = (rand(n) < 0.3)[:, None, None, None]
+    x = torch.where(blur, F.avg_pool2d(x, 3, 1, 1, count_include_pad=False), x)
+    x = x + torch.randn(x.shape, generator=gen) * 0.08 * rand(n, 1, 1, 1)
+    return x.clamp(-1.5, 1.5), y
+
+
+def predict(net: StudentNet, squares: np.ndarray, batch: int = 512) -> np.ndarray:
+    """(n, s, s) digit probability of uint8 crops, averaged with the mirrored crop's."""
+    net.eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(squares), batch):
+            x = to_tensor(squares[start:start + batch])
+            p = torch.sigmoid(net(x)) + torch.sigmoid(net(x.flip(-1))).flip(-1)
+            out.append((p[:, 0] / 2).numpy())
+    return np.concatenate(out) if out else np.zeros((0,) + squares.shape[1:3], np.float32)
+
+
+def mask_iou(prob: np.ndarray, truth: np.ndarray) -> float | None:
+    """Mean per-box IoU of ``prob > 0.5`` with ``truth > 0.5`` over boxes with a truth."""
+    has = ~np.isnan(truth.reshape(len(truth), -1)).any(1)
+    if not has.any():
+        return None
+    a, b = prob[has] > 0.5, truth[has].astype(np.float32) > 0.5
+    inter, union = (a & b).sum((1, 2)), (a | b).sum((1, 2))
+    return float(np.mean(np.where(union > 0, inter / np.maximum(union, 1), 1.0)))
+
+
+def fit(spec: StudentSpec, squares: np.ndarray, labels: np.ndarray, weights: np.ndarray,
+        config: TrainConfig, seed: int, progress: bool = True,
+        on_epoch: Callable[[int, float], None] | None = None) -> StudentNet:
+    """A fresh network trained on ``squares`` (uint8) and soft ``labels`` (n, s, s), each box
+    weighted by ``weights``."""
+    if len(squares) == 0:
+        raise SvhnEraseError("no box left to train the student on (lower the thresholds)")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = StudentNet(spec)
+    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps = config.epochs * math.ceil(len(squares) / config.batch)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    y_all = torch.from_numpy(labels.astype(np.float32))[:, None]
+    w_all = torch.from_numpy(weights.astype(np.float32))
+    for epoch in tqdm(range(config.epochs), desc="student", disable=not progress):
+        net.train()
+        order, total = rng.permutation(len(squares)), 0.0
+        for start in range(0, len(order), config.batch):
+            idx = np.sort(order[start:start + config.batch])
+            x, y = augment(to_tensor(squares[idx]), y_all[idx], gen)
+            loss = F.binary_cross_entropy_with_logits(net(x), y, reduction="none")
+            loss = (loss.mean((1, 2, 3)) * w_all[idx]).sum() / w_all[idx].sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        if on_epoch is not None:
+            on_epoch(epoch, total / len(order))
+    return net.eval()
+
+
+def certainty(prob: np.ndarray) -> np.ndarray:
+    """Per box, the mean of ``|2 p - 1|`` over its crop: 1 = every pixel decided."""
+    return np.abs(2.0 * prob - 1.0).reshape(len(prob), -1).mean(1)
+
+
+def train_student(data: TeacherData, spec: StudentSpec, config: TrainConfig,
+                  progress: bool = True) -> tuple[StudentNet, dict]:
+    """The noisy-student rounds on ``data``; the last round's network and what each round
+    used and scored (mask IoU against the generated truth, evaluation only)."""
+    keep = (data.removed | (not config.judged)) & (data.agreement >= config.min_agreement)
+    labels, weights = data.labels.astype(np.float32), data.agreement
+    record: dict = {"train": asdict(config), "spec": asdict(spec), "boxes": int(len(keep)),
+                    "sources": [str(s) for s in data.sources],
+                    "teacher_truth_iou": mask_iou(labels, data.truth), "rounds": []}
+    net = None
+    for r in range(config.rounds):
+        log.info("round %d: %d of %d boxes", r + 1, int(keep.sum()), len(keep))
+        net = fit(spec, data.squares[keep], labels[keep], weights[keep], config,
+                  config.seed + r, progress)
+        prob = predict(net, data.squares)
+        record["rounds"].append({"boxes": int(keep.sum()),
+                                 "truth_iou": mask_iou(prob, data.truth)})
+        sure = certainty(prob)
+        keep = sure >= np.quantile(sure, 1.0 - config.keep_share)
+        labels, weights = prob, np.ones(len(prob), np.float32)
+    return net, record
+
+
+def run_training(sources: Sequence[Source], out: Path, spec: StudentSpec, config: TrainConfig,
+                 weights: Path | None = None, judge: Path | None = None,
+                 teacher_file: Path | None = None, progress: bool = True) -> dict:
+    """The whole recipe: teacher data over ``sources`` (or read from ``teacher_file``, made
+    with the same crop spec), the noisy-student rounds, ``out/student.safetensors`` and
+    ``out/student.json`` (the training record). Returns the record."""
+    from svhn_erase.evaluation.judge import load_judge
+    from svhn_erase.model.weights import load_classifier, packaged_checkpoint, resolve_weights
+
+    if teacher_file is not None:
+        data = TeacherData.load(teacher_file)
+        if data.squares.shape[1] != spec.size:
+            raise SvhnEraseError(f"{teacher_file}: crops of {data.squares.shape[1]} px, the "
+                                 f"student takes {spec.size}")
+    else:
+        if not sources:
+            raise SvhnEraseError("give --source (photos to learn from) or --teacher-data")
+        judge = judge or packaged_checkpoint("judge")
+        if judge is None:
+            raise SvhnEraseError("the teacher's confidence needs the judge; pass --judge")
+        data = teacher_data(sources, load_classifier(resolve_weights(weights)),
+                            load_judge(judge, "cpu"), spec, progress)
+        data.save(out / "teacher.npz")
+    net, record = train_student(data, spec, config, progress)
+    record["teacher"] = json.loads(data.teacher) or {"method": TEACHER, "settings": "unknown"}
+    record["version"] = __version__
+    save_student(net, out / "student.safetensors", record)
+    write_json(out / "student.json", record)
+    return record

@@ -1,0 +1,150 @@
+"""The student remover: its crops and fill, a tiny training from the default method's masks,
+its weights file, and the ``student`` method through the registry, ``erase`` and ``bench``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from builders import make_gt_split
+from svhn_erase.boxes import Rect
+from svhn_erase.cli import main
+from svhn_erase.errors import SvhnEraseError
+from svhn_erase.removal.methods import Scene, create, method_names
+from svhn_erase.removal.methods import student as student_method
+from svhn_erase.removal.methods.student import StudentConfig, StudentMethod
+from svhn_erase.removal.student import crops
+from svhn_erase.removal.student.fill import normalized_fill
+from svhn_erase.removal.student.net import StudentNet, StudentSpec, fused, load_student
+from svhn_erase.removal.student.teacher import Source
+from svhn_erase.removal.student.train import TrainConfig, run_training
+
+SPEC = StudentSpec(size=16, margin=0.15, width=4)
+CONFIG = TrainConfig(epochs=2, batch=8, rounds=2, judged=False)  # the test judge is untrained
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, model_files):
+    """A tiny generated split and a student trained on the default method's masks of it."""
+    root = tmp_path_factory.mktemp("student")
+    make_gt_split(root, "gen", count=6, seed=3)
+    clf, judge = model_files
+    out = root / "run"
+    out.mkdir()
+    torch.set_num_threads(1)
+    record = run_training([Source(str(root), "gen")], out, SPEC, CONFIG, clf, judge,
+                          progress=False)
+    return root, out, record
+
+
+def _scenes(root) -> list[Scene]:
+    from svhn_erase.data import split
+
+    path = split.split_dir(root, "gen")
+    return [Scene(p.image, p.boxes) for p in split.iter_parents(path)]
+
+
+def test_window_cut_and_back_keep_the_box():
+    yy, xx = np.mgrid[0:40, 0:50]
+    image = np.stack([yy * 4, xx * 3, yy + xx], -1).astype(np.uint8)
+    win = crops.window(Rect(0, 30, 20, 50), 0.25)  # leaves the image above and right
+    square = crops.cut(image, win, 32)
+    assert square.shape == (32, 32, 3)
+    again = crops.back(square.astype(np.float32), win)
+    assert again.shape == (20, 20, 3)
+    assert np.abs(again - image[0:20, 30:50]).mean() < 3.0
+    inside = crops.box_masks([win], 32)[0, 0]
+    assert inside.sum() > 0 and inside[0].sum() == 0 and inside[:, 0].sum() == 0
+
+
+def test_normalized_fill_keeps_a_constant_and_a_known_pixel():
+    x = torch.full((2, 3, 16, 16), 90.0)
+    x[1, :, 2, 2] = 200.0
+    known = torch.ones(2, 1, 16, 16)
+    known[:, :, 5:11, 5:11] = 0
+    out = normalized_fill(x, known, (1.0, 2.0, 4.0), 0.3)
+    assert torch.allclose(out[0], torch.full_like(out[0], 90.0), atol=1e-3)
+    assert out[1, 0, 8, 8] == pytest.approx(90.0, abs=1.0)  # far from the odd pixel
+
+
+def test_training_writes_weights_and_a_record(trained):
+    _, out, record = trained
+    assert (out / "teacher.npz").is_file() and (out / "student.json").is_file()
+    assert [r["boxes"] for r in record["rounds"]][0] > 0 and len(record["rounds"]) == 2
+    assert record["teacher"]["method"] == "default"
+    assert 0.0 <= record["teacher_truth_iou"] <= 1.0  # generated truth: evaluation only
+
+
+def test_weights_round_trip_and_fused_network(trained):
+    _, out, _ = trained
+    path = out / "student.safetensors"
+    net = load_student(path)
+    assert net.spec == SPEC
+    stored = load_file(str(path))
+    assert all(torch.equal(stored[k], v) for k, v in net.state_dict().items())
+    x = torch.rand(3, 3, SPEC.size, SPEC.size) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(fused(net)(x), net(x), atol=1e-4)
+
+
+def test_training_is_deterministic(trained, tmp_path):
+    _, out, _ = trained
+    run_training([], tmp_path, SPEC, CONFIG, teacher_file=out / "teacher.npz", progress=False)
+    first, again = load_file(str(out / "student.safetensors")), \
+        load_file(str(tmp_path / "student.safetensors"))
+    assert all(torch.equal(first[k], again[k]) for k in first)
+
+
+def test_student_erases_inside_the_boxes_only(trained):
+    root, out, _ = trained
+    scenes = _scenes(root)
+    method = StudentMethod(StudentConfig(weights=str(out / "student.safetensors")))
+    results = method.erase(scenes)
+    again = method.erase(scenes)
+    from svhn_erase.boxes import union_mask
+
+    for scene, e, e2 in zip(scenes, results, again, strict=True):
+        boxes = union_mask(scene.boxes, scene.image.shape)
+        assert np.array_equal(e.image[~boxes], scene.image[~boxes])
+        assert not (e.replaced & ~boxes).any() and np.array_equal(e.image, e2.image)
+        changed = (e.image != scene.image).any(-1)
+        assert not (changed & ~e.replaced).any()
+        assert e.preds is None
+        for keep, digit in zip(e.keypix, e.digit_masks, strict=True):
+            assert keep.shape == digit.shape and not (keep & digit).any()
+
+
+def test_student_is_registered_and_needs_weights(tmp_path, monkeypatch):
+    assert "student" in method_names(with_truth=False)
+    assert not create("student").uses_classifier
+    monkeypatch.setattr(student_method, "PACKAGED", tmp_path / "none.safetensors")
+    scene = Scene(np.zeros((20, 20, 3), np.uint8), np.array([[2, 2, 8, 10]]))
+    with pytest.raises(SvhnEraseError, match="train-student"):
+        create("student").erase([scene])
+
+
+def test_student_through_erase_and_bench(trained, model_files, tmp_path, monkeypatch):
+    from svhn_erase.apps.erase import erase_split
+    from svhn_erase.evaluation.bench import run_bench
+
+    root, out, _ = trained
+    clf, judge = model_files
+    monkeypatch.setattr(student_method, "PACKAGED", out / "student.safetensors")
+    timing = erase_split(root, "gen", tmp_path / "erased", method="student", progress=False)
+    assert timing["digits"] > 0 and timing["method"]["method"] == "student"
+    result = run_bench(root, "gen", clf, tmp_path / "bench", judge=judge, progress=False,
+                       methods=["student", "telea_box"])
+    figures = result["methods"]["student"]
+    assert figures["keypix_recall"] is not None and figures["psnr_box"] > 0
+
+
+def test_train_student_command_needs_a_source(tmp_path, capsys):
+    assert main(["train-student", "--out", str(tmp_path / "o")]) == 2
+    assert "--source" in capsys.readouterr().err
+
+
+def test_network_gives_a_logit_per_pixel():
+    net = StudentNet(SPEC).eval()
+    assert net(torch.zeros(2, 3, SPEC.size, SPEC.size)).shape == (2, 1, SPEC.size, SPEC.size)
