@@ -9,9 +9,10 @@ Usage::
 change; the ``--count`` images with the lowest ``default`` PSNR there are shown, worst
 first, one row each: the photo (the number region: its boxes' bounding rectangle plus half
 its height), the clean scene, the default method with the settings it had before issue 14
-(``BEFORE``: no extension, no node certainty, no minimum digit share; the fill's kernel
-cut at 3 sigma as now, so a figure can differ from the old run's by a few hundredths of a
-dB) and the default as it is now. It prints, per image, the old run's PSNR, the PSNR of
+(``BEFORE``: no extension or thinning, no node certainty, no minimum digit share) and the
+default as it is now, both with the classifier packaged at run time (the old run's may have
+been another, and the fill's kernel is now cut at 3 sigma: the recomputed "before" can differ
+from the old run's figure). It prints, per image, the old run's PSNR, the PSNR of
 the "before" column recomputed here and the PSNR now, and the mean of each.
 """
 
@@ -34,8 +35,8 @@ from svhn_erase.removal.config import RemovalConfig
 from svhn_erase.removal.methods import Scene
 from svhn_erase.removal.methods.default import DefaultMethod
 
-BEFORE = {"extend_steps": 0, "certainty_share": 0.0, "min_digit_share": 0.0, "texture_k": 0,
-          "region_edge": 0.0}
+BEFORE = {"extend_steps": 0, "thin_noise": 0.0, "certainty_share": 0.0, "min_digit_share": 0.0,
+          "texture_k": 0, "region_edge": 0.0}
 CELL_W, CELL_H, GAP, HEAD = 170, 80, 4, 16
 COLUMNS = ("photo", "clean scene", "default before", "default now")
 

@@ -171,3 +171,19 @@ def test_minimum_digit_share_adds_a_distinct_colour_seen_on_the_ring() -> None:
     assert not plain[1] and added[1] and not added[0]
     alike = segment.digit_clusters(label, ring, box, config, np.zeros(3, bool))
     assert not alike[1]  # a colour that is not distinct from the wall never joins
+
+
+def test_thinning_drops_grown_pixels_that_do_not_stand_out() -> None:
+    rng = np.random.default_rng(4)
+    crop = np.clip(rng.normal(80, 3, (30, 30, 3)), 0, 255)
+    crop[8:22, 12:18] = 230
+    crop = crop.astype(np.uint8)
+    ring = np.ones((30, 30), bool)
+    ring[3:27, 3:27] = False
+    features = np.concatenate([crop / 255.0, np.zeros((30, 30, 2))], -1)
+    loose = RemovalConfig(extend_steps=0, thin_noise=0, share=0.0)  # growth takes the wall
+    thin = RemovalConfig(extend_steps=0, share=0.0)
+    grown = segment.cluster_masks(features, ring, ~ring, loose)
+    kept = segment.cluster_masks(features, ring, ~ring, thin)
+    assert grown.digit.sum() > kept.digit.sum() >= kept.core.sum()
+    assert kept.digit[8:22, 12:18].all()

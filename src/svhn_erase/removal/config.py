@@ -29,7 +29,7 @@ class RemovalConfig:
     over: float = 2.5  # a cluster this many times more common in the box than around is digit
     best_min: float = 1.3  # the most over-represented cluster is digit from this ratio on
     min_cluster_share: float = 0.02  # a cluster under this share of the box is never digit
-    min_digit_share: float = 0.45  # fewer digit pixels in the box: the next clusters join ...
+    min_digit_share: float = 0.55  # fewer digit pixels in the box: the next clusters join ...
     min_share_ratio: float = 1.0  # ... those this many times more common in the box than around
     min_share_distinct: float = 3.0  # ... and this many noise units from the ring's main colour
     share: float = 0.15  # a pixel this far from background towards digit joins the digit ...
@@ -42,6 +42,7 @@ class RemovalConfig:
     extend_steps: int = 4
     extend_noise: float = 2.0
     extend_share: float = 0.1
+    thin_noise: float = 1.0  # grown pixels within this many noise units of the background drop
     # GRNN fill
     certainty_share: float = 0.5  # a node's weight falls to 0 at this position towards the digit
     certainty_min: float = 0.02  # ... and is at least this

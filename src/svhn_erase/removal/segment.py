@@ -10,7 +10,9 @@ group most over-represented in the box is digit whenever it stands out at all. T
 then grows into neighbouring pixels that sit between background and digit colours
 (anti-aliased edges, outlines, shadows), and on by hysteresis through pixels that also stand
 out from every background cluster by several times the ring's own noise: soft edges and
-shadows join, while a crisp digit's mask stops at its rim (``extend_digit``). Each pixel's
+shadows join, while a crisp digit's mask stops at its rim (``extend_digit``); grown pixels
+that do not stand out from the background by ``thin_noise`` noise units drop again (the
+1-pixel rim the growth adds around a crisp digit is mostly background). Each pixel's
 position between background and digit is kept (``Segmented``): the fill trusts a key pixel
 less the closer it sits to the digit's colours.
 """
@@ -221,8 +223,8 @@ def cluster_masks(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
                   config: RemovalConfig, centres: np.ndarray | None = None) -> Segmented:
     """Digit mask, core and positions (``Segmented``) from per-pixel ``features`` (h, w, d) by
     k-means with the background prior (``digit_clusters``), growth (``grow_digit``) and the
-    noise-aware extension (``config.extend_*``). ``centres``: the k-means centres when already
-    found (``kmeans.kmeans_centres``)."""
+    noise-aware extension (``config.extend_*``) and thinning (``config.thin_noise``).
+    ``centres``: the k-means centres when already found (``kmeans.kmeans_centres``)."""
     h, w, d = features.shape
     flat = features.reshape(-1, d).astype(np.float64)
     if len(flat) < config.clusters * 2 or not box.any():
@@ -244,10 +246,11 @@ def cluster_masks(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
     position = (d_bg / np.maximum(d_bg + d_fg, 1e-12)).reshape(h, w)
     core = is_digit[label].reshape(h, w)
     digit = grow_digit(core, position, config)
-    if config.extend_steps > 0:
+    if config.extend_steps > 0 or config.thin_noise > 0:
         out = standing_out(dist, ring.ravel(), is_digit).reshape(h, w)
         soft = (position > config.extend_share) & (out > config.extend_noise)
         digit = extend_digit(digit, soft, config.extend_steps)
+        digit &= core | (out > config.thin_noise)
     return Segmented(digit, core, position.astype(np.float32))
 
 
