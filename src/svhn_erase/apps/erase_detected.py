@@ -2,7 +2,8 @@
 
 ``erase_image_detected`` is ``erase-image`` without ``--box``; ``erase_folder_detected`` is
 ``erase --detect``: every photo of a folder (no ``digitStruct.mat`` needed) is detected and
-erased with the chosen method, through the same batching, output checks and writer as
+erased with the chosen method (at the detector's ``erase_min_score`` unless a ``min_score``
+is given), through the same batching, output checks and writer as
 ``apps.erase``. Outputs as ``erase``'s (``OUT/N.png``, ``OUT/masks/N.png``,
 ``OUT/timing.json``, ``OUT/manifest.json``) plus ``OUT/boxes.csv``: the boxes found, in the
 ``detect`` command's columns. A photo where nothing is found is written unchanged.
@@ -48,7 +49,9 @@ def erase_image_detected(image: str | os.PathLike[str], out: str | os.PathLike[s
         raise SvhnEraseError(f"the {method} method needs ground truth; it cannot erase a photo")
     check_output_image(Path(out), Path(image))
     rgb = read_rgb(image)
-    boxes = detected_boxes(load_detector(detector), rgb, min_score)
+    found = load_detector(detector)
+    boxes = detected_boxes(found, rgb, found.settings.erase_min_score if min_score is None
+                           else min_score)
     if not len(boxes):
         atomic_io.write_image(out, rgb)
         return None, boxes
@@ -61,9 +64,16 @@ def erase_folder_detected(folder: str | os.PathLike[str], out: str | os.PathLike
                           detector: str | os.PathLike[str] | None = None,
                           min_score: float | None = None, progress: bool = True) -> dict:
     """Detect and erase the digits of every photo in ``folder``; returns the timing written
-    to ``OUT/timing.json`` (``seconds``: erasing alone; ``detect_seconds``: detecting)."""
+    to ``OUT/timing.json`` (``seconds``: erasing alone; ``detect_seconds``: the rest,
+    reading, detecting and writing)."""
     from svhn_erase.detection import load_detector
-    from svhn_erase.detection.photos import COLUMNS, detect_photos, photo_files, table_rows
+    from svhn_erase.detection.photos import (
+        COLUMNS,
+        box_array,
+        detect_photos,
+        photo_files,
+        table_rows,
+    )
 
     path, out = Path(folder), Path(out)
     if not path.is_dir():
@@ -82,11 +92,11 @@ def erase_folder_detected(folder: str | os.PathLike[str], out: str | os.PathLike
         atomic_io.clean_temporaries(sub)
     writer, rows, batch = _SplitWriter(remover, model, out), [], []
     start = time.perf_counter()
-    for f, image, dets in detect_photos(found, files, min_score,
+    threshold = found.settings.erase_min_score if min_score is None else min_score
+    for f, image, dets in detect_photos(found, files, threshold,
                                         progress and sys.stderr.isatty()):
         rows.extend(table_rows(f.name, dets))
-        boxes = np.array([[round(d.box.left), round(d.box.top), max(1, round(d.box.width)),
-                           max(1, round(d.box.height))] for d in dets], np.int64).reshape(-1, 4)
+        boxes = box_array(dets)
         if not len(boxes):
             atomic_io.write_image(out / f.name, image)
             atomic_io.write_image(out / "masks" / f.name, np.zeros(image.shape[:2], np.uint8))
@@ -103,7 +113,7 @@ def erase_folder_detected(folder: str | os.PathLike[str], out: str | os.PathLike
     timing = {"digits": int(writer.digits), "images": writer.images,
               "seconds": round(writer.seconds, 4), "detect_seconds": round(detect_seconds, 4),
               "method": remover.settings(), "detector": str(detector or "packaged"),
-              "min_score": min_score, "weights": str(weights_path) if weights_path else None,
+              "min_score": threshold, "weights": str(weights_path) if weights_path else None,
               "skipped": [], "index_skipped": []}
     atomic_io.write_json(out / "timing.json", timing)
     return timing

@@ -27,7 +27,8 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", type=Path, default=None, metavar="WEIGHTS", help=DETECTOR_HELP)
     p.add_argument("--min-score", type=score, default=None, metavar="S",
                    help="keep detections scoring at least S (0-1; default: the threshold tuned "
-                   "with the weights); lower finds more digits, higher makes fewer mistakes")
+                   "with the weights, a lower one for erasing); lower finds more digits, "
+                   "higher makes fewer mistakes")
 
 
 def _add_detection(sub: argparse._SubParsersAction) -> None:

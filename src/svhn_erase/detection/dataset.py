@@ -4,8 +4,8 @@
 the photos a ``--files``-style range names. ``DetectionDataset`` yields, per photo, the
 network's input (``input_height`` rows, aspect kept) and its targets (``targets.encode``).
 With ``augment`` each item is a seeded random view (seed, epoch, index): a crop that keeps
-the whole number when it fits, its height 0.8-1.5 times the photo's (or, for
-``ZOOM_OUT_SHARE`` of the views, 1.5-2.5 times: small numbers), jittered in brightness and
+the whole number when it fits, its height 0.8-1.5 times the photo's (or, for a share
+``zoom_out`` of the views, 1.5-2.5 times: small numbers), jittered in brightness and
 contrast, sometimes gray, inverted or blurred.
 ``collate`` pads a list of items to one batch.
 """
@@ -26,8 +26,6 @@ from svhn_erase.data.split import iter_parents, load_table
 from svhn_erase.detection.net import STRIDE
 from svhn_erase.detection.targets import ALIGN, encode, resize_photo
 from svhn_erase.evaluation.selection import select_files
-
-ZOOM_OUT_SHARE = 0.3  # views that show the number 1.5-2.5 times smaller than the photo does
 
 
 @dataclass
@@ -53,14 +51,14 @@ def load_photos(split_dir: str | os.PathLike[str], files: str | None = None,
                           disable=not progress)]
 
 
-def _crop_window(rng: np.random.Generator, shape: tuple[int, ...], boxes: np.ndarray
-                 ) -> tuple[float, float, float, float]:
+def _crop_window(rng: np.random.Generator, shape: tuple[int, ...], boxes: np.ndarray,
+                 zoom_out: float) -> tuple[float, float, float, float]:
     """A random crop (x0, y0, width, height) of the photo, keeping the number whole when it
     fits; it may reach past the photo's edges (filled by replicating them)."""
     h, w = shape[:2]
-    zoom_out = rng.random() < ZOOM_OUT_SHARE  # small numbers in a wide view are rare
-    ch = h * (rng.uniform(1.5, 2.5) if zoom_out else rng.uniform(0.8, 1.5))
-    cw = w * (ch / h) * rng.uniform(0.6, 1.1) if zoom_out else w * rng.uniform(0.75, 1.4)
+    wide = zoom_out > 0 and rng.random() < zoom_out  # small numbers in a wide view
+    ch = h * (rng.uniform(1.5, 2.5) if wide else rng.uniform(0.8, 1.5))
+    cw = w * (ch / h) * rng.uniform(0.6, 1.1) if wide else w * rng.uniform(0.75, 1.4)
     ux0, uy0 = float(boxes[:, 0].min()), float(boxes[:, 1].min())
     ux1, uy1 = float((boxes[:, 0] + boxes[:, 2]).max()), float((boxes[:, 1] + boxes[:, 3]).max())
 
@@ -95,9 +93,9 @@ class DetectionDataset(Dataset):
     ``targets.encode``'s maps for it, w a multiple of ``ALIGN`` up to ``max_width``."""
 
     def __init__(self, photos: list[Photo], input_height: int, max_width: int = 256,
-                 augment: bool = False, seed: int = 0) -> None:
+                 augment: bool = False, seed: int = 0, zoom_out: float = 0.0) -> None:
         self.photos, self.height, self.max_width = photos, input_height, max_width
-        self.augment, self.seed, self.epoch = augment, seed, 0
+        self.augment, self.seed, self.epoch, self.zoom_out = augment, seed, 0, zoom_out
 
     def __len__(self) -> int:
         return len(self.photos)
@@ -114,7 +112,7 @@ class DetectionDataset(Dataset):
         return image, encode(boxes, labels, self.height, width)
 
     def _view(self, rng: np.random.Generator, p: Photo):
-        x0, y0, cw, ch = _crop_window(rng, p.image.shape, p.boxes)
+        x0, y0, cw, ch = _crop_window(rng, p.image.shape, p.boxes, self.zoom_out)
         out_w = int(np.clip(round(cw * self.height / ch), 2 * ALIGN, self.max_width))
         sx, sy = out_w / cw, self.height / ch
         small = cv2.resize(p.image, (max(1, round(p.image.shape[1] * sx)),

@@ -45,14 +45,17 @@ class Detection:
 
 @dataclass(frozen=True)
 class DetectSettings:
-    """How peaks become detections: the default score threshold, the overlap (IoU) above
-    which the weaker of two boxes is dropped, and the widest input a photo is given."""
+    """How peaks become detections: the default score threshold (best F1 on the tuning
+    photos), the overlap (IoU) above which the weaker of two boxes is dropped, the widest
+    input a photo is given, the second pass for small numbers, and the lower threshold the
+    erase commands use (a missed digit stays readable; an extra box costs little)."""
 
     min_score: float = 0.3
     nms_iou: float = 0.5
     max_width: int = 1024
     zoom: float = 1.0  # > 1: a second pass at this zoom for small numbers (at most
     small: float = 0.5  # ``small`` of the photo's height), merged by ``nms``
+    erase_min_score: float = 0.2  # the threshold of the erase commands (recall first)
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -117,6 +117,10 @@ def draw(image: np.ndarray, dets: Sequence[Detection], scale: int | None = None,
 def detected_boxes(detector: Detector, image: np.ndarray, min_score: float | None = None
                    ) -> np.ndarray:
     """(k, 4) int boxes (left, top, width, height) of the digits found in one photo."""
-    dets = detector.detect([image], min_score)[0]
+    return box_array(detector.detect([image], min_score)[0])
+
+
+def box_array(dets: Sequence[Detection]) -> np.ndarray:
+    """(k, 4) int boxes (left, top, width, height; at least 1 x 1) of detections."""
     return np.array([[round(d.box.left), round(d.box.top), max(1, round(d.box.width)),
                       max(1, round(d.box.height))] for d in dets], np.int64).reshape(-1, 4)

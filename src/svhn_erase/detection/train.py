@@ -40,7 +40,8 @@ ZOOMS = (1.0, 1.3, 1.6)  # the second pass for small numbers (``DetectSettings.z
 @dataclass(frozen=True)
 class TrainSettings:
     """A training run: steps, batch, AdamW's peak learning rate and weight decay, the share
-    of real photos per batch, the widest training input, the seed and torch's threads."""
+    of real photos per batch, the widest training input, the share of zoomed-out views, the
+    seed and torch's threads."""
 
     steps: int = 3500
     batch: int = 16
@@ -48,6 +49,7 @@ class TrainSettings:
     weight_decay: float = 1e-4
     real_share: float = 0.6
     max_width: int = 192
+    zoom_out: float = 0.0  # share of views zoomed out 1.5-2.5x (0.3 measured worse: F1 0.874)
     seed: int = 16
     threads: int = 1
 
@@ -99,7 +101,8 @@ def train_detector(real: list[Photo], synth: list[Photo], settings: TrainSetting
     threads = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
     sets = {flag: DetectionDataset(photos, net_config.input_height, settings.max_width,
-                                   augment=True, seed=settings.seed + k)
+                                   augment=True, seed=settings.seed + k,
+                                   zoom_out=settings.zoom_out)
             for k, (flag, photos) in enumerate(((True, real), (False, synth)))}
     net = DigitCenterNet(net_config)
     opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
