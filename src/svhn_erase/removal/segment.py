@@ -196,25 +196,20 @@ def extend_digit(digit: np.ndarray, soft: np.ndarray, steps: int) -> np.ndarray:
     return digit
 
 
-def standing_out(dist: np.ndarray, ring: np.ndarray, is_digit: np.ndarray) -> np.ndarray:
-    """Per pixel (flat), the feature distance to the nearest background centre over the
-    ring's noise (the median distance of the ring's pixels to their own centre); ``dist``
-    (n, k): squared distances to the k-means centres."""
-    d_bg = np.sqrt(dist[:, ~is_digit].min(1))
-    noise = float(np.median(np.sqrt(dist[ring].min(1))))
-    return d_bg / (noise + 1e-6)
+def ring_noise(dist: np.ndarray, ring: np.ndarray) -> float:
+    """The ring's noise: the median distance of its pixels to their own centre (``dist``
+    (n, k): squared distances to the k-means centres; ``ring`` (n,) bool)."""
+    return float(np.median(np.sqrt(dist[ring].min(1)))) if ring.any() else 0.0
 
 
-def distinct_clusters(dist: np.ndarray, label: np.ndarray, ring: np.ndarray,
-                      centres: np.ndarray, config: RemovalConfig) -> np.ndarray | None:
+def distinct_clusters(label: np.ndarray, ring: np.ndarray, centres: np.ndarray, noise: float,
+                      config: RemovalConfig) -> np.ndarray | None:
     """Per cluster, whether its centre lies more than ``config.min_share_distinct`` times the
-    ring's noise (median distance of its pixels to their centre) from the ring's most common
-    cluster: a colour of its own, not the background split by noise. None when the minimum
-    digit share is off."""
+    ring's ``noise`` from the ring's most common cluster: a colour of its own, not the
+    background split by noise. None when the minimum digit share is off."""
     if config.min_digit_share <= 0 or not ring.any():
         return None
     major = int(np.argmax(np.bincount(label[ring], minlength=len(centres))))
-    noise = float(np.median(np.sqrt(dist[ring].min(1))))
     gap = np.sqrt(((centres - centres[major]) ** 2).sum(1))
     return gap > config.min_share_distinct * (noise + 1e-6)
 
@@ -237,8 +232,9 @@ def cluster_masks(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
         dist = sq_dist(flat, centres)
         label = dist.argmin(1)
         np.maximum(dist, 0.0, out=dist)
+    noise = ring_noise(dist, ring.ravel())
     is_digit = digit_clusters(label, ring.ravel(), box.ravel(), config,
-                              distinct_clusters(dist, label, ring.ravel(), centres, config))
+                              distinct_clusters(label, ring.ravel(), centres, noise, config))
     if not is_digit.any() or is_digit.all():
         return Segmented.empty((h, w))
     d_bg = np.sqrt(dist[:, ~is_digit].min(1))
@@ -247,7 +243,7 @@ def cluster_masks(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
     core = is_digit[label].reshape(h, w)
     digit = grow_digit(core, position, config)
     if config.extend_steps > 0 or config.thin_noise > 0:
-        out = standing_out(dist, ring.ravel(), is_digit).reshape(h, w)
+        out = (d_bg / (noise + 1e-6)).reshape(h, w)  # standing out from the background
         soft = (position > config.extend_share) & (out > config.extend_noise)
         digit = extend_digit(digit, soft, config.extend_steps)
         digit &= core | (out > config.thin_noise)
