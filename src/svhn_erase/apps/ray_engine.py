@@ -33,7 +33,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import cv2
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from svhn_erase import atomic_io
@@ -99,6 +101,10 @@ class EraseWorker:
     def __init__(self, method: RemovalMethod, model: ConvNet | None, out: str,
                  index: dict[str, tuple[str, np.ndarray, np.ndarray]]) -> None:
         self.method, self.out, self.index = method, Path(out), index
+        # the pool reserves one CPU per worker: one thread each, so N workers use N cores
+        # instead of every worker spreading over all of them (torch's and OpenCV's pools)
+        torch.set_num_threads(1)
+        cv2.setNumThreads(1)
         self.model = model.to(default_device()).eval() if model is not None else None
         self.ready = time.time()  # when this worker could start (its rows carry it)
 
