@@ -88,6 +88,8 @@ def _add_train_detector(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--real-share", type=score, default=d.real_share,
                    help=f"share of real photos per batch (default {d.real_share})")
     p.add_argument("--seed", type=int, default=d.seed, help=f"default {d.seed}")
+    p.add_argument("--input-height", type=positive, default=64,
+                   help="the network's input height in pixels, a multiple of 16 (default 64)")
     p.add_argument("--threads", type=positive, default=d.threads,
                    help=f"torch threads (default {d.threads})")
     p.add_argument("--out", type=Path, required=True, help="weights to write (.safetensors)")
@@ -95,12 +97,16 @@ def _add_train_detector(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train_detector(args: argparse.Namespace) -> None:
+    from svhn_erase.detection.net import NetConfig
     from svhn_erase.detection.train import TrainSettings, run_training
 
     settings = TrainSettings(steps=args.steps, batch=args.batch, lr=args.lr,
                              real_share=args.real_share, seed=args.seed, threads=args.threads)
+    if args.input_height % 16:
+        from svhn_erase.errors import SvhnEraseError
+        raise SvhnEraseError(f"--input-height {args.input_height}: must be a multiple of 16")
     record = run_training(args.real, args.real_files, args.tune_files, args.synth, settings,
-                          args.out)
+                          args.out, net_config=NetConfig(input_height=args.input_height))
     t = record["tune"]
     print(f"trained in {record['seconds']:.0f} s; on the tuning photos at min score "
           f"{t['min_score']:.2f}, zoom {t['zoom']:g}: precision {t['precision']:.3f}, recall "

@@ -157,7 +157,8 @@ def tune_threshold(detector: Detector, photos: list[Photo]) -> tuple[Detector, l
 
 
 def run_training(real_dir: Path, real_files: str, tune_files: str, synth_dir: Path | None,
-                 settings: TrainSettings, out: Path, progress: bool = True) -> dict:
+                 settings: TrainSettings, out: Path, progress: bool = True,
+                 net_config: NetConfig | None = None) -> dict:
     """``train-detector``: read the photos, train, tune the threshold, save; the record."""
     from svhn_erase.atomic_io import check_target
     from svhn_erase.detection.dataset import load_photos
@@ -175,7 +176,7 @@ def run_training(real_dir: Path, real_files: str, tune_files: str, synth_dir: Pa
     real = load_photos(real_dir, real_files, progress)
     tune = load_photos(real_dir, tune_files, progress)
     synth = load_photos(synth_dir, None, progress) if synth_dir is not None else []
-    detector, record = train_detector(real, synth, settings, progress=progress)
+    detector, record = train_detector(real, synth, settings, net_config, progress=progress)
     detector, rows = tune_threshold(detector, tune)
     best = next(r for r in rows if r["min_score"] == detector.settings.min_score
                 and r["zoom"] == detector.settings.zoom)
