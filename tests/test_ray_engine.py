@@ -178,3 +178,33 @@ def test_the_local_engine_imports_no_ray(split, tmp_path: Path) -> None:
               "assert code == 0; "
               "assert not [m for m in sys.modules if m.split('.')[0] == 'ray'], 'ray imported'")
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+
+
+def test_detect_on_ray_writes_the_local_bytes_and_resumes(local_ray, split, tmp_path: Path,
+                                                          capsys) -> None:
+    """``erase --detect --engine ray`` on photos without digitStruct.mat (packaged detector),
+    resuming a stopped local run: the images, masks and boxes.csv of the local engine."""
+    from svhn_erase.apps.erase_detected import erase_folder_detected
+
+    folder = tmp_path / "photos" / "street"
+    folder.mkdir(parents=True)
+    for n in [*range(1, 5), *range(6, 14)]:  # 5.png does not decode
+        (folder / f"{n}.png").write_bytes((split["root"] / "s" / f"{n}.png").read_bytes())
+    local, out = tmp_path / "local", tmp_path / "ray"
+    erase_folder_detected(folder, local, weights=split["weights"], progress=False)
+    erase_folder_detected(folder, out, weights=split["weights"], limit=4, progress=False)
+    (out / "masks" / "4.png").unlink()
+    (out / "timing.json").unlink()
+    (out / "boxes.csv").unlink()
+    code = cli.main(["erase", "--detect", "--data", str(folder.parent), "--split", "street",
+                     "--weights", str(split["weights"]), "--out", str(out), "--engine", "ray",
+                     "--workers", "2"])
+    assert code == 0 and "on Ray: 2 workers" in capsys.readouterr().out
+    assert len(_outputs(out)) == 2 * 12 and _outputs(out) == _outputs(local)
+    assert (out / "boxes.csv").read_bytes() == (local / "boxes.csv").read_bytes()
+    assert len((local / "boxes.csv").read_text().splitlines()) > 12  # digits were found
+    ours, theirs = _timing(out), _timing(local)
+    assert (ours["engine"], ours["workers"], ours["resumed"], ours["images"]) == \
+        ("ray", 2, 3, 9)
+    assert ours["min_score"] == theirs["min_score"] and ours["method"] == theirs["method"]
+    assert (out / "manifest.json").read_text() == (local / "manifest.json").read_text()

@@ -14,26 +14,51 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from svhn_erase import atomic_io
 from svhn_erase.apps.erase import (
-    IMAGES_PER_BATCH,
     MANIFEST,
-    _SplitWriter,
+    batches,
     check_output_folder,
     check_output_image,
+    erase_batch,
     erase_image_file,
     load_model,
+    split_method,
 )
 from svhn_erase.data.split import Parent, read_rgb
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.removal.methods import Erased, create
+from svhn_erase.removal.methods import Erased, RemovalMethod, create
+
+if TYPE_CHECKING:
+    from svhn_erase.detection.detect import Detector
+    from svhn_erase.model.nets import ConvNet
 
 BOXES_CSV = "boxes.csv"
+
+
+@dataclass(frozen=True)
+class Request:
+    """An ``erase --detect`` run, checked and loaded (``prepare``)."""
+
+    folder: Path
+    out: Path
+    files: list[Path]
+    tag: str  # the method as the manifest names it
+    method: RemovalMethod
+    model: ConvNet | None
+    weights_path: Path | None
+    detector: Detector
+    threshold: float
+    detector_name: str
 
 
 def erase_image_detected(image: str | os.PathLike[str], out: str | os.PathLike[str],
@@ -58,6 +83,82 @@ def erase_image_detected(image: str | os.PathLike[str], out: str | os.PathLike[s
     return erase_image_file(image, list(boxes), out, weights=weights, method=method), boxes
 
 
+def prepare(folder: str | os.PathLike[str], out: str | os.PathLike[str],
+            weights: str | os.PathLike[str] | None, method: str, limit: int | None,
+            detector: str | os.PathLike[str] | None, min_score: float | None) -> Request:
+    """Check an ``erase --detect`` request as every engine does (folder, method, output
+    folder) and load what it needs (detector, classifier); nothing is written yet."""
+    from svhn_erase.detection import load_detector
+    from svhn_erase.detection.photos import photo_files
+
+    path, out = Path(folder), Path(out)
+    if not path.is_dir():
+        raise SvhnEraseError(f"{path}: photo folder not found")
+    remover = split_method(method, limit)
+    files = photo_files([path])[:limit]
+    tag = f"{method} (detected boxes)"
+    check_output_folder(out, path, tag, [f.name for f in files])
+    found = load_detector(detector)
+    model, weights_path = load_model(remover, weights)
+    threshold = found.settings.erase_min_score if min_score is None else min_score
+    return Request(path, out, files, tag, remover, model, weights_path, found, threshold,
+                   str(detector or "packaged"))
+
+
+def start_output(request: Request) -> None:
+    """Write the manifest and remove temporaries that a killed run left in the output."""
+    atomic_io.write_json(request.out / MANIFEST, {"split": str(request.folder.resolve()),
+                                                  "method": request.tag})
+    for sub in (request.out, request.out / "masks"):
+        atomic_io.clean_temporaries(sub)
+
+
+def detect_and_erase(detector: Detector, method: RemovalMethod, model: ConvNet | None,
+                     photos: Sequence[tuple[str, np.ndarray]], out: Path, threshold: float,
+                     keep_existing: bool = False) -> tuple[list[list[dict]], list[int], float]:
+    """Detect the digits of each named photo and erase them into ``out`` (``OUT/NAME``,
+    ``OUT/masks/NAME``; a photo without digits is written unchanged, its mask empty).
+    Every engine erases ``--detect`` through here. Each photo is detected alone: the
+    detector pads a batch to its widest photo, so a photo's boxes would depend on the
+    others in its batch. Returns each photo's ``boxes.csv`` rows, its digits erased and the
+    seconds of the erase stage; ``keep_existing`` as ``erase.erase_batch``."""
+    from svhn_erase.detection.photos import box_array, table_rows
+
+    rows, parents, digits = [], [], {}
+    for name, image in photos:
+        dets = detector.detect([image], threshold)[0]
+        rows.append(table_rows(name, dets))
+        if dets:
+            parents.append(Parent(name, image, box_array(dets), np.array([d.label for d in dets])))
+            continue
+        digits[name] = 0
+        for target, pixels in ((out / name, image),
+                               (out / "masks" / name, np.zeros(image.shape[:2], np.uint8))):
+            if not (keep_existing and target.exists()):
+                atomic_io.write_image(target, pixels)
+    seconds = 0.0
+    for group in batches(parents):
+        counts, took = erase_batch(method, model, group, out, keep_existing=keep_existing)
+        digits.update(zip((p.file for p in group), counts, strict=True))
+        seconds += took
+    return rows, [digits[name] for name, _ in photos], seconds
+
+
+def photo_rows(detector: Detector, file: Path, threshold: float) -> list[dict]:
+    """The ``boxes.csv`` rows of one photo file, detected as ``detect_and_erase`` does."""
+    from svhn_erase.detection.photos import table_rows
+
+    return table_rows(file.name, detector.detect([read_rgb(file)], threshold)[0])
+
+
+def write_boxes(out: Path, rows: Iterable[list[dict]]) -> None:
+    """``OUT/boxes.csv``: the rows of every photo, in the order given (the folder's)."""
+    from svhn_erase.detection.photos import COLUMNS
+
+    table = pd.DataFrame([r for photo in rows for r in photo], columns=COLUMNS)
+    atomic_io.write_text(out / BOXES_CSV, table.to_csv(index=False))
+
+
 def erase_folder_detected(folder: str | os.PathLike[str], out: str | os.PathLike[str],
                           weights: str | os.PathLike[str] | None = None,
                           method: str = "default", limit: int | None = None,
@@ -66,54 +167,31 @@ def erase_folder_detected(folder: str | os.PathLike[str], out: str | os.PathLike
     """Detect and erase the digits of every photo in ``folder``; returns the timing written
     to ``OUT/timing.json`` (``seconds``: erasing alone; ``detect_seconds``: the rest,
     reading, detecting and writing)."""
-    from svhn_erase.detection import load_detector
-    from svhn_erase.detection.photos import (
-        COLUMNS,
-        box_array,
-        detect_photos,
-        photo_files,
-        table_rows,
-    )
+    from svhn_erase.detection.photos import BATCH
 
-    path, out = Path(folder), Path(out)
-    if not path.is_dir():
-        raise SvhnEraseError(f"{path}: photo folder not found")
-    remover = create(method)
-    if remover.needs_truth:
-        raise SvhnEraseError(f"the {method} method needs ground truth; run it through "
-                             "'svhn-erase bench'")
-    files = photo_files([path])[:limit]
-    tag = f"{method} (detected boxes)"
-    check_output_folder(out, path, tag, [f.name for f in files])
-    found = load_detector(detector)
-    model, weights_path = load_model(remover, weights)
-    atomic_io.write_json(out / MANIFEST, {"split": str(path.resolve()), "method": tag})
-    for sub in (out, out / "masks"):
-        atomic_io.clean_temporaries(sub)
-    writer, rows, batch = _SplitWriter(remover, model, out), [], []
-    start = time.perf_counter()
-    threshold = found.settings.erase_min_score if min_score is None else min_score
-    for f, image, dets in detect_photos(found, files, threshold,
-                                        progress and sys.stderr.isatty()):
-        rows.extend(table_rows(f.name, dets))
-        boxes = box_array(dets)
-        if not len(boxes):
-            atomic_io.write_image(out / f.name, image)
-            atomic_io.write_image(out / "masks" / f.name, np.zeros(image.shape[:2], np.uint8))
-            writer.images += 1
-            continue
-        batch.append(Parent(f.name, image, boxes, np.array([d.label for d in dets])))
-        if len(batch) == IMAGES_PER_BATCH:
-            writer.erase(batch)
-            batch.clear()
-    if batch:
-        writer.erase(batch)
-    detect_seconds = time.perf_counter() - start - writer.seconds
-    atomic_io.write_text(out / BOXES_CSV, pd.DataFrame(rows, columns=COLUMNS).to_csv(index=False))
-    timing = {"digits": int(writer.digits), "images": writer.images,
-              "seconds": round(writer.seconds, 4), "detect_seconds": round(detect_seconds, 4),
-              "method": remover.settings(), "detector": str(detector or "packaged"),
-              "min_score": threshold, "weights": str(weights_path) if weights_path else None,
-              "skipped": [], "index_skipped": []}
-    atomic_io.write_json(out / "timing.json", timing)
+    r = prepare(folder, out, weights, method, limit, detector, min_score)
+    start_output(r)
+    rows: list[list[dict]] = []
+    digits, seconds, start = 0, 0.0, time.perf_counter()
+    for first in tqdm(range(0, len(r.files), BATCH), unit="batch", desc="detect and erase",
+                      disable=not progress or not sys.stderr.isatty()):
+        photos = [(f.name, read_rgb(f)) for f in r.files[first:first + BATCH]]
+        got, counts, took = detect_and_erase(r.detector, r.method, r.model, photos, r.out,
+                                             r.threshold)
+        rows.extend(got)
+        digits, seconds = digits + sum(counts), seconds + took
+    write_boxes(r.out, rows)
+    return write_timing(r, {"digits": digits, "images": len(r.files),
+                            "seconds": round(seconds, 4), "detect_seconds":
+                            round(time.perf_counter() - start - seconds, 4)})
+
+
+def write_timing(r: Request, counts: dict, **extra: object) -> dict:
+    """Write and return ``OUT/timing.json``: ``counts`` (digits, images, seconds,
+    detect_seconds), the settings that shaped the run, and any ``extra`` keys."""
+    timing = {**counts, "method": r.method.settings(), "detector": r.detector_name,
+              "min_score": r.threshold,
+              "weights": str(r.weights_path) if r.weights_path else None,
+              "skipped": [], "index_skipped": [], **extra}
+    atomic_io.write_json(r.out / "timing.json", timing)
     return timing

@@ -188,13 +188,15 @@ def _index(path: Path, table: Any, files: list[str]) -> dict[str, tuple[str, np.
     return index
 
 
-def _done(out: Path, file: str) -> bool:
+def done(out: Path, file: str) -> bool:
+    """Whether a stopped run already wrote ``file``'s output and mask (it is not redone)."""
     return (out / file).is_file() and (out / "masks" / file).is_file()
 
 
-def _run_pool(index: dict, remover: RemovalMethod, model: ConvNet | None, out: Path,
-              workers: int, batch_size: int, progress: bool) -> list[dict]:
-    """Erase the images of ``index`` on an actor pool of ``workers``; the workers' rows."""
+def run_pool(paths: list[str], worker: type, worker_args: dict, workers: int,
+             batch_size: int, progress: bool) -> list[dict]:
+    """The images at ``paths`` read by Ray Data and handed in batches to an actor pool of
+    ``workers`` ``worker(**worker_args)``; the rows the workers return."""
     ray = import_ray()
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the tqdm bar below shows the progress
@@ -203,16 +205,15 @@ def _run_pool(index: dict, remover: RemovalMethod, model: ConvNet | None, out: P
     quiet.setLevel(logging.ERROR)
     try:
         # a block per batch, and at least two per worker: the pool shares out the work
-        blocks = max(-(-len(index) // batch_size), min(len(index), 2 * workers))
-        data = ray.data.read_binary_files(list(index), include_paths=True, num_cpus=0,
+        blocks = max(-(-len(paths) // batch_size), min(len(paths), 2 * workers))
+        data = ray.data.read_binary_files(paths, include_paths=True, num_cpus=0,
                                           concurrency=workers, override_num_blocks=blocks)
         erased = data.map_batches(
-            EraseWorker, batch_size=batch_size, batch_format="numpy",
+            worker, batch_size=batch_size, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,
-            fn_constructor_kwargs={"method": remover, "model": model, "out": str(out),
-                                   "index": index})
+            fn_constructor_kwargs=worker_args)
         rows: list[dict] = []
-        with tqdm(total=len(index), unit="image", desc=f"erase on Ray ({workers} workers)",
+        with tqdm(total=len(paths), unit="image", desc=f"erase on Ray ({workers} workers)",
                   disable=not progress or not sys.stderr.isatty()) as bar:
             for batch in erased.iter_batches(batch_size=None, batch_format="numpy"):
                 got = [dict(zip(batch, values, strict=True))
@@ -248,11 +249,13 @@ def erase_split_ray(data: str | os.PathLike[str], split_name: str,
         atomic_io.write_json(out / erase.MANIFEST, {"split": str(path), "method": method})
         for folder in (out, out / "masks"):
             atomic_io.clean_temporaries(folder)
-        todo = [f for f in files if not _done(out, f)]
+        todo = [f for f in files if not done(out, f)]
         start, started_at = time.perf_counter(), time.time()
-        rows = _run_pool(_index(path, table, todo), remover,
-                         model.cpu() if model is not None else None, out, workers,
-                         batch_size, progress) if todo else []
+        index = _index(path, table, todo)
+        rows = run_pool(list(index), EraseWorker,
+                        {"method": remover, "model": model.cpu() if model is not None else None,
+                         "out": str(out), "index": index},
+                        workers, batch_size, progress) if todo else []
         wall = time.perf_counter() - start
     for folder in (out, out / "masks"):
         atomic_io.clean_temporaries(folder)  # those of workers killed midway

@@ -131,20 +131,34 @@ def add_erase_detect(p: argparse.ArgumentParser) -> None:
                 from svhn_erase.errors import SvhnEraseError
                 raise SvhnEraseError("--detector and --min-score go with --detect")
             return plain(args)
-        from svhn_erase.apps.erase_detected import erase_folder_detected
-
-        if getattr(args, "engine", "local") != "local":
-            from svhn_erase.errors import SvhnEraseError
-            raise SvhnEraseError("--detect runs on the local engine only")
-        t = erase_folder_detected(Path(args.data) / args.split, args.out, weights=args.weights,
-                                  method=args.method, limit=args.limit, detector=args.detector,
-                                  min_score=args.min_score)
+        t = _erase_detected_on_engine(args)
         print(f"found and erased {t['digits']} digits in {t['images']} photos (detecting "
               f"{t['detect_seconds']:.2f} s, erasing {t['seconds']:.2f} s) -> {args.out}; "
               f"boxes in {Path(args.out) / 'boxes.csv'}")
+        if t.get("engine") == "ray":
+            print(f"on Ray: {t['workers']} workers, {t['wall_seconds']:.2f} s wall, "
+                  f"{t['resumed']} photo(s) already done")
         return None
 
     p.set_defaults(func=run)
+
+
+def _erase_detected_on_engine(args: argparse.Namespace) -> dict:
+    """``erase --detect`` on the engine the options name; returns its timing."""
+    common = {"weights": args.weights, "method": args.method, "limit": args.limit,
+              "detector": args.detector, "min_score": args.min_score}
+    folder = Path(args.data) / args.split
+    if getattr(args, "engine", "local") == "ray":
+        from svhn_erase.apps.ray_detected import erase_folder_detected_ray
+
+        return erase_folder_detected_ray(folder, args.out, address=args.address,
+                                         workers=args.workers, **common)
+    if getattr(args, "address", None) is not None or getattr(args, "workers", None) is not None:
+        from svhn_erase.errors import SvhnEraseError
+        raise SvhnEraseError("--address and --workers go with --engine ray")
+    from svhn_erase.apps.erase_detected import erase_folder_detected
+
+    return erase_folder_detected(folder, args.out, **common)
 
 
 def add_erase_image_detect(p: argparse.ArgumentParser) -> None:
