@@ -13,7 +13,7 @@ import pandas as pd
 
 from svhn_erase import atomic_io
 from svhn_erase.evaluation.kind_table import report_tables
-from svhn_erase.evaluation.report import environment, is_reference, registered_class
+from svhn_erase.evaluation.report import environment, is_reference, table_rows
 
 # (figure, heading, printf format, scale, suffix, better: "low" / "high" / None)
 COLUMNS = (("still_read", "still read", "%.1f", 100.0, " %", "low"),
@@ -36,17 +36,8 @@ def _best(summary: dict[str, dict]) -> dict[str, float]:
 
 def _table(summary: dict[str, dict]) -> list[dict]:
     """The results table: per method its cells, the best of each ranked column marked."""
-    best = _best(summary)
-    rows = []
-    for name, m in summary.items():
-        cells = [{"value": None if m[key] is None else m[key] * scale, "spec": spec,
-                  "suffix": suffix, "best": key in best and m[key] == best[key]}
-                 for key, _, spec, scale, suffix, _ in COLUMNS]
-        cls = registered_class(name)
-        rows.append({"name": name, "n_images": m["n_images"], "n_digits": m["n_digits"],
-                     "n_decoy_images": m["n_decoy_images"], "cells": cells,
-                     "description": cls.description if cls else ""})
-    return rows
+    return table_rows(summary, COLUMNS, _best(summary),
+                      counts=("n_images", "n_digits", "n_decoy_images"))
 
 
 def chart_png(summary: dict[str, dict], floor: dict) -> bytes:

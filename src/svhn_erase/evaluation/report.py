@@ -110,14 +110,21 @@ def _table(summary: dict[str, dict]) -> list[dict]:
                 if m[key] is not None and not is_reference(name)]
         if ranked and vals:
             best[key] = max(vals)
+    return table_rows(summary, COLUMNS, best)
+
+
+def table_rows(summary: dict[str, dict], columns: list[tuple], best: dict[str, float],
+               counts: tuple[str, ...] = ("n_images", "n_digits")) -> list[dict]:
+    """Per method its ``counts`` and one cell per column of ``columns`` (key, title, spec,
+    scale, suffix, ranking), the cells equal to ``best[key]`` marked; shared by both reports."""
     rows = []
     for name, m in summary.items():
         cells = [{"value": None if m[key] is None else m[key] * scale, "spec": spec,
                   "suffix": suffix, "best": key in best and m[key] == best[key]}
-                 for key, _, spec, scale, suffix, _ in COLUMNS]
+                 for key, _, spec, scale, suffix, _ in columns]
         cls = registered_class(name)
-        rows.append({"name": name, "n_images": m["n_images"], "n_digits": m["n_digits"],
-                     "cells": cells, "description": cls.description if cls else ""})
+        rows.append({"name": name, **{k: m[k] for k in counts}, "cells": cells,
+                     "description": cls.description if cls else ""})
     return rows
 
 
