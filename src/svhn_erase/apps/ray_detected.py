@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from svhn_erase import atomic_io
 from svhn_erase.apps import erase_detected, ray_engine
 from svhn_erase.apps.erase import IMAGES_PER_BATCH
 from svhn_erase.detection.detect import Detector
@@ -95,23 +94,17 @@ def erase_folder_detected_ray(folder: str | os.PathLike[str], out: str | os.Path
              "out": str(r.out), "detector": shipped, "threshold": r.threshold},
             workers, batch_size, progress) if todo else []
         wall = time.perf_counter() - start
-    for sub in (r.out, r.out / "masks"):
-        atomic_io.clean_temporaries(sub)  # those of workers killed midway
-    by_file = {str(row["file"]): row for row in rows}
-    if len(rows) != len(by_file) or set(by_file) != {f.name for f in todo}:
-        raise SvhnEraseError(f"{r.out}: Ray returned {len(rows)} results for {len(todo)} "
-                             "photos; run the same command again to finish")
+    ray_engine.clean_outputs(r.out)  # the temporaries of workers killed midway
+    by_file = ray_engine.rows_by_file(r.out, rows, [f.name for f in todo])
     failed = [str(row["skipped"]) for row in rows if row["skipped"]]
     if failed:
         raise SvhnEraseError(failed[0])
     boxes.update((name, json.loads(str(row["boxes"]))) for name, row in by_file.items())
     erase_detected.write_boxes(r.out, [boxes[f.name] for f in r.files])
-    pool_start = min((float(row["ready"]) for row in rows), default=started_at) - started_at
     return erase_detected.write_timing(
         r, {"digits": int(sum(row["digits"] for row in rows)), "images": len(rows),
             "seconds": round(float(sum(row["seconds"] for row in rows)), 4),
             "detect_seconds": round(float(sum(row["busy"] - row["seconds"] for row in rows)),
                                     4)},
-        engine="ray", workers=workers, startup_seconds=round(startup, 4),
-        wall_seconds=round(wall, 4), pool_start_seconds=round(max(0.0, pool_start), 4),
-        resumed=len(r.files) - len(todo))
+        **ray_engine.run_keys(workers, startup, wall, rows, started_at,
+                              len(r.files) - len(todo)))

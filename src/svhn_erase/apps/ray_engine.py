@@ -247,8 +247,7 @@ def erase_split_ray(data: str | os.PathLike[str], split_name: str,
     with ray_session(address, workers) as startup:
         workers = pool_size(workers)
         atomic_io.write_json(out / erase.MANIFEST, {"split": str(path), "method": method})
-        for folder in (out, out / "masks"):
-            atomic_io.clean_temporaries(folder)
+        clean_outputs(out)
         todo = [f for f in files if not done(out, f)]
         start, started_at = time.perf_counter(), time.time()
         index = _index(path, table, todo)
@@ -257,23 +256,41 @@ def erase_split_ray(data: str | os.PathLike[str], split_name: str,
                          "out": str(out), "index": index},
                         workers, batch_size, progress) if todo else []
         wall = time.perf_counter() - start
-    for folder in (out, out / "masks"):
-        atomic_io.clean_temporaries(folder)  # those of workers killed midway
-    pool_start = min((float(r["ready"]) for r in rows), default=started_at) - started_at
+    clean_outputs(out)  # the temporaries of workers killed midway
     return _write_timing(out, rows, todo, table, remover, weights_path,
-                         {"engine": "ray", "workers": workers,
-                          "startup_seconds": round(startup, 4), "wall_seconds": round(wall, 4),
-                          "pool_start_seconds": round(max(0.0, pool_start), 4),
-                          "resumed": len(files) - len(todo)})
+                         run_keys(workers, startup, wall, rows, started_at,
+                                  len(files) - len(todo)))
+
+
+def clean_outputs(out: Path) -> None:
+    """Remove the temporary files left in ``out`` and ``out/masks`` (by a dead writer)."""
+    for folder in (out, out / "masks"):
+        atomic_io.clean_temporaries(folder)
+
+
+def rows_by_file(out: Path, rows: list[dict], todo: list[str]) -> dict[str, dict]:
+    """The pool's rows by file name, after checking that every file of ``todo`` came back
+    exactly once."""
+    by_file = {str(r["file"]): r for r in rows}
+    if len(rows) != len(by_file) or set(by_file) != set(todo):
+        raise SvhnEraseError(f"{out}: Ray returned {len(rows)} results for {len(todo)} "
+                             "images; run the same command again to finish")
+    return by_file
+
+
+def run_keys(workers: int, startup: float, wall: float, rows: list[dict], started_at: float,
+             resumed: int) -> dict:
+    """What ``timing.json`` adds for a Ray run (see ``erase_split_ray``)."""
+    pool_start = min((float(r["ready"]) for r in rows), default=started_at) - started_at
+    return {"engine": "ray", "workers": workers, "startup_seconds": round(startup, 4),
+            "wall_seconds": round(wall, 4), "pool_start_seconds": round(max(0.0, pool_start), 4),
+            "resumed": resumed}
 
 
 def _write_timing(out: Path, rows: list[dict], todo: list[str], table: Any,
                   remover: RemovalMethod, weights_path: Path | None, run: dict) -> dict:
     """Check that every image came back once, then write and return ``timing.json``."""
-    by_file = {str(r["file"]): r for r in rows}
-    if len(rows) != len(by_file) or set(by_file) != set(todo):
-        raise SvhnEraseError(f"{out}: Ray returned {len(rows)} results for {len(todo)} "
-                             "images; run the same command again to finish")
+    by_file = rows_by_file(out, rows, todo)
     order = [by_file[f] for f in todo]
     skipped = [str(r["skipped"]) for r in order if r["skipped"]]
     for message in skipped:
