@@ -158,62 +158,33 @@ class OpenCVInpaint(RemovalMethod):
         return out
 
 
-@register
-class TeleaBox(OpenCVInpaint):
-    name = "telea_box"
-    what = "OpenCV Telea, mask = the whole box"
-    description = _grown(what, name)
-    flag = cv2.INPAINT_TELEA
-    masks = staticmethod(box_masks)
+def _opencv_baseline(class_name: str, name: str, what: str, flag: int,
+                     masks: Callable[[Sequence[Scene], ConvNet | None], list[np.ndarray]],
+                     **flags: bool) -> type[OpenCVInpaint]:
+    """Register the OpenCV baseline ``name``: ``flag`` inpainting of ``masks``' pixels;
+    ``flags`` sets ``uses_classifier`` or ``needs_truth``."""
+    return register(type(class_name, (OpenCVInpaint,), {
+        "name": name, "what": what, "description": _grown(what, name), "flag": flag,
+        "masks": staticmethod(masks), "__doc__": f"{what}.", "__module__": __name__,
+        **flags}))
 
 
-@register
-class NavierStokesBox(OpenCVInpaint):
-    name = "ns_box"
-    what = "OpenCV Navier-Stokes, mask = the whole box"
-    description = _grown(what, name)
-    flag = cv2.INPAINT_NS
-    masks = staticmethod(box_masks)
-
-
-@register
-class TeleaOurs(OpenCVInpaint):
-    name = "telea_ours"
-    what = "OpenCV Telea, mask = the digit mask found by default"
-    description = _grown(what, name)
-    uses_classifier = True
-    flag = cv2.INPAINT_TELEA
-    masks = staticmethod(ours_masks)
-
-
-@register
-class NavierStokesOurs(OpenCVInpaint):
-    name = "ns_ours"
-    what = "OpenCV Navier-Stokes, mask = the digit mask found by default"
-    description = _grown(what, name)
-    uses_classifier = True
-    flag = cv2.INPAINT_NS
-    masks = staticmethod(ours_masks)
-
-
-@register
-class TeleaTrue(OpenCVInpaint):
-    name = "telea_true"
-    what = "OpenCV Telea, mask = the true digit mask (oracle)"
-    description = _grown(what, name)
-    needs_truth = True
-    flag = cv2.INPAINT_TELEA
-    masks = staticmethod(true_masks)
-
-
-@register
-class NavierStokesTrue(OpenCVInpaint):
-    name = "ns_true"
-    what = "OpenCV Navier-Stokes, mask = the true digit mask (oracle)"
-    description = _grown(what, name)
-    needs_truth = True
-    flag = cv2.INPAINT_NS
-    masks = staticmethod(true_masks)
+_BOX, _OURS, _TRUE = ("mask = the whole box", "mask = the digit mask found by default",
+                      "mask = the true digit mask (oracle)")
+TeleaBox = _opencv_baseline("TeleaBox", "telea_box", f"OpenCV Telea, {_BOX}",
+                            cv2.INPAINT_TELEA, box_masks)
+NavierStokesBox = _opencv_baseline("NavierStokesBox", "ns_box", f"OpenCV Navier-Stokes, {_BOX}",
+                                   cv2.INPAINT_NS, box_masks)
+TeleaOurs = _opencv_baseline("TeleaOurs", "telea_ours", f"OpenCV Telea, {_OURS}",
+                             cv2.INPAINT_TELEA, ours_masks, uses_classifier=True)
+NavierStokesOurs = _opencv_baseline("NavierStokesOurs", "ns_ours",
+                                    f"OpenCV Navier-Stokes, {_OURS}", cv2.INPAINT_NS,
+                                    ours_masks, uses_classifier=True)
+TeleaTrue = _opencv_baseline("TeleaTrue", "telea_true", f"OpenCV Telea, {_TRUE}",
+                             cv2.INPAINT_TELEA, true_masks, needs_truth=True)
+NavierStokesTrue = _opencv_baseline("NavierStokesTrue", "ns_true",
+                                    f"OpenCV Navier-Stokes, {_TRUE}", cv2.INPAINT_NS,
+                                    true_masks, needs_truth=True)
 
 
 @register
@@ -255,7 +226,8 @@ def _raw(cls: type[RemovalMethod]) -> type[RemovalMethod]:
     """Register the baseline ``cls`` without growth as ``NAME_raw``, off the headline."""
     raw = type(f"{cls.__name__}Raw", (cls,), {
         "name": f"{cls.name}_raw", "description": f"{cls.what}, as given (not grown)",
-        "headline": False, "__doc__": f"{cls.name} without growth (as given)."})
+        "headline": False, "__doc__": f"{cls.name} without growth (as given).",
+        "__module__": __name__})
     return register(raw)
 
 
