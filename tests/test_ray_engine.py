@@ -1,6 +1,7 @@
 """The Ray engine (``erase --engine ray``): the local engine's bytes, corrupt images skipped
 as there, a stopped run resumed, a killed worker retried with nothing lost or written twice,
-and a local engine that imports no Ray.
+a worker's error given as the local engine's one line, the box index, and a local engine that
+imports no Ray.
 
 One local Ray of 2 CPUs per test process serves them (a session fixture). Under
 ``pytest -n 2`` each worker that runs some of these tests starts its own, a new one
@@ -18,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -27,6 +29,7 @@ psutil = pytest.importorskip("psutil")  # ships with ray
 from builders import make_split  # noqa: E402
 from svhn_erase import cli  # noqa: E402
 from svhn_erase.apps import erase, ray_engine  # noqa: E402
+from svhn_erase.data.split import iter_parents, load_table  # noqa: E402
 from svhn_erase.errors import SvhnEraseError  # noqa: E402
 from svhn_erase.model.nets import ConvNet  # noqa: E402
 from svhn_erase.model.weights import save_classifier  # noqa: E402
@@ -208,3 +211,57 @@ def test_detect_on_ray_writes_the_local_bytes_and_resumes(local_ray, split, tmp_
         ("ray", 2, 3, 9)
     assert ours["min_score"] == theirs["min_score"] and ours["method"] == theirs["method"]
     assert (out / "manifest.json").read_text() == (local / "manifest.json").read_text()
+
+
+ONE_LINE = r"svhn-erase: error: \S+/masks/\d+\.png: \S+/masks is a file, not a folder"
+
+
+def _error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("svhn-erase: error:")]
+
+
+def test_an_error_in_a_worker_is_the_local_engines_one_line(local_ray, split, tmp_path: Path,
+                                                            capsys) -> None:
+    """A mistake the workers find (OUT/masks is a file, so no mask can be written) stops the
+    Ray run with the local engine's one-line error, not Ray's wrapped traceback; a bad
+    weights file is refused before Ray starts, with the local engine's line."""
+    import re
+
+    errors: list[str] = []
+    for engine in ("local", "ray"):
+        out = tmp_path / engine
+        out.mkdir()
+        (out / "masks").write_text("not a folder")
+        code = cli.main(["erase", "--data", str(split["root"]), "--split", "s", "--weights",
+                         str(split["weights"]), "--out", str(out), "--engine", engine])
+        err = capsys.readouterr().err
+        assert code == 2 and "Traceback" not in err and "ray::" not in err
+        assert len(_error_lines(err)) == 1 and re.fullmatch(ONE_LINE, _error_lines(err)[0])
+        errors.append(_error_lines(err)[0])
+    assert f"{tmp_path / 'local'}/masks/1.png" in errors[0]  # the first image
+    assert f"{tmp_path / 'ray'}/masks/" in errors[1]  # the first a worker tried to write
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not weights")
+    lines = []
+    for engine in ("local", "ray"):
+        code = cli.main(["erase", "--data", str(split["root"]), "--split", "s", "--weights",
+                         str(bad), "--out", str(tmp_path / f"w-{engine}"), "--engine", engine])
+        assert code == 2
+        lines += _error_lines(capsys.readouterr().err)
+    assert len(lines) == 2 and lines[0] == lines[1] and str(bad) in lines[0]
+
+
+def test_the_box_index_gives_each_image_the_local_engines_boxes(split) -> None:
+    """``BoxIndex``, built in one pass, looks up the boxes and labels ``iter_parents`` gives."""
+    path = split["root"] / "s"
+    table = load_table(path)
+    files = list(dict.fromkeys(table["file"]))[3:30]
+    index = ray_engine.BoxIndex.build(path, table, files)
+    got = {p.file: p for p in iter_parents(path, table) if p.file in files}
+    assert len(got) == len(files) - len(TRUNCATED)  # they do not decode (boxes only)
+    for file, parent in got.items():
+        name, boxes, labels = index.lookup(str(path / file))
+        assert name == file and boxes.dtype == parent.boxes.dtype
+        assert np.array_equal(boxes, parent.boxes) and np.array_equal(labels, parent.labels)
+    with pytest.raises(SvhnEraseError, match="not among the images"):
+        index.lookup(str(path / "1.png"))

@@ -2,7 +2,7 @@
 
 The driver checks the request and loads the detector and the classifier as the local
 engine does (``erase_detected.prepare``), then ships both once to an actor pool of
-``DetectEraseWorker`` actors (``ray_engine.run_pool``: Ray Data reads the photos). Each
+``DetectEraseWorker`` actors (``ray_pool.run_pool``: Ray Data reads the photos). Each
 worker decodes its batch's photos and calls ``erase_detected.detect_and_erase``, the
 function the local engine calls, so the images and masks are the same bytes; it returns
 each photo's ``boxes.csv`` rows, and the driver writes ``OUT/boxes.csv`` in the folder's
@@ -20,29 +20,30 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from svhn_erase.apps import erase_detected, ray_engine
+from svhn_erase.apps import erase_detected, ray_engine, ray_pool
 from svhn_erase.apps.erase import IMAGES_PER_BATCH
 from svhn_erase.detection.detect import Detector
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import default_device
-from svhn_erase.model.nets import ConvNet
-from svhn_erase.removal.methods import RemovalMethod
 
 
 class DetectEraseWorker(ray_engine.EraseWorker):
     """One worker: the method, the classifier and the detector, loaded once; called on
     batches of ``{"path", "bytes"}`` rows, it detects and erases each photo."""
 
-    def __init__(self, method: RemovalMethod, model: ConvNet | None, out: str,
-                 detector: Detector, threshold: float) -> None:
-        super().__init__(method, model, out, {})
+    def __init__(self, method: Any, model: Any, out: str, detector: Any,
+                 threshold: float) -> None:
+        """As ``EraseWorker``'s; ``detector`` the ``Detector`` or its ``ship`` reference."""
+        super().__init__(method, model, out)
+        detector = ray_pool.fetch(detector)
         self.detector = Detector(detector.net, detector.settings, default_device())
         self.threshold = threshold
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def erase(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         start = time.perf_counter()
         photos, failed = [], {}
         for path, data in zip(batch["path"], batch["bytes"], strict=True):
@@ -80,19 +81,19 @@ def erase_folder_detected_ray(folder: str | os.PathLike[str], out: str | os.Path
     ``startup_seconds``, ``wall_seconds``, ``pool_start_seconds``, ``resumed``).
     ``seconds`` and ``detect_seconds`` sum over the workers and cover this run's photos."""
     r = erase_detected.prepare(folder, out, weights, method, limit, detector, min_score)
-    with ray_engine.ray_session(address, workers) as startup:
-        workers = ray_engine.pool_size(workers)
+    with ray_pool.ray_session(address, workers) as startup:
+        workers = ray_pool.pool_size(workers)
         erase_detected.start_output(r)
         todo = [f for f in r.files if not ray_engine.done(r.out, f.name)]
         boxes = {f.name: erase_detected.photo_rows(r.detector, f, r.threshold)
                  for f in r.files if f not in todo}  # resumed: detected again for the CSV
         start, started_at = time.perf_counter(), time.time()
         shipped = Detector(r.detector.net.cpu(), r.detector.settings, "cpu")
-        rows = ray_engine.run_pool(
+        rows = ray_pool.run_pool(
             [str(f) for f in todo], DetectEraseWorker,
-            {"method": r.method, "model": r.model.cpu() if r.model is not None else None,
-             "out": str(r.out), "detector": shipped, "threshold": r.threshold},
-            workers, batch_size, progress) if todo else []
+            {"out": str(r.out), "threshold": r.threshold, **ray_pool.ship(
+                method=r.method, model=r.model.cpu() if r.model is not None else None,
+                detector=shipped)}, workers, batch_size, progress) if todo else []
         wall = time.perf_counter() - start
     ray_engine.clean_outputs(r.out)  # the temporaries of workers killed midway
     by_file = ray_engine.rows_by_file(r.out, rows, [f.name for f in todo])

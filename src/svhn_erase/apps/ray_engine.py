@@ -2,22 +2,26 @@
 
 The driver checks the request exactly as the local engine does (split, output folder,
 method, weights), writes the manifest and lists the images still to do: an image whose
-output and mask both exist is done, so a stopped run that is started again resumes. Ray Data
-reads those files (``read_binary_files``); ``map_batches`` hands them in batches to an actor
-pool of ``workers`` ``EraseWorker`` actors, each holding the method and the classifier
-(loaded once by the driver and shipped once through the object store, so only the driver
-needs the weights file). A worker decodes its images as the local engine does, groups them
-with ``erase.batches`` and erases and writes each group with ``erase.erase_batch``: the same
-code as the local engine, hence the same bytes. It returns one row per image (the file, its
-digits, its share of the erase seconds, or why it was skipped); the driver gathers the rows
-into ``timing.json``.
+output and mask both exist is done, so a stopped run that is started again resumes. It
+puts the method, the classifier (loaded once by the driver, so only the driver needs the
+weights file) and the ``BoxIndex`` of those images (their boxes as four flat arrays, built
+in one vectorised pass) once in Ray's object store, and ``ray_pool.run_pool`` runs them:
+Ray Data reads the files (``read_binary_files``) and ``map_batches`` hands them, a block at
+a time, to an actor pool of ``workers`` ``EraseWorker`` actors. A worker maps the index from
+the object store (no copy), looks up the boxes of each image in its block, decodes the
+images as the local engine does, groups them with ``erase.batches`` and erases and writes
+each group with ``erase.erase_batch``: the same code as the local engine, hence the same
+bytes. It returns one row per image (the file, its digits, its share of the erase seconds,
+or why it was skipped); the driver gathers the rows into ``timing.json``.
 
 Faults: an image that does not decode is reported and skipped as in the local engine. A
 worker that dies is restarted by Ray and its batches are retried (Ray Data's actor pool
 retries without limit); the retry writes only the files its first attempt left unwritten
 (``keep_existing``) and every write is atomic, so no image is lost or written twice. The
-temporary files of killed writers are removed at the end. Outputs go to ``--out``, which
-every node must see (a shared filesystem) when the cluster has several.
+temporary files of killed writers are removed at the end. A ``SvhnEraseError`` in a worker
+(an output it cannot write) stops the run with the local engine's one-line error. Outputs
+go to ``--out``, which every node must see (a shared filesystem) when the cluster has
+several.
 """
 
 from __future__ import annotations
@@ -25,42 +29,28 @@ from __future__ import annotations
 import io
 import logging
 import os
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from svhn_erase import atomic_io
 from svhn_erase.apps import erase
+from svhn_erase.apps.ray_pool import fetch, pool_size, ray_session, run_pool, ship
 from svhn_erase.data.split import Parent, index_skipped, load_table, read_rgb
 from svhn_erase.data.split import split_dir as find_split
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import default_device
-from svhn_erase.model.nets import ConvNet
 from svhn_erase.removal.methods import RemovalMethod
 
 log = logging.getLogger(__name__)
 
 BOX_COLUMNS = ["left", "top", "width", "height"]
-
-
-def import_ray() -> ModuleType:
-    """The ``ray`` module, or a clear error naming the extra that installs it."""
-    try:
-        import ray
-        import ray.data  # noqa: F401  (the extra is ray[data])
-    except ImportError as exc:
-        raise SvhnEraseError("--engine ray needs Ray: pip install -e \".[ray]\" "
-                             f"({exc})") from exc
-    return ray
 
 
 # --------------------------------------------------------------------------- the workers
@@ -96,11 +86,15 @@ def decode(path: str, data: bytes) -> np.ndarray:
 
 class EraseWorker:
     """One worker of the actor pool: the method and the classifier, loaded once, and the
-    boxes of every image to do; called on batches of ``{"path", "bytes"}`` rows."""
+    ``BoxIndex`` (from the object store); called on batches of ``{"path", "bytes"}`` rows."""
 
-    def __init__(self, method: RemovalMethod, model: ConvNet | None, out: str,
-                 index: dict[str, tuple[str, np.ndarray, np.ndarray]]) -> None:
-        self.method, self.out, self.index = method, Path(out), index
+    def __init__(self, method: Any, model: Any, out: str, index: Any = None) -> None:
+        """``method``, ``model`` and ``index`` (a ``BoxIndex``): each the object or a
+        reference to it in the object store (``ship``)."""
+        # what the driver shipped comes as references into the object store (its arrays are
+        # mapped there, not copied)
+        self.method, model, self.index = (fetch(x) for x in (method, model, index))
+        self.out = Path(out)
         # the pool reserves one CPU per worker: one thread each, so N workers use N cores
         # instead of every worker spreading over all of them (torch's and OpenCV's pools)
         torch.set_num_threads(1)
@@ -109,10 +103,20 @@ class EraseWorker:
         self.ready = time.time()  # when this worker could start (its rows carry it)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``erase`` the batch; a ``SvhnEraseError`` keeps its message in ``message`` (Ray
+        Data appends notes to the text of an exception it carries)."""
+        try:
+            return self.erase(batch)
+        except SvhnEraseError as exc:
+            exc.message = str(exc)  # type: ignore[attr-defined]
+            raise
+
+    def erase(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Decode, erase and write the batch's images; one row per image."""
         rows: dict[str, tuple[int, float, str]] = {}
         parents = []
         for path, data in zip(batch["path"], batch["bytes"], strict=True):
-            file, boxes, labels = self.index[str(path)]
+            file, boxes, labels = self.index.lookup(str(path))  # type: ignore[union-attr]
             try:
                 image = decode(str(path), bytes(data))
             except SvhnEraseError as exc:
@@ -136,93 +140,45 @@ class EraseWorker:
 # --------------------------------------------------------------------------- the driver
 
 
-@contextmanager
-def ray_session(address: str | None = None, workers: int | None = None,
-                **init_args: Any) -> Iterator[float]:
-    """A Ray to run on: the one this process already joined, else the cluster at
-    ``address``, else a new local Ray (stopped on exit). Yields the seconds it took to
-    start or join (0 when already joined)."""
-    ray = import_ray()
-    if ray.is_initialized():
-        yield 0.0
-        return
-    start = time.perf_counter()
-    if address is None:
-        init_args.setdefault("num_cpus", max(workers or 0, os.cpu_count() or 1))
-    try:  # "local": a new Ray even when RAY_ADDRESS or a running 'ray start' names one
-        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.WARNING, **init_args)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        what = f"--address {address}: cannot join the Ray cluster" if address else \
-            "cannot start a local Ray"
-        raise SvhnEraseError(f"{what} ({exc})") from exc
-    try:
-        yield time.perf_counter() - start
-    finally:
-        ray.shutdown()
+@dataclass(frozen=True)
+class BoxIndex:
+    """The boxes and labels of the images to do, as four flat arrays: image ``files[i]``
+    (sorted) has the table rows ``offsets[i]:offsets[i + 1]``. Built once by the driver,
+    vectorised, and put once in Ray's object store; a worker maps the arrays from it without
+    a copy (``ray.get`` of numpy arrays is zero-copy) and looks each image up in its batch."""
 
+    folder: str  # the split folder: Ray Data reports an image as FOLDER/FILE
+    files: np.ndarray  # (n,) str, sorted
+    offsets: np.ndarray  # (n + 1,) int64
+    boxes: np.ndarray  # (d, 4) int: left, top, width, height (as iter_parents rounds them)
+    labels: np.ndarray  # (d,) int
 
-def pool_size(workers: int | None) -> int:
-    """``workers``, or the cluster's CPUs; a clear error if the cluster has fewer CPUs than
-    that (the pool would wait for them forever)."""
-    ray = import_ray()
-    cpus = int(ray.cluster_resources().get("CPU", 0))
-    if workers is None:
-        return max(1, cpus)
-    if workers > cpus:
-        raise SvhnEraseError(f"--workers {workers}: the Ray cluster has {cpus} CPU(s); give "
-                             f"at most {cpus}")
-    return workers
+    @classmethod
+    def build(cls, folder: Path, table: Any, files: Sequence[str]) -> BoxIndex:
+        """The rows of ``table`` for ``files``, grouped by file (each file's rows in table
+        order, as ``iter_parents`` gives them)."""
+        rows = table[table["file"].isin(files)]
+        names = rows["file"].to_numpy().astype(str)
+        order = np.argsort(names, kind="stable")
+        names = names[order]
+        unique, starts = np.unique(names, return_index=True)
+        return cls(str(folder), unique, np.append(starts, len(names)).astype(np.int64),
+                   rows[BOX_COLUMNS].to_numpy()[order].round().astype(int),
+                   rows["label"].to_numpy()[order].astype(int))
 
-
-def _index(path: Path, table: Any, files: list[str]) -> dict[str, tuple[str, np.ndarray,
-                                                                        np.ndarray]]:
-    """Per image path Ray Data will report: its file name, boxes and labels (as
-    ``iter_parents`` gives them)."""
-    groups = table.groupby("file", sort=False)
-    index = {}
-    for file in files:
-        rows = groups.get_group(file)
-        index[str(path / file)] = (file, rows[BOX_COLUMNS].to_numpy().round().astype(int),
-                                   rows["label"].to_numpy().astype(int))
-    return index
+    def lookup(self, path: str) -> tuple[str, np.ndarray, np.ndarray]:
+        """The file name, boxes and labels of the image at ``path``."""
+        file = os.path.relpath(path, self.folder)
+        i = int(np.searchsorted(self.files, file))
+        if i == len(self.files) or self.files[i] != file:
+            raise SvhnEraseError(f"{path}: not among the images this run was given")
+        rows = slice(self.offsets[i], self.offsets[i + 1])
+        return file, self.boxes[rows].copy(), self.labels[rows].copy()  # writable copies
 
 
 def done(out: Path, file: str) -> bool:
     """Whether a stopped run already wrote ``file``'s output and mask (it is not redone)."""
     return (out / file).is_file() and (out / "masks" / file).is_file()
-
-
-def run_pool(paths: list[str], worker: type, worker_args: dict, workers: int,
-             batch_size: int, progress: bool) -> list[dict]:
-    """The images at ``paths`` read by Ray Data and handed in batches to an actor pool of
-    ``workers`` ``worker(**worker_args)``; the rows the workers return."""
-    ray = import_ray()
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False  # the tqdm bar below shows the progress
-    quiet = logging.getLogger("ray.data")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
-        # a block per batch, and at least two per worker: the pool shares out the work
-        blocks = max(-(-len(paths) // batch_size), min(len(paths), 2 * workers))
-        data = ray.data.read_binary_files(paths, include_paths=True, num_cpus=0,
-                                          concurrency=workers, override_num_blocks=blocks)
-        erased = data.map_batches(
-            worker, batch_size=batch_size, batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,
-            fn_constructor_kwargs=worker_args)
-        rows: list[dict] = []
-        with tqdm(total=len(paths), unit="image", desc=f"erase on Ray ({workers} workers)",
-                  disable=not progress or not sys.stderr.isatty()) as bar:
-            for batch in erased.iter_batches(batch_size=None, batch_format="numpy"):
-                got = [dict(zip(batch, values, strict=True))
-                       for values in zip(*batch.values(), strict=True)]
-                rows.extend(got)
-                bar.update(len(got))
-    finally:
-        quiet.setLevel(level)
-    return rows
 
 
 def erase_split_ray(data: str | os.PathLike[str], split_name: str,
@@ -250,11 +206,12 @@ def erase_split_ray(data: str | os.PathLike[str], split_name: str,
         clean_outputs(out)
         todo = [f for f in files if not done(out, f)]
         start, started_at = time.perf_counter(), time.time()
-        index = _index(path, table, todo)
-        rows = run_pool(list(index), EraseWorker,
-                        {"method": remover, "model": model.cpu() if model is not None else None,
-                         "out": str(out), "index": index},
-                        workers, batch_size, progress) if todo else []
+        index = BoxIndex.build(path, table, todo)
+        shipped = ship(method=remover, model=model.cpu() if model is not None else None,
+                       index=index)
+        rows = run_pool([str(path / f) for f in todo], EraseWorker,
+                        {"out": str(out), **shipped}, workers, batch_size, progress) \
+            if todo else []
         wall = time.perf_counter() - start
     clean_outputs(out)  # the temporaries of workers killed midway
     return _write_timing(out, rows, todo, table, remover, weights_path,
