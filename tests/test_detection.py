@@ -15,7 +15,7 @@ from svhn_erase.cli import main
 from svhn_erase.data.digitstruct.layout import INDEX_COLUMNS
 from svhn_erase.detection import Detection, Detector, load_detector
 from svhn_erase.detection.dataset import DetectionDataset, collate, load_photos
-from svhn_erase.detection.detect import group_numbers, iou, save_detector
+from svhn_erase.detection.detect import group_numbers, iou, save_detector, with_settings
 from svhn_erase.detection.evaluate import score_detections
 from svhn_erase.detection.net import STRIDE, NetConfig
 from svhn_erase.detection.targets import decode, encode
@@ -81,6 +81,46 @@ def test_a_few_steps_are_deterministic_and_detect(split: Path, weights: Path) ->
     d = found[0][0]
     assert 0 <= d.label <= 9 and 0.0 <= d.score <= 1.0 and d.number >= 0
     assert found == loaded.detect([p.image for p in photos[:2]], min_score=0.0)
+
+
+def test_flip_averages_the_mirror_image(weights: Path) -> None:
+    """With ``flip`` a photo's maps mirrored are its mirror image's maps, and detection
+    still gives the same result each time."""
+    detector = with_settings(load_detector(weights, device="cpu"), flip=True)
+    im = np.random.default_rng(0).integers(0, 255, (64, 96, 3), np.uint8)  # 96: whole cells
+    with torch.no_grad():
+        a, b = detector._forward(im), detector._forward(im[:, ::-1].copy())
+    assert torch.allclose(a["heat"].flip(-1), b["heat"], atol=1e-5)
+    assert torch.allclose(a["size"].flip(-1), b["size"], atol=1e-5)
+    assert torch.allclose(1 - a["offset"][:, 0].flip(-1), b["offset"][:, 0], atol=1e-5)
+    odd = im[:, :90]  # not whole cells: the mirror is padded to line its cells up
+    together = detector.detect([odd, im], 0.0)
+    assert together == [detector.detect([odd], 0.0)[0], detector.detect([im], 0.0)[0]]
+
+
+def test_generated_widths_follow_the_real_ones() -> None:
+    from svhn_erase.detection.dataset import Photo
+    from svhn_erase.detection.train import width_scales, with_widths
+
+    im = np.zeros((40, 60, 3), np.uint8)
+    real = [Photo("r", im, np.array([[0, 0, 8, 20], [10, 0, 10, 20]], np.float32),
+                  np.array([1, 2]))]
+    synth = [Photo("s", im, np.array([[4, 0, 10, 20], [20, 0, 10, 20]], np.float32),
+                   np.array([1, 2]))]
+    scales = width_scales(real, synth)
+    assert np.allclose(scales[[1, 2, 3]], [0.8, 1.0, 1.0])  # 3: no boxes, left alone
+    moved = with_widths(synth, scales)[0].boxes
+    assert np.allclose(moved[0], [5, 0, 8, 20]) and np.allclose(moved[1], synth[0].boxes[1])
+
+
+def test_tuning_picks_settings_from_its_grids(split: Path, weights: Path) -> None:
+    from svhn_erase.detection.train import NMS_IOUS, THRESHOLDS, ZOOMS, tune_threshold
+
+    tuned, rows = tune_threshold(load_detector(weights, device="cpu"),
+                                 load_photos(split, "1-2", progress=False))
+    assert len(rows) == len(ZOOMS) * len(NMS_IOUS) * len(THRESHOLDS)
+    s = tuned.settings
+    assert s.zoom in ZOOMS and s.nms_iou in NMS_IOUS and s.min_score in THRESHOLDS
 
 
 def test_detect_refuses_what_is_no_photo(weights: Path) -> None:

@@ -87,6 +87,9 @@ def _add_train_detector(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
     p.add_argument("--real-share", type=score, default=d.real_share,
                    help=f"share of real photos per batch (default {d.real_share})")
+    p.add_argument("--real-widths", action="store_true",
+                   help="scale generated boxes' widths, per digit, to the real photos' median "
+                   "width/height (SVHN's official boxes are drawn wider than a narrow digit)")
     p.add_argument("--seed", type=int, default=d.seed, help=f"default {d.seed}")
     p.add_argument("--input-height", type=positive, default=64,
                    help="the network's input height in pixels, a multiple of 16 (default 64)")
@@ -101,7 +104,8 @@ def _run_train_detector(args: argparse.Namespace) -> None:
     from svhn_erase.detection.train import TrainSettings, run_training
 
     settings = TrainSettings(steps=args.steps, batch=args.batch, lr=args.lr,
-                             real_share=args.real_share, seed=args.seed, threads=args.threads)
+                             real_share=args.real_share, seed=args.seed, threads=args.threads,
+                             real_widths=args.real_widths)
     if args.input_height % 16:
         from svhn_erase.errors import SvhnEraseError
         raise SvhnEraseError(f"--input-height {args.input_height}: must be a multiple of 16")
@@ -109,9 +113,8 @@ def _run_train_detector(args: argparse.Namespace) -> None:
                           args.out, net_config=NetConfig(input_height=args.input_height))
     t = record["tune"]
     print(f"trained in {record['seconds']:.0f} s; on the tuning photos at min score "
-          f"{t['min_score']:.2f}, zoom {t['zoom']:g}: precision {t['precision']:.3f}, recall "
-          f"{t['recall']:.3f} "
-          f"-> {args.out}")
+          f"{t['min_score']:.2f}, zoom {t['zoom']:g}, NMS {t['nms_iou']:g}: precision "
+          f"{t['precision']:.3f}, recall {t['recall']:.3f} -> {args.out}")
 
 
 # --------------------------------------------------------------------------- erase, erase-image

@@ -8,9 +8,9 @@ offset at the centre cells.
 AdamW with a one-cycle schedule. Everything is seeded; on the CPU one run gives the same
 weights every time (torch's deterministic algorithms are asked for).
 
-``tune_threshold`` then picks the score threshold and the zoom of the second pass for small
-numbers that maximise F1 at IoU >= 0.5 on the tuning photos and stores them in the
-detector's settings.
+``tune_threshold`` then picks the score threshold, the zoom of the second pass for small
+numbers and the NMS overlap that maximise F1 at IoU >= 0.5 on the tuning photos and stores
+them in the detector's settings.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 SIZE_WEIGHT = 2.0  # box size decides IoU >= 0.5 on SVHN's loose boxes
 THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.10, 0.71, 0.05), 2))
 ZOOMS = (1.0, 1.3, 1.6)  # the second pass for small numbers (``DetectSettings.zoom``)
+NMS_IOUS = (0.3, 0.4, 0.5)  # the overlap above which the weaker box goes
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class TrainSettings:
     real_share: float = 0.6
     max_width: int = 192
     zoom_out: float = 0.0  # share of views zoomed out 1.5-2.5x (0.3 measured worse: F1 0.874)
+    real_widths: bool = False  # generated boxes' widths follow the real photos' (per digit)
     seed: int = 16
     threads: int = 1
 
@@ -88,6 +90,32 @@ def _batch_indices(rng: np.random.Generator, settings: TrainSettings, n_real: in
     return picks
 
 
+def width_scales(real: list[Photo], synth: list[Photo]) -> np.ndarray:
+    """Per digit 0-9, the median width/height of its real boxes over that of its generated
+    ones (1 where either has none): how much wider SVHN's official boxes are drawn."""
+    def medians(photos: list[Photo]) -> np.ndarray:
+        boxes = np.concatenate([p.boxes for p in photos] or [np.zeros((0, 4), np.float32)])
+        labels = np.concatenate([p.labels for p in photos] or [np.zeros(0, np.int64)])
+        ratio = boxes[:, 2] / np.maximum(boxes[:, 3], 1e-6)
+        return np.array([np.median(ratio[labels == c]) if (labels == c).any() else np.nan
+                         for c in range(10)])
+
+    scale = medians(real) / medians(synth)
+    return np.where(np.isfinite(scale), scale, 1.0)
+
+
+def with_widths(photos: list[Photo], scales: np.ndarray) -> list[Photo]:
+    """The photos with each box's width times its digit's scale, about the box's centre."""
+    out = []
+    for p in photos:
+        b = p.boxes.copy()
+        w = b[:, 2] * scales[p.labels.astype(int)]
+        b[:, 0] += (b[:, 2] - w) / 2
+        b[:, 2] = w
+        out.append(Photo(p.file, p.image, b.astype(np.float32), p.labels))
+    return out
+
+
 def train_detector(real: list[Photo], synth: list[Photo], settings: TrainSettings | None = None,
                    net_config: NetConfig | None = None, progress: bool = True
                    ) -> tuple[Detector, dict]:
@@ -100,6 +128,10 @@ def train_detector(real: list[Photo], synth: list[Photo], settings: TrainSetting
     torch.use_deterministic_algorithms(True, warn_only=True)
     threads = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
+    scales = width_scales(real, synth) if settings.real_widths and real and synth else None
+    if scales is not None:
+        log.info("generated box widths scaled per digit: %s", np.round(scales, 3).tolist())
+        synth = with_widths(synth, scales)
     sets = {flag: DetectionDataset(photos, net_config.input_height, settings.max_width,
                                    augment=True, seed=settings.seed + k,
                                    zoom_out=settings.zoom_out)
@@ -134,26 +166,29 @@ def train_detector(real: list[Photo], synth: list[Photo], settings: TrainSetting
         torch.set_num_threads(threads)
     record = {"train": asdict(settings), "seconds": round(time.perf_counter() - start, 1),
               "real_photos": len(real), "synth_photos": len(synth),
+              "width_scales": None if scales is None else np.round(scales, 4).tolist(),
               "final_losses": {k: round(v, 4) for k, v in running.items()}}
     return Detector(net.eval(), DetectSettings()), record
 
 
 def tune_threshold(detector: Detector, photos: list[Photo]) -> tuple[Detector, list[dict]]:
-    """The detector with the zoom (``ZOOMS``) and score threshold (``THRESHOLDS``) of best F1
-    at IoU >= 0.5 on ``photos``, and the precision/recall of every pair tried."""
+    """The detector with the zoom (``ZOOMS``), NMS overlap (``NMS_IOUS``) and score threshold
+    (``THRESHOLDS``) of best F1 at IoU >= 0.5 on ``photos`` (ties: the earlier in that
+    order), and the precision/recall of every setting tried."""
     from svhn_erase.detection.evaluate import score_detections
 
     rows = []
-    for zoom in ZOOMS:
-        found = with_settings(detector, zoom=zoom).detect([p.image for p in photos],
-                                                          min_score=min(THRESHOLDS))
+    for zoom, nms_iou in ((z, n) for z in ZOOMS for n in NMS_IOUS):
+        found = with_settings(detector, zoom=zoom, nms_iou=nms_iou).detect(
+            [p.image for p in photos], min_score=min(THRESHOLDS))
         for th in THRESHOLDS:
             kept = [[d for d in dets if d.score >= th] for dets in found]
             s = score_detections(kept, [p.boxes for p in photos])
-            rows.append({"zoom": zoom, "min_score": float(th), "precision": s["precision"],
-                         "recall": s["recall"], "f1": s["f1"]})
+            rows.append({"zoom": zoom, "nms_iou": nms_iou, "min_score": float(th),
+                         "precision": s["precision"], "recall": s["recall"], "f1": s["f1"]})
     best = max(rows, key=lambda r: r["f1"])
-    return with_settings(detector, min_score=best["min_score"], zoom=best["zoom"]), rows
+    return with_settings(detector, min_score=best["min_score"], zoom=best["zoom"],
+                         nms_iou=best["nms_iou"]), rows
 
 
 def run_training(real_dir: Path, real_files: str, tune_files: str, synth_dir: Path | None,
@@ -179,7 +214,8 @@ def run_training(real_dir: Path, real_files: str, tune_files: str, synth_dir: Pa
     detector, record = train_detector(real, synth, settings, net_config, progress=progress)
     detector, rows = tune_threshold(detector, tune)
     best = next(r for r in rows if r["min_score"] == detector.settings.min_score
-                and r["zoom"] == detector.settings.zoom)
+                and r["zoom"] == detector.settings.zoom
+                and r["nms_iou"] == detector.settings.nms_iou)
     record.update({"real": str(real_dir), "real_files": real_files, "tune_files": tune_files,
                    "synth": str(synth_dir) if synth_dir else None,
                    "tune": {k: round(v, 4) for k, v in best.items()}})
