@@ -13,9 +13,9 @@ passes, the fastest kept. Digits per second is end to end (everything ``erase`` 
 file reading). The per-stage breakdown (milliseconds per digit) comes from one more pass
 with timers around each method's stages: classifier (the classifier's forward and its
 inputs), mask (the digit mask or box mask, and for the student the crops it is cut from),
-fill and paste (the student's network gives mask and fill in one forward: its time is under
-mask, the fill column is what is left of it). The ratio column is digits/s over Telea's in
-the same process.
+fill and paste (for the student: mask is cutting the crops, the network's forward and
+mapping its masks back to the boxes; fill is the batched GRNN). The ratio column is digits/s
+over Telea's in the same process.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def _stage_timers(timer: dict[str, float]):
 
     patches = [(records, "classifier_inputs", "classifier"), (records, "classify", "classifier"),
                (default, "find_segments", "mask"), (default, "find_backgrounds", "mask"),
+               (default, "cluster_records", "mask"), (default, "split_clustered", "mask"),
                (default, "fill_default", "fill"), (default, "add_texture", "fill"),
                (default, "paste", "paste"), (classical, "box_masks", "mask"),
                (classical, "grow_mask", "mask"), (classical, "inpaint_opencv", "fill")]

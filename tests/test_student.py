@@ -16,7 +16,7 @@ from svhn_erase.removal.methods import Scene, create, method_names
 from svhn_erase.removal.methods import student as student_method
 from svhn_erase.removal.methods.student import StudentConfig, StudentMethod
 from svhn_erase.removal.student import crops
-from svhn_erase.removal.student.fill import normalized_fill
+from svhn_erase.removal.student.fill import FillSettings, grnn_fill, mean_depth, paste_context
 from svhn_erase.removal.student.net import StudentNet, StudentSpec, fused, load_student
 from svhn_erase.removal.student.teacher import Source
 from svhn_erase.removal.student.train import TrainConfig, run_training
@@ -59,14 +59,60 @@ def test_window_cut_and_back_keep_the_box():
     assert inside.sum() > 0 and inside[0].sum() == 0 and inside[:, 0].sum() == 0
 
 
-def test_normalized_fill_keeps_a_constant_and_a_known_pixel():
-    x = torch.full((2, 3, 16, 16), 90.0)
-    x[1, :, 2, 2] = 200.0
-    known = torch.ones(2, 1, 16, 16)
-    known[:, :, 5:11, 5:11] = 0
-    out = normalized_fill(x, known, (1.0, 2.0, 4.0), 0.3)
-    assert torch.allclose(out[0], torch.full_like(out[0], 90.0), atol=1e-3)
-    assert out[1, 0, 8, 8] == pytest.approx(90.0, abs=1.0)  # far from the odd pixel
+def _bucket(digit: np.ndarray, box: tuple[slice, slice]) -> list[torch.Tensor]:
+    """One 12 x 14 crop: a gradient, the ``digit`` mask and its own box ``box``."""
+    yy, xx = np.mgrid[0:12, 0:14].astype(np.float32)
+    pixels = np.stack([10 * yy, 10 * xx, 5 * (yy + xx)])[None]
+    in_box = np.zeros((1, 1, 12, 14), np.float32)
+    in_box[(0, 0, *box)] = 1.0
+    return [torch.from_numpy(a) for a in (pixels, digit[None, None].astype(np.float32),
+                                          in_box, np.ones((1, 1, 12, 14), np.float32))]
+
+
+def test_grnn_fill_is_the_gaussian_mean_of_the_key_pixels_touching_the_hole():
+    digit = np.zeros((12, 14), bool)
+    digit[4:8, 5:8] = True  # this box's digit
+    digit[0:3, 9:12] = True  # a neighbour's digit outside the box: never a node
+    box = (slice(3, 9), slice(4, 9))
+    pixels, dig, in_box, valid = _bucket(digit, box)
+    plain = FillSettings(sigma_range=(2, 2), ridge_steps=0)  # W = Y, sigma 2
+    fill, hole, seam = grnn_fill(pixels, dig, in_box, valid, plain)
+    assert np.array_equal(hole[0, 0].numpy() > 0, digit & (in_box[0, 0].numpy() > 0))
+    ring = np.zeros_like(digit)
+    ring[3:9, 4:9] = True
+    assert np.array_equal(seam[0, 0].numpy() > 0, ring & ~digit)
+    nodes = np.zeros_like(digit)
+    nodes[2:10, 3:10] = True
+    nodes &= ~ring & ~digit  # the key pixels touching hole and seam
+    rc = np.argwhere(nodes)
+    values = pixels[0].numpy()[:, nodes].T
+    for y, x in [(5, 6), (3, 4), (8, 8)]:
+        k = np.exp(-((rc - [y, x]) ** 2).sum(1) / 8.0)
+        expected = (k[:, None] * values).sum(0) / k.sum()
+        assert np.allclose(fill[0, :, y, x].numpy(), expected, atol=1e-3)
+
+
+def test_grnn_fill_keeps_a_flat_background_and_depth_is_the_distance_inward():
+    square = torch.zeros(1, 1, 7, 7)
+    square[0, 0, 2:5, 2:5] = 1.0
+    assert mean_depth(square).item() == pytest.approx(10 / 9)  # 8 rim pixels 1, centre 2
+    digit = np.zeros((12, 14), bool)
+    digit[3:9, 4:10] = True
+    _, dig, in_box, valid = _bucket(digit, (slice(1, 11), slice(2, 12)))
+    flat = torch.full((1, 3, 12, 14), 90.0)
+    fill, hole, _ = grnn_fill(flat, dig, in_box, valid, FillSettings())
+    assert torch.allclose(fill[0][:, hole[0, 0] > 0], torch.tensor(90.0), atol=1e-3)
+
+
+def test_paste_context_blends_by_alpha_and_leaves_the_rest():
+    image = np.full((10, 10, 3), 100, np.uint8)
+    alpha = np.zeros((6, 6), np.float32)  # padded beyond the 4 x 5 context
+    alpha[1, 1], alpha[1, 2] = 1.0, 0.8
+    fill = np.full((6, 6, 3), 200.0, np.float32)
+    written = paste_context(image, Rect(3, 2, 7, 7), fill, alpha)
+    assert written.shape == (4, 5) and written.sum() == 2
+    assert image[4, 3, 0] == 200 and image[4, 4, 0] == 180
+    assert (image != 100).any(-1).sum() == 2
 
 
 def test_training_writes_weights_and_a_record(trained):

@@ -1,13 +1,14 @@
-"""The ``student`` method: the student network's digit masks, a batched fill, a quick paste.
+"""The ``student`` method: the student network's digit masks, then the default's fill, batched.
 
 Per call, for every box of every scene at once: cut the box with its context to the
 network's square size (``student.crops``), one batched forward gives each crop's digit
-probability (kept inside the box), normalized convolution from the background ring around
-the digit fills every crop in one batch of matrix products (``student.fill``), and each
-box's hole (probability over ``threshold``) and a one-pixel seam are written back. No
-classifier is needed: it reads no digits. The weights are the packaged
-``checkpoints/student.safetensors`` unless ``StudentConfig.weights`` names others; CUDA is
-used when present.
+probability (kept inside the box), mapped back to the box and thresholded; the digit masks
+of all boxes of a scene make its digit map. The fill (``student.fill``) then does what the
+default method's does, at each box's own resolution and batched across boxes: every pixel
+of the hole (the digit in the box and a one-pixel seam) becomes the Gaussian-weighted mean
+of the key pixels touching it; the hole is written and the seam blended. No classifier is
+needed: it reads no digits. The weights are the packaged ``checkpoints/student.safetensors``
+unless ``StudentConfig.weights`` names others; CUDA is used when present.
 """
 
 from __future__ import annotations
@@ -27,7 +28,14 @@ from svhn_erase.model.nets import ConvNet
 from svhn_erase.removal.methods import records
 from svhn_erase.removal.methods.base import Erased, RemovalMethod, Scene, register
 from svhn_erase.removal.student import crops as cropping
-from svhn_erase.removal.student.fill import known_weights, normalized_fill, paste_box
+from svhn_erase.removal.student.fill import (
+    Filled,
+    FillSettings,
+    buckets,
+    grnn_fill,
+    pad_bucket,
+    paste_context,
+)
 from svhn_erase.removal.student.net import StudentNet, fused, load_student
 
 PACKAGED = Path(__file__).resolve().parents[2] / "checkpoints" / "student.safetensors"
@@ -42,11 +50,12 @@ class StudentConfig:
 
     weights: str | None = None  # None: the packaged checkpoints/student.safetensors
     threshold: float = 0.5  # digit probability from which a pixel is replaced
-    guard: int = 1  # crop pixels next to the digit that do not feed the fill ...
-    rim: int = 1  # ... and the width of the ring beyond them that does (0: all the crop)
-    sigmas: tuple[float, ...] = (0.7, 1.4, 2.8, 5.6, 11.0)  # normalized-convolution scales
-    cover: float = 0.3  # known share from which a scale's value is taken as it is
+    context: int = 2  # pixels around each box the fill draws from (the default's margin)
+    per_depth: float = 2.0  # the fill's sigma: this x the hole's mean depth ...
+    sigma_range: tuple[float, float] = (1.5, 8.0)  # ... within this range
+    ridge_steps: int = 1  # steps of the default's ridge solve for the GRNN weights (0: none)
     seam_alpha: float = 0.8  # blend weight of the one-pixel seam around the hole
+    bucket: int = 32  # crops of similar shape filled together
     batch: int = 512  # crops per forward
 
 
@@ -94,35 +103,64 @@ def erase_with(net: StudentNet, scenes: Sequence[Scene], config: StudentConfig,
         return _erase(net, scenes, config, timer)
 
 
+def digit_maps(scenes: Sequence[Scene], digits: list[records.DigitRecord],
+               windows: list[cropping.Window], prob: np.ndarray, threshold: float
+               ) -> list[np.ndarray]:
+    """Per scene, (H, W) bool: the pixels of any of its boxes whose digit probability
+    (``prob`` (n, s, s), the crops of ``windows``) is over ``threshold``."""
+    maps = [np.zeros(s.image.shape[:2], bool) for s in scenes]
+    for record, win, p in zip(digits, windows, prob, strict=True):
+        maps[record.scene][record.rect.slices] |= cropping.back(p, win) > threshold
+    return maps
+
+
+def fill_all(scenes: Sequence[Scene], digits: list[records.DigitRecord],
+             maps: list[np.ndarray], config: StudentConfig, device: torch.device
+             ) -> list[tuple[Filled, int]]:
+    """Per record, its bucket's results and its place in them (``student.fill``)."""
+    settings = FillSettings(config.per_depth, config.sigma_range,
+                            ridge_steps=config.ridge_steps)
+    out: list = [None] * len(digits)
+    shapes = [(r.context.height, r.context.width) for r in digits]
+    for group in buckets(shapes, config.bucket):
+        part = [digits[i] for i in group]
+        b = pad_bucket([scenes[r.scene].image for r in part], [maps[r.scene] for r in part],
+                       [r.context for r in part], [r.rect for r in part])
+        pixels, digit, in_box, valid = (torch.from_numpy(a).to(device)
+                                        for a in (b.pixels, b.digit, b.in_box, b.valid))
+        fill, hole, seam = grnn_fill(pixels, digit, in_box, valid, settings)
+        filled = Filled.of(fill, hole, seam, digit, config.seam_alpha)
+        for k, i in enumerate(group):
+            out[i] = (filled, k)
+    return out
+
+
 def _erase(net: StudentNet, scenes: Sequence[Scene], config: StudentConfig,
            timer: dict[str, float] | None) -> list[Erased]:
     spec = net.spec
     device = next(net.parameters()).device
     with _timed(timer, "cut"):
-        digits = records.digit_records(scenes)
+        digits = records.digit_records(scenes, config.context)
         windows = [cropping.window(r.rect, spec.margin) for r in digits]
         squares = cropping.cut_all([s.image for s in scenes], windows,
                                    [r.scene for r in digits], spec.size)
         x = cropping.to_tensor(squares)
         inside = cropping.box_masks(windows, spec.size)
     with _timed(timer, "mask"):
-        prob = digit_probabilities(net, x, inside, config.batch)
+        prob = digit_probabilities(net, x, inside, config.batch)[:, 0].cpu().numpy()
+        maps = digit_maps(scenes, digits, windows, prob, config.threshold)
     with _timed(timer, "fill"), torch.inference_mode():
-        pixels = (x.to(device) + 1.0) * 127.5
-        others = cropping.other_box_masks(windows, [r.scene for r in digits], spec.size)
-        known = known_weights(prob, others.to(device), config.threshold, config.guard,
-                              config.rim)
-        fills = normalized_fill(pixels, known, config.sigmas, config.cover)
-        prob_np = prob[:, 0].cpu().numpy()
-        fill_np = fills.permute(0, 2, 3, 1).cpu().numpy()
+        fills = fill_all(scenes, digits, maps, config, device)
     with _timed(timer, "paste"):
         images = [s.image.copy() for s in scenes]
         replaced = [np.zeros(s.image.shape[:2], bool) for s in scenes]
-        for i, (record, win) in enumerate(zip(digits, windows, strict=True)):
-            hole, written = paste_box(images[record.scene], win, prob_np[i], fill_np[i],
-                                      config.threshold, config.seam_alpha)
-            replaced[record.scene][record.rect.slices] |= written
-            record.digit, record.keypix = hole, ~written
+        for record, (filled, k) in zip(digits, fills, strict=True):
+            ctx, inner = record.context, record.inner
+            written = paste_context(images[record.scene], ctx, filled.fill[k],
+                                    filled.alpha[k])
+            replaced[record.scene][ctx.slices] |= written
+            record.digit = filled.hole[k][inner]
+            record.keypix = filled.key[k][inner]
         out = records.assemble(scenes, digits, images, replaced)
     for e in out:
         e.preds = None  # the student reads no digits
@@ -131,11 +169,11 @@ def _erase(net: StudentNet, scenes: Sequence[Scene], config: StudentConfig,
 
 @register
 class StudentMethod(RemovalMethod):
-    """The student network's masks with a batched normalized-convolution fill."""
+    """The student network's masks with the default's fill, batched."""
 
     name = "student"
     description = ("a small network trained on the default method's masks (no ground truth), "
-                   "batched normalized-convolution fill")
+                   "the default's fill batched across boxes")
     finds_key_pixels = True
 
     def __init__(self, config: StudentConfig | None = None) -> None:

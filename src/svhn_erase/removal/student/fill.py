@@ -1,93 +1,201 @@
-"""The student's fill and paste: normalized convolution batched across crops, then each box's
-hole and seam written back into its image.
+"""The student's fill and paste: the default method's GRNN, batched across crops.
 
-Normalized convolution at a few scales: blur the known pixels (weight 1, the hole weight 0)
-and the weights with the same Gaussian; their ratio is a kernel-weighted mean of the known
-pixels near each pixel, the GRNN of the ``default`` method with a fixed sigma. The known
-pixels are the background's ring right around the digit (``known_weights``: past a guard
-band where the digit's colour bleeds, not in a neighbouring digit's box). Small scales
-decide where enough known pixels lie close by (the hole's rim), larger ones fill deeper, as
-the default's onion peel does; a few Jacobi steps of Laplace's equation then smooth the
-fill between its rims (``relax``). A Gaussian blur of the square crops is two matrix
-products (``G @ X @ G.T``), so the whole batch is a handful of batched matrix products.
+The fill works at each box's own resolution on the box plus ``context`` pixels, as the
+default's does (``removal.fill``), and reproduces its prediction: the hole is the digit's
+pixels inside the box and a one-pixel seam around them (inside the box too); the nodes are
+the key pixels (not any box's digit) touching that hole (8-neighbourhood); every hole pixel
+becomes the Gaussian-weighted mean of the nodes (Nadaraya-Watson, the GRNN with W = the
+nodes' colours, optionally sharpened by a few steps of the default's ridge solve) with sigma
+``per_depth`` x the hole's mean depth, within ``sigma_range``. On the tuning split the
+default's onion peel and node certainty added nothing over this once sigma was retuned.
 
-``paste_box`` resizes a crop's mask probability and fill back to its box, writes the hole
-(mask > threshold) and blends a one-pixel seam around it, as the default's paste does.
+Crops of similar shape are padded into one tensor (``buckets``); a Gaussian blur of a
+padded crop is two matrix products ``G_h @ X @ G_w`` with that crop's own sigma, so a bucket
+is a handful of batched matrix products (zero padding is OpenCV's constant border). The
+depth is an octagonal distance (cross and square erosions in turn), close to the Euclidean
+one the default takes.
+
+``paste_context`` writes the hole (alpha 1) and blends the seam (``seam_alpha``) into the
+image, as the default's paste does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
+from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from svhn_erase.removal.student.crops import Window, back
+from svhn_erase.boxes import Rect
 
-_SQUARE = np.ones((3, 3), np.uint8)
-TINY = 1e-4  # every pixel's weight floor: a crop with no known pixel gets its own mean
-
-
-@lru_cache(maxsize=32)
-def gaussian_matrix(size: int, sigma: float) -> torch.Tensor:
-    """(size, size) float: row i holds the Gaussian of ``sigma`` centred on pixel i."""
-    idx = torch.arange(size, dtype=torch.float32)
-    return torch.exp(-((idx[:, None] - idx[None, :]) ** 2) / (2.0 * sigma * sigma))
+TINY = 1e-20  # a blurred node weight under this: no node within reach (the nodes' mean)
 
 
-def _grown(mask: torch.Tensor, pixels: int) -> torch.Tensor:
-    """``mask`` (n, 1, s, s) grown by ``pixels`` (square neighbourhood)."""
-    return F.max_pool2d(mask, 2 * pixels + 1, stride=1, padding=pixels) if pixels > 0 else mask
+@dataclass(frozen=True)
+class FillSettings:
+    """The fill's settings (``StudentConfig`` holds them for the method)."""
+
+    per_depth: float = 2.0  # sigma = per_depth x the hole's mean depth ...
+    sigma_range: tuple[float, float] = (1.5, 8.0)  # ... within this range
+    ridge: float = 3.0  # the default's (A + ridge I) W = (1 + ridge) Y ...
+    ridge_steps: int = 1  # ... by this many steps from W = Y (0: W = Y)
 
 
-def known_weights(prob: torch.Tensor, others: torch.Tensor, threshold: float, guard: int,
-                  rim: int) -> torch.Tensor:
-    """(n, 1, s, s): 1 where a pixel may feed the fill, else 0: not digit, nor within
-    ``guard`` pixels of it (digit colour bleeds there), nor inside another digit's box
-    (``others``), but within ``guard + rim`` pixels of the digit (the background right
-    around it, as the default's GRNN nodes; ``rim`` 0: any distance)."""
-    hole = (prob > threshold).float()
-    known = (1.0 - _grown(hole, guard)) * (1.0 - others)
-    return known * _grown(hole, guard + rim) if rim > 0 else known
+def _max3(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Maximum over each pixel and its two neighbours along ``dim`` (zero beyond the edge)."""
+    p = F.pad(x, (1, 1, 0, 0) if dim == -1 else (0, 0, 1, 1))
+    n = x.shape[dim]
+    return torch.maximum(torch.maximum(p.narrow(dim, 0, n), p.narrow(dim, 1, n)),
+                         p.narrow(dim, 2, n))
 
 
-def normalized_fill(x: torch.Tensor, known: torch.Tensor, sigmas: Sequence[float],
-                    cover: float) -> torch.Tensor:
-    """(n, c, s, s): every pixel as the Gaussian-weighted mean of the ``known`` pixels of
-    ``x``, the finest of ``sigmas`` (ascending) where its known share reaches ``cover``, blended
-    towards coarser ones below that."""
-    size = x.shape[-1]
-    w = known + TINY
-    stacked = torch.cat([x * w, w], dim=1)
-    fill = None
-    for sigma in sorted(sigmas, reverse=True):  # coarse to fine
-        g = gaussian_matrix(size, float(sigma)).to(x.device, x.dtype)
-        blurred = g @ stacked @ g.T
-        value = blurred[:, :-1] / blurred[:, -1:]
-        if fill is None:
-            fill = value
-            continue
-        full = g.sum(1)[:, None] * g.sum(1)[None, :]  # the blurred weight of all-known pixels
-        alpha = (blurred[:, -1:] / full / cover).clamp(0.0, 1.0)
-        fill = alpha * value + (1.0 - alpha) * fill
-    return fill
+def dilate(mask: torch.Tensor) -> torch.Tensor:
+    """(n, 1, h, w) 0/1 float masks grown by one pixel (3 x 3 square); slices, not
+    ``max_pool2d``, which is several times slower on the CPU."""
+    return _max3(_max3(mask, -2), -1)
 
 
-def paste_box(image: np.ndarray, win: Window, prob: np.ndarray, fill: np.ndarray,
-              threshold: float, seam_alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """Write one box's fill into ``image`` (in place). ``prob`` (s, s) and ``fill`` (s, s, 3)
-    are the crop's digit probability and fill. Returns box-sized bool masks: the hole (digit
-    pixels, replaced) and the written pixels (hole and seam)."""
-    both = back(np.dstack([prob, fill]).astype(np.float32), win)
-    hole = both[..., 0] > threshold
-    written = cv2.dilate(hole.astype(np.uint8), _SQUARE) > 0 if seam_alpha > 0 else hole
-    if written.any():
-        alpha = np.where(hole, np.float32(1.0), np.float32(seam_alpha))[written][:, None]
-        region = image[win.box.slices]
-        old = region[written].astype(np.float32)
-        region[written] = np.clip(old + alpha * (both[..., 1:][written] - old) + 0.5,
-                                  0, 255).astype(np.uint8)
-    return hole, written
+def _erode(mask: torch.Tensor, square: bool) -> torch.Tensor:
+    """``mask`` shrunk by one pixel: 3 x 3 square, or cross (the edge counts as inside)."""
+    off = 1.0 - mask
+    if square:
+        return 1.0 - dilate(off)
+    return 1.0 - torch.maximum(_max3(off, -2), _max3(off, -1))
+
+
+def mean_depth(mask: torch.Tensor) -> torch.Tensor:
+    """(n,) each mask's mean distance from its pixels to the nearest pixel outside it
+    (octagonal: cross and square erosions in turn; 1 for a pixel on the rim)."""
+    total = mask.sum((1, 2, 3))
+    depth = torch.zeros_like(total)
+    current, step = mask, 0
+    while True:
+        count = current.sum((1, 2, 3))
+        if not bool(count.any()):
+            break
+        depth += count
+        current = _erode(current, square=step % 2 == 1)
+        step += 1
+    return depth / total.clamp_min(1.0)
+
+
+def gaussian_matrices(size: int, sigma: torch.Tensor) -> torch.Tensor:
+    """(n, 1, size, size): per crop, row i the Gaussian of that crop's sigma centred on i."""
+    idx = torch.arange(size, dtype=sigma.dtype, device=sigma.device)
+    d2 = (idx[:, None] - idx[None, :]) ** 2
+    return torch.exp(-d2[None] / (2.0 * sigma[:, None, None] ** 2))[:, None]
+
+
+def blur(x: torch.Tensor, g_rows: torch.Tensor, g_cols: torch.Tensor) -> torch.Tensor:
+    """(n, c, h, w) blurred with each crop's separable Gaussian (``gaussian_matrices``)."""
+    return g_rows @ x @ g_cols
+
+
+def _gaussian_sums(pixels: torch.Tensor, nodes: torch.Tensor, g_rows: torch.Tensor,
+                   g_cols: torch.Tensor, settings: FillSettings
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The GRNN's two sums over the nodes at every pixel: ``sum_i W_i k_i`` (n, 3, h, w) and
+    ``sum_i k_i`` (n, 1, h, w), W after ``ridge_steps`` steps of
+    W <- ((1 + ridge) Y - A W) / ridge from W = Y (``fill.solve_local``, batched)."""
+    y = pixels * nodes
+    sums = blur(torch.cat([y, nodes], 1), g_rows, g_cols)
+    num, den = sums[:, :3], sums[:, 3:]
+    r = settings.ridge
+    for _ in range(settings.ridge_steps):
+        w = ((1.0 + r) * y - num / den.clamp_min(TINY) * nodes) / r
+        num = blur(w, g_rows, g_cols)
+    return num, den
+
+
+def grnn_fill(pixels: torch.Tensor, digit: torch.Tensor, in_box: torch.Tensor,
+              valid: torch.Tensor, settings: FillSettings
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fill a bucket of padded crops. ``pixels`` (n, 3, h, w) 0..255; ``digit`` (n, 1, h, w)
+    0/1: any box's digit pixels; ``in_box``: the crop's own box; ``valid``: the crop's pixels
+    (0 on the padding). Returns the fill (n, 3, h, w), the hole and the seam (n, 1, h, w)."""
+    hole = digit * in_box
+    seam = dilate(hole) * in_box * (1.0 - hole)
+    target = hole + seam
+    known = (1.0 - digit) * (1.0 - target) * valid
+    nodes = known * dilate(target)
+    lonely = nodes.sum((1, 2, 3)) == 0  # no key pixel touches the hole: all key pixels
+    nodes = torch.where(lonely[:, None, None, None], known, nodes)
+    low, high = settings.sigma_range
+    sigma = (settings.per_depth * mean_depth(target)).clamp(low, high)
+    num, den = _gaussian_sums(pixels, nodes, gaussian_matrices(pixels.shape[-2], sigma),
+                              gaussian_matrices(pixels.shape[-1], sigma), settings)
+    mean = (pixels * nodes).sum((2, 3)) / nodes.sum((2, 3)).clamp_min(1.0)
+    fill = torch.where(den < TINY, mean[..., None, None], num / den.clamp_min(TINY))
+    return fill.clamp(0.0, 255.0), hole, seam
+
+
+def buckets(shapes: Sequence[tuple[int, int]], most: int) -> list[list[int]]:
+    """Indices of crops grouped by shape (sorted by height, then width), at most ``most`` per
+    group: each group is padded to its largest crop."""
+    order = sorted(range(len(shapes)), key=lambda i: shapes[i])
+    return [order[s:s + most] for s in range(0, len(order), most)]
+
+
+@dataclass
+class Bucket:
+    """Padded crops of one bucket, as ``grnn_fill`` takes them (NumPy, float32)."""
+
+    pixels: np.ndarray  # (n, 3, h, w)
+    digit: np.ndarray  # (n, 1, h, w)
+    in_box: np.ndarray
+    valid: np.ndarray
+
+
+def pad_bucket(images: Sequence[np.ndarray], digits: Sequence[np.ndarray],
+               contexts: Sequence[Rect], boxes: Sequence[Rect]) -> Bucket:
+    """Cut each context rectangle from its image and its scene's digit mask (both given per
+    crop) into zero-padded arrays; ``boxes`` mark each crop's own box."""
+    h = max(c.height for c in contexts)
+    w = max(c.width for c in contexts)
+    n = len(contexts)
+    out = Bucket(np.zeros((n, h, w, 3), np.float32), np.zeros((n, 1, h, w), np.float32),
+                 np.zeros((n, 1, h, w), np.float32), np.zeros((n, 1, h, w), np.float32))
+    for i, (image, digit, ctx, box) in enumerate(zip(images, digits, contexts, boxes,
+                                                     strict=True)):
+        out.pixels[i, :ctx.height, :ctx.width] = image[ctx.slices]
+        out.digit[i, 0, :ctx.height, :ctx.width] = digit[ctx.slices]
+        out.valid[i, 0, :ctx.height, :ctx.width] = 1.0
+        t, lft = box.top - ctx.top, box.left - ctx.left
+        out.in_box[i, 0, t:t + box.height, lft:lft + box.width] = 1.0
+    out.pixels = out.pixels.transpose(0, 3, 1, 2)
+    return out
+
+
+@dataclass
+class Filled:
+    """One bucket's results as NumPy arrays, padded: the fill (n, h, w, 3) float32 0..255,
+    the paste weight ``alpha`` (n, h, w) float32 (1 on the hole, the seam's weight on the
+    seam, 0 elsewhere), the hole (bool) and the key pixels (bool: no digit, no seam)."""
+
+    fill: np.ndarray
+    alpha: np.ndarray
+    hole: np.ndarray
+    key: np.ndarray
+
+    @classmethod
+    def of(cls, fill: torch.Tensor, hole: torch.Tensor, seam: torch.Tensor,
+           digit: torch.Tensor, seam_alpha: float) -> Filled:
+        """From ``grnn_fill``'s tensors and the digit mask it was given."""
+        alpha = hole + seam_alpha * seam
+        key = (1.0 - digit) * (1.0 - seam)
+        return cls(fill.permute(0, 2, 3, 1).cpu().numpy(), alpha[:, 0].cpu().numpy(),
+                   hole[:, 0].cpu().numpy() > 0, key[:, 0].cpu().numpy() > 0)
+
+
+def paste_context(image: np.ndarray, ctx: Rect, fill: np.ndarray, alpha: np.ndarray
+                  ) -> np.ndarray:
+    """Blend one crop's ``fill`` (h, w, 3, 0..255; a padded crop is cut to ``ctx``) into
+    ``image`` at ``ctx`` with weight ``alpha`` (h, w), in place. Returns the (h, w) bool mask
+    of the pixels written (``alpha`` > 0); the others keep their value exactly."""
+    h, w = ctx.height, ctx.width
+    a = alpha[:h, :w, None]
+    region = image[ctx.slices]
+    region[...] = (region * (1.0 - a) + fill[:h, :w] * a + 0.5).astype(np.uint8)
+    return a[..., 0] > 0
