@@ -44,6 +44,7 @@ class DetectEraseWorker(ray_engine.EraseWorker):
         self.threshold = threshold
 
     def erase(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Decode, detect, erase and write the batch's photos; one row per photo."""
         start = time.perf_counter()
         photos, failed = [], {}
         for path, data in zip(batch["path"], batch["bytes"], strict=True):
