@@ -6,7 +6,9 @@ Each ``--row NAME=WEIGHTS`` is a weights file (safetensors or the original ``.pk
 1601-2000) of a Format 1 split (``--real``), optionally on a generated split's digits
 (``--generated ROOT/SPLIT``), and the ratio of its real-validation accuracy to the first
 row's (the baseline, measured in the same run). ``--report NAME`` adds sklearn's per-digit
-report of that row on the validation photos.
+report of that row on the validation photos. ``--tta`` adds the same real accuracies read
+with test-time augmentation (``classify --tta``: 15 box jitters averaged), apart from the
+plain figures.
 
 An 11-class judge (``--judge NAME=WEIGHTS``) is scored on the same photos with one digit-free
 box per ten digits (``real_crop_set(..., classes=11)``): the share of digits it calls
@@ -26,10 +28,12 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.metrics import classification_report
 
 from svhn_erase.data import crops as crops_mod
 from svhn_erase.model.inference import predict_crops
+from svhn_erase.model.train import augment, views
 from svhn_erase.model.train.real import real_crop_set
 from svhn_erase.model.weights import load_classifier
 
@@ -52,6 +56,13 @@ def _generated(path: str) -> crops_mod.CropSet:
                                       classes=10, progress=False)
 
 
+def _context(real: str, photos: str) -> torch.Tensor:
+    """Normalized context crops of the photos' digits, as ``classify --tta`` cuts them."""
+    crop_set = real_crop_set(real, photos, augment.context_size(40), augment.context_margin(0.0),
+                             10, progress=False)
+    return crops_mod.normalize(crop_set.crops)
+
+
 def _accuracy(pred: np.ndarray, labels: np.ndarray) -> float:
     return 100.0 * float((pred == labels).mean())
 
@@ -64,6 +75,9 @@ def classifier_table(args: argparse.Namespace) -> None:
     print(f"\nclassifiers (digits: {sizes}; tune = photos {args.tune}, val = photos {args.val})")
     head = f"| row | tune {args.tune} | val {args.val} |"
     head += " generated |" if args.generated else ""
+    contexts = {k: _context(args.real, p) for k, p in (("tune", args.tune), ("val", args.val))
+                } if args.tta else {}
+    head += "".join(f" {k} TTA |" for k in contexts)
     print(head + " val / first row |")
     print("|---" * (head.count("|")) + "|")
     base, reports = None, {}
@@ -77,7 +91,10 @@ def classifier_table(args: argparse.Namespace) -> None:
                 reports[name] = classification_report(crop_set.labels, pred, digits=3,
                                                       zero_division=0)
         base = acc["val"] if base is None else base
-        cells = " | ".join(f"{acc[key]:.2f} %" for key in sets)
+        for key, context in contexts.items():
+            probs = views.view_probs([model], context, 40)
+            acc[f"{key} TTA"] = _accuracy(probs.argmax(1).numpy(), sets[key].labels)
+        cells = " | ".join(f"{value:.2f} %" for value in acc.values())
         print(f"| {name} | {cells} | {acc['val'] / base:.3f} |")
     for name, text in reports.items():
         print(f"\nper-digit report of {name} on photos {args.val}:\n{text}")
@@ -111,6 +128,8 @@ def main() -> None:
                         help="NAME=WEIGHTS of a 10-class classifier (first: the baseline)")
     parser.add_argument("--report", action="append", default=[],
                         help="NAME of a row to print the per-digit report of")
+    parser.add_argument("--tta", action="store_true",
+                        help="add the real accuracies with test-time augmentation")
     parser.add_argument("--judge", type=_named, action="append", default=[],
                         help="NAME=WEIGHTS of an 11-class judge")
     args = parser.parse_args()

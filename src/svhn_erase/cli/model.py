@@ -79,6 +79,14 @@ def _add_train_real(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay", type=float, default=0.0, help="weight decay (default: 0)")
     p.add_argument("--label-smoothing", type=float, default=0.0,
                    help="label smoothing of the cross-entropy (default: 0)")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="keep and validate a moving average of the weights with this decay "
+                   "per step, e.g. 0.998 (default: 0, off)")
+    p.add_argument("--teacher", type=Path, default=None,
+                   help="distil from these weights: their probabilities, averaged over 15 box "
+                   "jitters with --augment, are soft labels (needs --distill)")
+    p.add_argument("--distill", type=float, default=0.0,
+                   help="weight of the teacher's soft labels in the loss, 0..1 (default: 0)")
 
 
 def _run_train(args: argparse.Namespace) -> None:
@@ -97,7 +105,8 @@ def _run_train(args: argparse.Namespace) -> None:
         real_none=args.real_none,
         init=str(args.init.resolve()) if args.init else None, augment=args.augment,
         schedule=args.schedule, weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing)
+        label_smoothing=args.label_smoothing, ema=args.ema,
+        teacher=str(args.teacher.resolve()) if args.teacher else None, distill=args.distill)
     run = train.train_classifier(args.data, config, runs=args.runs, run_id=args.id,
                                  resume=args.resume)
     print(run)
@@ -122,6 +131,9 @@ def _add_classify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=positive, default=512,
                    help="inference batch size (default: 512)")
     p.add_argument("--cpu", action="store_true", help="use the CPU even if CUDA is present")
+    p.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: average 15 box jitters per digit (15 times "
+                   "the work; default: read each box once)")
     p.set_defaults(func=_run_classify)
 
 
@@ -129,7 +141,8 @@ def _run_classify(args: argparse.Namespace) -> None:
     from svhn_erase.model import classify
 
     result = classify.classify_split(args.data, args.split, args.weights, out=args.out,
-                                     net=args.net, cpu=args.cpu, batch=args.batch)
+                                     net=args.net, cpu=args.cpu, batch=args.batch,
+                                     tta=args.tta)
     accuracy = float((result["label"] == result["pred"]).mean()) if len(result) else 0.0
     print(f"{len(result)} digits, accuracy {100 * accuracy:.2f} % -> {args.out}")
     if result.attrs.get("skipped"):

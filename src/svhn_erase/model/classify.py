@@ -1,5 +1,9 @@
 """Read every digit of a split with a trained classifier and write a CSV of
 ``file, digit_index, label, pred, prob`` (the inference itself is ``inference.predict_crops``).
+
+``tta=True`` reads each digit through the 15 box jitters of ``train.views`` instead (cut
+from crops with context, as augmented training sees them) and averages the probabilities:
+test-time augmentation, 15 forward passes per digit, reported apart from the plain reading.
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ from svhn_erase import atomic_io
 from svhn_erase.data import crops as crops_mod
 from svhn_erase.data import split as split_mod
 from svhn_erase.model.inference import default_device, predict_crops
+from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.weights import load_classifier
 
 
 def classify_split(root: str | os.PathLike[str], split: str, weights: str | os.PathLike[str],
                    out: str | os.PathLike[str] | None = None, net: str | None = None,
                    cpu: bool = False, batch: int = 512, margin: float = 0.0,
-                   progress: bool = True) -> pd.DataFrame:
+                   progress: bool = True, tta: bool = False) -> pd.DataFrame:
     """Classify every digit of ``root/split`` and (if ``out``) write the CSV atomically.
 
     ``weights`` is a run folder, a ``.safetensors`` file or an original ``.pkl`` state dict.
@@ -30,9 +35,13 @@ def classify_split(root: str | os.PathLike[str], split: str, weights: str | os.P
     path = split_mod.split_dir(root, split)
     model = load_classifier(weights, net=net, device=default_device(cpu))
     table = crops_mod.load_split_table(path)
-    crop_set = crops_mod.build_crop_cache(path, size=model.image_size, margin=margin,
-                                          gray=True, classes=10, progress=progress, table=table)
-    pred, prob = predict_crops(model, crop_set.crops, batch)
+    if tta:
+        crop_set, pred, prob = _tta_predict(path, table, model, margin, batch, progress)
+    else:
+        crop_set = crops_mod.build_crop_cache(path, size=model.image_size, margin=margin,
+                                              gray=True, classes=10, progress=progress,
+                                              table=table)
+        pred, prob = predict_crops(model, crop_set.crops, batch)
     rows = table.iloc[crop_set.table_row]
     result = pd.DataFrame({"file": rows["file"].to_numpy(),
                            "digit_index": rows["digit_index"].to_numpy().astype(int),
@@ -42,3 +51,18 @@ def classify_split(root: str | os.PathLike[str], split: str, weights: str | os.P
     if out is not None:
         atomic_io.write_text(Path(out), result.to_csv(index=False))
     return result
+
+
+def _tta_predict(path: Path, table: pd.DataFrame, model: ConvNet, margin: float, batch: int,
+                 progress: bool) -> tuple[crops_mod.CropSet, np.ndarray, np.ndarray]:
+    """``(context crop set, pred, prob)`` averaged over the box jitters of ``views``."""
+    from svhn_erase.model.train import augment, views
+
+    size = model.image_size
+    crop_set = crops_mod.build_crop_cache(
+        path, size=augment.context_size(size, margin), margin=augment.context_margin(margin),
+        gray=True, classes=10, progress=progress, table=table)
+    probs = views.view_probs([model], crops_mod.normalize(crop_set.crops), size, margin,
+                             batch=batch, progress=progress)
+    prob, pred = probs.max(dim=1)
+    return crop_set, pred.numpy().astype(np.int64), prob.numpy().astype(np.float32)

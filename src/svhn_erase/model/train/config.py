@@ -43,6 +43,14 @@ class TrainConfig:
     ``init`` starts from a weights file (fine-tuning); ``augment`` random box jitter,
     rotation, contrast and blur (``augment``); ``schedule`` "cosine" anneals the lr to 0
     over the epochs; ``weight_decay`` and ``label_smoothing`` as torch's.
+
+    ``ema`` (per-step decay, e.g. 0.998; 0: off) validates and keeps an exponential moving
+    average of the weights (batch-norm statistics included) instead of the raw weights.
+    ``teacher`` (a weights file) gives soft labels for distillation: its probabilities
+    averaged over the fixed box-jitter views of ``views`` (one plain view without
+    ``augment``), computed once per training crop; the loss is ``1 - distill`` times the
+    (label-smoothed) cross-entropy with the labels plus ``distill`` times the cross-entropy
+    with the teacher's probabilities.
     """
 
     split: str | None = "train"
@@ -71,6 +79,9 @@ class TrainConfig:
     schedule: str = "constant"
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
+    ema: float = 0.0
+    teacher: str | None = None
+    distill: float = 0.0
 
     def __post_init__(self) -> None:
         _choose("network", self.net, tuple(ARCHITECTURES))
@@ -111,6 +122,16 @@ class TrainConfig:
         if not (math.isfinite(self.label_smoothing) and 0 <= self.label_smoothing < 1):
             raise SvhnEraseError(f"--label-smoothing must be in [0, 1), not "
                                  f"{self.label_smoothing}")
+        self._check_extras()
+
+    def _check_extras(self) -> None:
+        if not (math.isfinite(self.ema) and 0 <= self.ema < 1):
+            raise SvhnEraseError(f"--ema must be in [0, 1), not {self.ema}")
+        if not (math.isfinite(self.distill) and 0 <= self.distill <= 1):
+            raise SvhnEraseError(f"--distill must be in [0, 1], not {self.distill}")
+        if bool(self.teacher) != (self.distill > 0):
+            raise SvhnEraseError("--teacher and --distill go together: a teacher's weights "
+                                 "file and the weight (0..1] of its soft labels")
 
     @classmethod
     def from_json(cls, saved: dict[str, Any]) -> TrainConfig:

@@ -25,30 +25,36 @@ from svhn_erase.model.inference import batched_logits
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.train.augment import Augmenter
 from svhn_erase.model.train.config import TrainConfig
+from svhn_erase.model.train.ema import WeightEma
 from svhn_erase.model.train.step import TrainStep, make_optimizer, make_training_model
 
 
 class TrainData(NamedTuple):
     """Normalized crops and labels: the training ones on the device (channels_last), the
     validation ones on the CPU. With ``augment`` (an ``Augmenter``) the training crops are
-    context crops that it turns into augmented batches."""
+    context crops that it turns into augmented batches; ``soft`` holds a teacher's
+    probabilities per training crop (distillation)."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
     x_val: torch.Tensor
     y_val: torch.Tensor
     augment: Augmenter | None = None
+    soft: torch.Tensor | None = None
 
 
 @dataclass
 class TrainState:
     """What a run carries from epoch to epoch and its checkpoint holds: the model, the
-    optimizer, the best weights so far (on the CPU) and one ``metrics.csv`` row per epoch."""
+    optimizer, the best weights so far (on the CPU) and one ``metrics.csv`` row per epoch;
+    ``ema`` the moving average of the weights (``TrainConfig.ema``), which is then what is
+    validated and kept as the best."""
 
     model: ConvNet
     optimizer: torch.optim.Optimizer
     best: dict[str, torch.Tensor]
     history: list[list[float]]
+    ema: WeightEma | None = None
 
 
 def split_train_val(parent: np.ndarray, val_fraction: float, seed: int,
@@ -102,7 +108,8 @@ def new_state(config: TrainConfig, device: torch.device) -> TrainState:
         model.load_state_dict(start.state_dict())
     optimizer = make_optimizer(config.opt, model.parameters(), config.lr, config.momentum,
                                config.weight_decay)
-    return TrainState(model, optimizer, best=cpu_weights(model), history=[])
+    ema = WeightEma(model, config.ema) if config.ema else None
+    return TrainState(model, optimizer, best=cpu_weights(model), history=[], ema=ema)
 
 
 def accuracy(model: ConvNet, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -121,7 +128,7 @@ def epoch_lr(config: TrainConfig, epoch: int) -> float:
 
 
 def _train_epoch(step: TrainStep, data: TrainData, config: TrainConfig, epoch: int,
-                 progress: bool) -> tuple[float, float]:
+                 progress: bool, ema: WeightEma | None = None) -> tuple[float, float]:
     """One shuffled pass over the training crops; ``(mean loss, accuracy)``."""
     device = data.x_train.device
     for group in step.optimizer.param_groups:
@@ -139,7 +146,10 @@ def _train_epoch(step: TrainStep, data: TrainData, config: TrainConfig, epoch: i
         xb = data.x_train[idx]
         if data.augment is not None:
             xb = data.augment(xb, generator)
-        loss, correct = step(xb, data.y_train[idx])
+        soft = data.soft[idx] if data.soft is not None else None
+        loss, correct = step(xb, data.y_train[idx], soft)
+        if ema is not None:
+            ema.update(step.model)
         loss_sum += loss.double() * len(idx)
         correct_sum += correct
     return float(loss_sum) / len(order), int(correct_sum) / len(order)  # one host sync
@@ -150,19 +160,23 @@ def run_epochs(state: TrainState, data: TrainData, config: TrainConfig,
     """Train from the epoch after ``state.history``'s last up to ``config.epochs``,
     appending ``epoch, train_loss, train_acc, val_acc, seconds`` and keeping the weights of
     the best validation accuracy in ``state.best``; ``on_epoch(state)`` after each epoch."""
-    step = TrainStep(state.model, state.optimizer, config.precision, config.label_smoothing)
+    step = TrainStep(state.model, state.optimizer, config.precision, config.label_smoothing,
+                     config.distill)
     for epoch in range(len(state.history) + 1, config.epochs + 1):
         start = time.perf_counter()
-        loss, train_acc = _train_epoch(step, data, config, epoch, progress)
+        loss, train_acc = _train_epoch(step, data, config, epoch, progress, state.ema)
         if not np.isfinite(loss):
             raise SvhnEraseError(f"training diverged: the loss is {loss} in epoch {epoch}; "
                                  "lower --lr")
-        val_acc = accuracy(state.model, data.x_val, data.y_val)
+        kept = state.ema.averaged(state.model) if state.ema is not None else state.model
+        val_acc = accuracy(kept, data.x_val, data.y_val)
         best_val = max((h[3] for h in state.history), default=-1.0)
         state.history.append([epoch, loss, train_acc, val_acc, time.perf_counter() - start])
         if len(state.history) == 1 or val_acc > best_val or np.isnan(best_val):
-            state.best = cpu_weights(state.model)
+            state.best = cpu_weights(kept)
         on_epoch(state)
         if progress:
+            raw = (f" (raw weights {100 * accuracy(state.model, data.x_val, data.y_val):.2f}%)"
+                   if state.ema is not None else "")
             tqdm.write(f"epoch {epoch}: loss {loss:.4f} train {100 * train_acc:.2f}%"
-                       f" val {100 * val_acc:.2f}% ({state.history[-1][4]:.0f} s)")
+                       f" val {100 * val_acc:.2f}%{raw} ({state.history[-1][4]:.0f} s)")

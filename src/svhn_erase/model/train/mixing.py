@@ -9,7 +9,9 @@ both, as ``loop.TrainData``; and where its validation crops come from.
   split is then used whole).
 
 With ``augment`` the training crops are context crops (``augment.context_margin``) that an
-``Augmenter`` cuts and jitters per batch; validation crops are always the plain ones.
+``Augmenter`` cuts and jitters per batch; validation crops are always the plain ones. With
+``teacher`` each distinct training crop gets the teacher's probabilities once, averaged over
+the box-jitter ``views`` of its context crop (the plain crop without ``augment``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch
 from svhn_erase.data import crops as crops_mod
 from svhn_erase.data import split as split_mod
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.model.train import augment, loop, real
+from svhn_erase.model.train import augment, loop, real, views
 from svhn_erase.model.train.config import TrainConfig
 
 PathLike = str | os.PathLike[str]
@@ -85,14 +87,46 @@ def training_data(data: PathLike, config: TrainConfig, device: torch.device,
         val_set = _real_set(config, config.real_val_range, progress)
         val_parts = [(val_set.crops, val_set.labels)]
         prints.append(f"real-val:{val_set.fingerprint}")
+    soft = _soft_labels(config, x_parts, device, progress)
     x_train = crops_mod.normalize(np.concatenate(x_parts))
     y_train = torch.as_tensor(np.concatenate(y_parts))
     x_val = crops_mod.normalize(np.concatenate([v[0] for v in val_parts]))
     y_val = torch.as_tensor(np.concatenate([v[1] for v in val_parts]))
     tensors = loop.TrainData(x_train.to(device).contiguous(memory_format=torch.channels_last),
                              y_train.to(device), x_val, y_val,
-                             augment.Augmenter(config.size, config.margin) if context else None)
+                             augment.Augmenter(config.size, config.margin) if context else None,
+                             soft.to(device) if soft is not None else None)
+    if config.teacher:
+        prints.append(f"teacher:{_file_hash(config.teacher)}:{config.augment}")
     return tensors, _fingerprint(prints)
+
+
+def _soft_labels(config: TrainConfig, parts: list[np.ndarray], device: torch.device,
+                 progress: bool) -> torch.Tensor | None:
+    """The teacher's probabilities for the crops of ``parts`` (None without a teacher);
+    a part repeated in the list (real crops, ``real_repeat``) is read once."""
+    if not config.teacher:
+        return None
+    from svhn_erase.model.weights import load_classifier
+
+    teacher = load_classifier(config.teacher, device=device)
+    if teacher.num_classes != config.classes:
+        raise SvhnEraseError(f"{config.teacher}: the teacher has {teacher.num_classes} "
+                             f"classes, the run {config.classes}")
+    done: dict[int, torch.Tensor] = {}
+    for crops in parts:
+        if id(crops) not in done:
+            x = crops_mod.normalize(crops)
+            done[id(crops)] = (views.view_probs([teacher], x, config.size, config.margin,
+                                                progress=progress) if config.augment
+                               else views.plain_probs([teacher], x))
+    return torch.cat([done[id(crops)] for crops in parts])
+
+
+def _file_hash(path: str) -> str:
+    """A weights file's (or a run folder's ``model.safetensors``) sha256, 16 digits."""
+    file = Path(path) / "model.safetensors" if Path(path).is_dir() else Path(path)
+    return hashlib.sha256(file.read_bytes()).hexdigest()[:16]
 
 
 def _fingerprint(prints: list[str]) -> str:

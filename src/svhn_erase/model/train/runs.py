@@ -82,6 +82,8 @@ def save_checkpoint(run: Path, state: TrainState) -> None:
     model = {k: v.detach().cpu().contiguous() for k, v in state.model.state_dict().items()}
     saved = {"model": model, "optimizer": state.optimizer.state_dict(), "best": state.best,
              "history": torch.tensor(state.history, dtype=torch.float64)}
+    if state.ema is not None:
+        saved["ema"] = state.ema.state_dict()
     with atomic_io.atomic_path(run / CHECKPOINT, suffix=".pt") as tmp:
         torch.save(saved, tmp)
 
@@ -99,3 +101,5 @@ def load_checkpoint(run: Path, state: TrainState) -> None:
     state.optimizer.load_state_dict(saved["optimizer"])
     state.best = saved["best"]
     state.history = saved["history"].tolist()
+    if state.ema is not None:
+        state.ema.load_state_dict(saved["ema"])

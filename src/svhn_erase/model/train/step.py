@@ -79,11 +79,14 @@ def autocast_settings(precision: str, device: torch.device) -> tuple[torch.dtype
 class TrainStep:
     """One optimisation step on a batch, as the training loop runs it: channels_last
     input, optional autocast (``precision``), gradients set to None, fused optimizer.
-    Calling it returns ``(loss, correct)`` as device tensors (no host sync)."""
+    Calling it returns ``(loss, correct)`` as device tensors (no host sync). With
+    ``distill`` > 0 a call also takes the batch's soft labels (a teacher's probabilities):
+    the loss is ``(1 - distill) * CE(labels) + distill * CE(soft labels)``."""
 
     def __init__(self, model: ConvNet, optimizer: torch.optim.Optimizer,
-                 precision: str = "fp32", label_smoothing: float = 0.0) -> None:
-        self.model, self.optimizer = model, optimizer
+                 precision: str = "fp32", label_smoothing: float = 0.0,
+                 distill: float = 0.0) -> None:
+        self.model, self.optimizer, self.distill = model, optimizer, distill
         self.device = next(model.parameters()).device
         self.dtype, needs_scaler = autocast_settings(precision, self.device)
         self.scaler = torch.amp.GradScaler("cuda") if needs_scaler else None
@@ -94,13 +97,22 @@ class TrainStep:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)
 
-    def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _loss(self, logits: torch.Tensor, yb: torch.Tensor,
+              soft: torch.Tensor | None) -> torch.Tensor:
+        loss = self.loss_fn(logits, yb)
+        if soft is None or self.distill == 0:
+            return loss
+        soft_loss = -(soft.to(self.device) * logits.log_softmax(1)).sum(1).mean()
+        return (1 - self.distill) * loss + self.distill * soft_loss
+
+    def __call__(self, xb: torch.Tensor, yb: torch.Tensor,
+                 soft: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         xb = xb.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         yb = yb.to(self.device, non_blocking=True)
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             logits = self.model(xb)
-            loss = self.loss_fn(logits.float(), yb)
+            loss = self._loss(logits.float(), yb, soft)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
