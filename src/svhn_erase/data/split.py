@@ -141,9 +141,13 @@ def iter_parents(path: Path, table: pd.DataFrame | None = None, limit: int | Non
     files = list(dict.fromkeys(table["file"]))
     if limit is not None:
         files = files[:limit]
-    groups = table.groupby("file", sort=False)
+    # each file's row positions, found in one pass (a get_group per file costs seconds on
+    # tens of thousands of images)
+    rows_of = table.groupby("file", sort=False).indices
+    all_boxes = table[["left", "top", "width", "height"]].to_numpy().round().astype(int)
+    all_labels = table["label"].to_numpy().astype(int)
     for file in files:
-        rows = groups.get_group(file)
+        rows = rows_of[file]
         try:
             image = read_rgb(path / file)
         except SvhnEraseError as exc:
@@ -151,8 +155,7 @@ def iter_parents(path: Path, table: pd.DataFrame | None = None, limit: int | Non
             if skipped is not None:
                 skipped.append(str(exc))
             continue
-        boxes = rows[["left", "top", "width", "height"]].to_numpy().round().astype(int)
-        yield Parent(file, image, boxes, rows["label"].to_numpy().astype(int))
+        yield Parent(file, image, all_boxes[rows], all_labels[rows])
 
 
 def has_groundtruth(path: Path) -> bool:
