@@ -88,3 +88,31 @@ def test_default_keeps_its_stages_when_asked(model) -> None:
             "gain"} <= set(stages)
     assert stages["hole"].shape == digits[0].context_crop.shape[:2]
     np.testing.assert_array_equal(images[0], method.erase([scene], model)[0].image)
+
+
+def test_second_look_resplits_every_box_the_classifier_still_reads(model) -> None:
+    rng = np.random.default_rng(1)
+    image = np.clip(rng.normal(90, 3, (40, 60, 3)), 0, 255).astype(np.uint8)
+    image[10:30, 24:33] = 240  # the digit: 0.375 of the box, past the first minimum share
+    image[26:30, 34:39] = 160  # a grey patch in the box, and some on the ring: it joins
+    image[6:8, 20:26] = 160  # the digit only under the second look's larger share
+    scene = Scene(image, np.array([[20, 8, 20, 24]]))
+    # a second look at every box that can grow (any class probability beats 1e-9) is the
+    # split with the second look's share; never looking again is the plain split
+    always = DefaultMethod(RemovalConfig(ghost_prob=1e-9)).erase([scene], model)[0]
+    share = DefaultMethod(RemovalConfig(min_digit_share=RemovalConfig().ghost_digit_share,
+                                        ghost_prob=0)).erase([scene], model)[0]
+    never = DefaultMethod(RemovalConfig(ghost_prob=1.0)).erase([scene], model)[0]
+    plain = DefaultMethod(RemovalConfig(ghost_prob=0)).erase([scene], model)[0]
+    assert always.mask.sum() > plain.mask.sum()
+    np.testing.assert_array_equal(always.mask, share.mask)
+    np.testing.assert_array_equal(always.image, share.image)
+    np.testing.assert_array_equal(never.image, plain.image)
+
+
+def test_deeper_peel_rings_fill_the_whole_hole() -> None:
+    crop, hole = _two_sides()
+    crop[:, :] = 120
+    for step in (1, 2, 3):
+        filled = fill.fill_one(crop, ~hole, hole, RemovalConfig(peel_step=step))
+        np.testing.assert_allclose(filled[hole], 120.0, atol=0.5)

@@ -23,13 +23,13 @@ class RemovalConfig:
     # key pixels: per-pixel features, k-means, the border prior
     fmap_weight: float = 0.5  # weight of the feature-map mean and std beside the colour
     clusters: int = 12
-    kmeans_sample: int = 500  # k-means is fitted on at most this many evenly spaced pixels
+    kmeans_sample: int = 300  # k-means is fitted on at most this many evenly spaced pixels
     kmeans_iterations: int = 15
     border_band_px: int = 1  # the box's own outer ring of this width counts as context
     over: float = 2.5  # a cluster this many times more common in the box than around is digit
     best_min: float = 1.3  # the most over-represented cluster is digit from this ratio on
     min_cluster_share: float = 0.02  # a cluster under this share of the box is never digit
-    min_digit_share: float = 0.55  # fewer digit pixels in the box: the next clusters join ...
+    min_digit_share: float = 0.35  # fewer digit pixels in the box: the next clusters join ...
     min_share_ratio: float = 1.0  # ... those this many times more common in the box than around
     min_share_distinct: float = 3.0  # ... and this many noise units from the ring's main colour
     share: float = 0.15  # a pixel this far from background towards digit joins the digit ...
@@ -43,6 +43,11 @@ class RemovalConfig:
     extend_noise: float = 2.0
     extend_share: float = 0.1
     thin_noise: float = 1.0  # grown pixels within this many noise units of the background drop
+    # second look: a digit the classifier still reads (its class at more than ``ghost_prob``
+    # probability) in the erased box is split again with ``ghost_digit_share`` as the minimum
+    # digit share, and filled again (0: no second look)
+    ghost_prob: float = 0.25
+    ghost_digit_share: float = 0.55
     # GRNN fill
     certainty_share: float = 0.5  # a node's weight falls to 0 at this position towards the digit
     certainty_min: float = 0.02  # ... and is at least this
@@ -62,6 +67,7 @@ class RemovalConfig:
     sigma_range: tuple[float, float] = (1.5, 8.0)
     sigma_candidates: tuple[float, ...] = (1.0, 1.6, 2.5)
     onion_peel: bool = True  # fill ring by ring from the outside in (else all at once)
+    peel_step: int = 2  # ... rings this many pixels deep
     # texture-aware detail (texture.py): on crops whose surroundings carry this much detail
     texture_min_energy: float = 60.0  # mean squared high-pass, 0-255 units (0: every crop)
     texture_k: int = 0  # best-matching translations averaged (0: no detail; 6 when on)
@@ -69,7 +75,7 @@ class RemovalConfig:
     texture_ring: int = 3  # px around the hole that the matches must agree on
     texture_window: float = 1.0  # search window: the crop grown by this x its larger side
     # paste
-    seam_alphas: tuple[float, ...] = (0.8,)  # blend weight per step outside the hole
+    seam_alphas: tuple[float, ...] = (0.9,)  # blend weight per step outside the hole
 
     def __post_init__(self) -> None:
         if self.sigma_rule not in SIGMA_RULES:

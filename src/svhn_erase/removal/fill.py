@@ -91,11 +91,11 @@ def _kernel_size(sigma: float, shape: tuple[int, int], truncate: float) -> tuple
 
 def onion_peel(filled: np.ndarray, rc: np.ndarray, w: np.ndarray, hole: np.ndarray,
                sigma: float, certainty: np.ndarray | None = None,
-               region: np.ndarray | None = None) -> np.ndarray:
-    """Fill ``hole`` in ``filled`` (0..255, in place) ring by ring from the outside in: each
-    ring is predicted by the GRNN over the nodes and the rings before it, which then join the
-    nodes with their predicted values as weights. Returns the region of every pixel (h, w)
-    int32 (0: neither node nor hole).
+               region: np.ndarray | None = None, step: int = 1) -> np.ndarray:
+    """Fill ``hole`` in ``filled`` (0..255, in place) ring by ring from the outside in, each
+    ring ``step`` pixels deep: each ring is predicted by the GRNN over the nodes and the
+    rings before it, which then join the nodes with their predicted values as weights.
+    Returns the region of every pixel (h, w) int32 (0: neither node nor hole).
 
     Per region, ``stacked`` holds the weights of its known pixels (0 elsewhere) and, as a
     fourth channel, the known-pixel indicator, so one blur gives both GRNN sums.
@@ -119,7 +119,7 @@ def onion_peel(filled: np.ndarray, rc: np.ndarray, w: np.ndarray, hole: np.ndarr
             "borderType": cv2.BORDER_CONSTANT}
     known = labels > 0
     while remaining.any():
-        layer = remaining & dilate(known)
+        layer = remaining & dilate(known, step)
         if not layer.any():
             layer = remaining
         ys, xs = np.nonzero(layer)
@@ -222,7 +222,7 @@ def fill_one(crop: np.ndarray, background: np.ndarray, hole: np.ndarray,
         labels = region_labels(crop, background & ~hole, config)
         regions = onion_peel(filled, rc, w, hole, sigma,
                              None if certainty is None else certainty[rc[:, 0], rc[:, 1]],
-                             np.maximum(labels[rc[:, 0], rc[:, 1]], 1))
+                             np.maximum(labels[rc[:, 0], rc[:, 1]], 1), config.peel_step)
         if stages is not None:
             stages["regions"] = regions
     else:

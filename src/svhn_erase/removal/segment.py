@@ -19,7 +19,7 @@ less the closer it sits to the digit's colours.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -179,11 +179,13 @@ class Segmented:
     digit: np.ndarray
     core: np.ndarray
     position: np.ndarray
+    could_grow: bool = False  # a second look (``config.ghost_digit_share``) adds clusters
 
     @classmethod
-    def empty(cls, shape: tuple[int, int]) -> Segmented:
+    def empty(cls, shape: tuple[int, int], could_grow: bool = False) -> Segmented:
         """No digit found."""
-        return cls(np.zeros(shape, bool), np.zeros(shape, bool), np.zeros(shape, np.float32))
+        return cls(np.zeros(shape, bool), np.zeros(shape, bool), np.zeros(shape, np.float32),
+                   could_grow)
 
 
 def extend_digit(digit: np.ndarray, soft: np.ndarray, steps: int) -> np.ndarray:
@@ -235,8 +237,10 @@ def cluster_masks(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
     noise = ring_noise(dist, ring.ravel())
     is_digit = digit_clusters(label, ring.ravel(), box.ravel(), config,
                               distinct_clusters(label, ring.ravel(), centres, noise, config))
+    could_grow = second_look_grows(label, ring.ravel(), box.ravel(), centres, noise, config,
+                                   is_digit)
     if not is_digit.any() or is_digit.all():
-        return Segmented.empty((h, w))
+        return Segmented.empty((h, w), could_grow)
     d_bg = np.sqrt(dist[:, ~is_digit].min(1))
     d_fg = np.sqrt(dist[:, is_digit].min(1))
     position = (d_bg / np.maximum(d_bg + d_fg, 1e-12)).reshape(h, w)
@@ -247,7 +251,20 @@ def cluster_masks(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
         soft = (position > config.extend_share) & (out > config.extend_noise)
         digit = extend_digit(digit, soft, config.extend_steps)
         digit &= core | (out > config.thin_noise)
-    return Segmented(digit, core, position.astype(np.float32))
+    return Segmented(digit, core, position.astype(np.float32), could_grow)
+
+
+def second_look_grows(label: np.ndarray, ring: np.ndarray, box: np.ndarray,
+                      centres: np.ndarray, noise: float, config: RemovalConfig,
+                      is_digit: np.ndarray) -> bool:
+    """Whether the second look's minimum digit share (``config.ghost_digit_share``, when
+    ``config.ghost_prob`` is on) makes more clusters digit than ``is_digit``."""
+    if config.ghost_prob <= 0 or config.ghost_digit_share <= config.min_digit_share:
+        return False
+    again = replace(config, min_digit_share=config.ghost_digit_share)
+    more = digit_clusters(label, ring, box, again,
+                          distinct_clusters(label, ring, centres, noise, again))
+    return bool((more & ~is_digit).any())
 
 
 def cluster_digit(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
@@ -256,11 +273,19 @@ def cluster_digit(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
     return cluster_masks(features, ring, box, config, centres).digit
 
 
-def default_segments(model: ConvNet, crops: list[np.ndarray], inner: list[tuple[slice, slice]],
-                     others: list[np.ndarray] | None, config: RemovalConfig
-                     ) -> list[Segmented]:
-    """``Segmented`` masks of crops taken with a margin around each box (see
-    ``default_background``); the digit mask is dilated by ``config.digit_dilation``."""
+@dataclass
+class Clustered:
+    """One crop ready to be split: its ``Prepared`` features and its k-means centres (None:
+    too few pixels to cluster). Splitting again with other settings reuses both."""
+
+    prepared: Prepared
+    centres: np.ndarray | None
+
+
+def cluster_crops(model: ConvNet, crops: list[np.ndarray], inner: list[tuple[slice, slice]],
+                  others: list[np.ndarray] | None, config: RemovalConfig) -> list[Clustered]:
+    """Features and k-means centres of crops taken with a margin around each box (see
+    ``default_background``); k-means runs for all crops at once."""
     stats = native_map_stats(model, crops)
     others = others if others is not None else [None] * len(crops)
     prepared = [prepare(c, s, box, o, config)
@@ -270,13 +295,26 @@ def default_segments(model: ConvNet, crops: list[np.ndarray], inner: list[tuple[
                             .astype(np.float64) for n in todo], config.clusters,
                            config.kmeans_iterations, config.kmeans_sample)
     centres = dict(zip(todo, found, strict=True))
-    out = []
-    for n, p in enumerate(prepared):
-        seg = cluster_masks(p.features, p.ring, p.centre, config, centres.get(n))
-        if config.digit_dilation > 0:
-            seg.digit = dilate(seg.digit, iterations=config.digit_dilation, cross=True)
-        out.append(seg)
-    return out
+    return [Clustered(p, centres.get(n)) for n, p in enumerate(prepared)]
+
+
+def split_clustered(crop: Clustered, config: RemovalConfig) -> Segmented:
+    """``cluster_masks`` of one clustered crop; the digit mask dilated by
+    ``config.digit_dilation``."""
+    p = crop.prepared
+    seg = cluster_masks(p.features, p.ring, p.centre, config, crop.centres)
+    if config.digit_dilation > 0:
+        seg.digit = dilate(seg.digit, iterations=config.digit_dilation, cross=True)
+    return seg
+
+
+def default_segments(model: ConvNet, crops: list[np.ndarray], inner: list[tuple[slice, slice]],
+                     others: list[np.ndarray] | None, config: RemovalConfig
+                     ) -> list[Segmented]:
+    """``Segmented`` masks of crops taken with a margin around each box (see
+    ``default_background``); the digit mask is dilated by ``config.digit_dilation``."""
+    return [split_clustered(c, config)
+            for c in cluster_crops(model, crops, inner, others, config)]
 
 
 def default_background(model: ConvNet, crops: list[np.ndarray], inner: list[tuple[slice, slice]],

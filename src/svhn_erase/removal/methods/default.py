@@ -4,25 +4,37 @@ Per digit, on the box plus a context margin: key pixels by clustering colour and
 native-resolution feature-map statistics with a background prior (``segment``); the hole is
 the digit's pixels inside the box; an exact GRNN over the key pixels next to the hole, sigma
 per crop, fills it ring by ring (``fill``); only the hole and a blended seam inside the box
-are written (``paste``). The key pixels reported per box are the pixels left exactly as they
-were (background, not in the seam): the GRNN's node pool.
+are written (``paste``). A second look: the classifier reads the erased boxes whose split a
+larger minimum digit share would change; where it still reads the digit it read before, that
+box is split with the larger share and filled again (``RemovalConfig.ghost_*``). The key
+pixels reported per box are the pixels left exactly as they were (background, not in the
+seam): the GRNN's node pool.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
+import torch
 
 from svhn_erase.boxes import union_mask
-from svhn_erase.model.inference import prepared
+from svhn_erase.model.inference import batched_logits, prepared
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.removal.config import RemovalConfig
 from svhn_erase.removal.fill import fill_default
+from svhn_erase.removal.keypixels import classifier_input
 from svhn_erase.removal.methods import records
 from svhn_erase.removal.methods.base import Erased, RemovalMethod, Scene, register
 from svhn_erase.removal.paste import paste, seam_ring
-from svhn_erase.removal.segment import Segmented, default_segments
+from svhn_erase.removal.segment import (
+    Clustered,
+    Segmented,
+    cluster_crops,
+    default_segments,
+    split_clustered,
+)
 from svhn_erase.removal.texture import Detail, add_detail
 
 
@@ -58,6 +70,8 @@ def found_masks(scenes: Sequence[Scene], model: ConvNet,
     """Per scene, (H, W) bool: the digit pixels the default method finds (its
     ``Erased.mask``), without filling them."""
     config = config or RemovalConfig()
+    if config.ghost_prob > 0:  # the second look reads the erased boxes: erase them
+        return [e.mask for e in DefaultMethod(config).erase(scenes, model)]
     digits = records.digit_records(scenes, config.context_margin)
     masks = [np.zeros(s.image.shape[:2], bool) for s in scenes]
     for record, background in zip(digits, find_backgrounds(digits, model, config,
@@ -110,30 +124,97 @@ class DefaultMethod(RemovalMethod):
         with prepared(model, channels_last=True):
             x40 = records.classifier_inputs(digits)
             records.classify(digits, model, x40, config.classify_batch)
-            segments = find_segments(digits, model, config, len(scenes))
-        backgrounds = [~seg.digit for seg in segments]
-        masks = [hole_and_seam(r, bg, config)
-                 for r, bg in zip(digits, backgrounds, strict=True)]
-        stages = [{} if self.keep_stages else None for _ in digits]
-        fills = fill_default([r.context_crop for r in digits], backgrounds,
+            clustered = cluster_records(digits, model, config, len(scenes))
+        segments = [split_clustered(c, config) for c in clustered]
+        fills = Fills(digits, segments, config, self.keep_stages)
+        fills.update(scenes, range(len(digits)))
+        images, replaced = fills.paste(scenes)
+        if config.ghost_prob > 0:
+            again = replace(config, min_digit_share=config.ghost_digit_share)
+            redo = still_read(digits, images, model, config,
+                              [n for n, seg in enumerate(segments) if seg.could_grow])
+            for n in redo:
+                fills.segments[n] = split_clustered(clustered[n], again)
+            if redo:
+                fills.update(scenes, redo)
+                images, replaced = fills.paste(scenes)
+        return digits, images, replaced
+
+
+def cluster_records(digits: list[records.DigitRecord], model: ConvNet, config: RemovalConfig,
+                    n_scenes: int) -> list[Clustered]:
+    """Per record, its context crop's features and k-means centres (``segment.Clustered``),
+    other digits' boxes left out of the background prior."""
+    groups = records.by_scene(digits, n_scenes)
+    others = [records.other_boxes(r, groups[r.scene]) for r in digits]
+    return cluster_crops(model, [r.context_crop for r in digits], [r.inner for r in digits],
+                         others, config)
+
+
+def still_read(digits: list[records.DigitRecord], images: list[np.ndarray], model: ConvNet,
+               config: RemovalConfig, which: Sequence[int]) -> list[int]:
+    """Of the records ``which``, those whose erased box the classifier still reads as the
+    digit it read before, at more than ``config.ghost_prob`` probability."""
+    which = [n for n in which if digits[n].pred >= 0]
+    if not which:
+        return []
+    x40 = classifier_input([images[digits[n].scene][digits[n].rect.slices] for n in which])
+    with prepared(model, channels_last=True):
+        probs = batched_logits(model, x40, batch=config.classify_batch, fast=True).softmax(1)
+    before = torch.tensor([digits[n].pred for n in which])
+    kept = probs[torch.arange(len(which)), before]
+    return [n for n, p in zip(which, kept.tolist(), strict=True) if p > config.ghost_prob]
+
+
+class Fills:
+    """The fill of every record from its split (``segments``): hole, seam, fill and texture
+    detail per record, recomputed for the records asked (``update``) and pasted into copies
+    of the scenes (``paste``)."""
+
+    def __init__(self, digits: list[records.DigitRecord], segments: list[Segmented],
+                 config: RemovalConfig, keep_stages: bool) -> None:
+        self.digits, self.segments, self.config = digits, segments, config
+        self.keep_stages = keep_stages
+        n = len(digits)
+        self.masks: list = [None] * n
+        self.fills: list = [None] * n
+        self.stages: list = [None] * n
+
+    def update(self, scenes: Sequence[Scene], which: Sequence[int]) -> None:
+        """Hole, seam and fill (with texture detail) of the records ``which``."""
+        config, which = self.config, list(which)
+        digits = [self.digits[n] for n in which]
+        segments = [self.segments[n] for n in which]
+        masks = [hole_and_seam(r, ~seg.digit, config) for r, seg in zip(digits, segments,
+                                                                         strict=True)]
+        stages = [{} if self.keep_stages else None for _ in which]
+        fills = fill_default([r.context_crop for r in digits], [~seg.digit for seg in segments],
                              [hole | seam for hole, seam in masks], config,
                              [seg.position for seg in segments], stages)
         low = [f.copy() for f in fills] if self.keep_stages else None
         details = add_texture(scenes, digits, [hole | seam for hole, seam in masks], fills,
                               config)
+        for i, n in enumerate(which):
+            self.masks[n], self.fills[n] = masks[i], fills[i]
+            if self.keep_stages:
+                seg, (hole, seam) = segments[i], masks[i]
+                self.stages[n] = {**stages[i], "core": seg.core, "position": seg.position,
+                                  "digit": seg.digit, "hole": hole, "seam": seam,
+                                  "low": low[i], "high": details[i].added,
+                                  "gain": details[i].gain}
+
+    def paste(self, scenes: Sequence[Scene]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Every record's fill pasted into a copy of its scene (the records' key pixels,
+        digit masks and stages set): the erased images and the pixels written."""
         images = [s.image.copy() for s in scenes]
         replaced = [np.zeros(s.image.shape[:2], bool) for s in scenes]
-        for n, (record, bg, (hole, seam), fill) in enumerate(
-                zip(digits, backgrounds, masks, fills, strict=True)):
-            ctx = record.context
-            written = paste(images[record.scene], ctx.top, ctx.left, fill, hole, seam,
-                            config.seam_alphas)
+        for n, record in enumerate(self.digits):
+            (hole, seam), bg, ctx = self.masks[n], ~self.segments[n].digit, record.context
+            written = paste(images[record.scene], ctx.top, ctx.left, self.fills[n], hole, seam,
+                            self.config.seam_alphas)
             replaced[record.scene][ctx.slices] |= written
             record.keypix = (bg & ~seam)[record.inner]  # the seam is regenerated: not kept
             record.digit = hole[record.inner]
             if self.keep_stages:
-                record.stages = {**stages[n], "core": segments[n].core,
-                                 "position": segments[n].position, "digit": segments[n].digit,
-                                 "hole": hole, "seam": seam, "low": low[n],
-                                 "high": details[n].added, "gain": details[n].gain}
-        return digits, images, replaced
+                record.stages = self.stages[n]
+        return images, replaced
