@@ -16,7 +16,13 @@ from svhn_erase.removal.methods import Scene, create, method_names
 from svhn_erase.removal.methods import student as student_method
 from svhn_erase.removal.methods.student import StudentConfig, StudentMethod
 from svhn_erase.removal.student import crops
-from svhn_erase.removal.student.fill import FillSettings, grnn_fill, mean_depth, paste_context
+from svhn_erase.removal.student.fill import (
+    FillSettings,
+    grnn_fill,
+    mean_depth,
+    node_certainty,
+    paste_context,
+)
 from svhn_erase.removal.student.net import StudentNet, StudentSpec, fused, load_student
 from svhn_erase.removal.student.teacher import Source
 from svhn_erase.removal.student.train import TrainConfig, run_training
@@ -75,7 +81,7 @@ def test_grnn_fill_is_the_gaussian_mean_of_the_key_pixels_touching_the_hole():
     digit[0:3, 9:12] = True  # a neighbour's digit outside the box: never a node
     box = (slice(3, 9), slice(4, 9))
     pixels, dig, in_box, valid = _bucket(digit, box)
-    plain = FillSettings(sigma_range=(2, 2), ridge_steps=0)  # W = Y, sigma 2
+    plain = FillSettings(sigma_range=(2, 2), ridge_steps=0, certainty_min=1.0)  # W = Y
     fill, hole, seam = grnn_fill(pixels, dig, in_box, valid, plain)
     assert np.array_equal(hole[0, 0].numpy() > 0, digit & (in_box[0, 0].numpy() > 0))
     ring = np.zeros_like(digit)
@@ -102,6 +108,16 @@ def test_grnn_fill_keeps_a_flat_background_and_depth_is_the_distance_inward():
     flat = torch.full((1, 3, 12, 14), 90.0)
     fill, hole, _ = grnn_fill(flat, dig, in_box, valid, FillSettings())
     assert torch.allclose(fill[0][:, hole[0, 0] > 0], torch.tensor(90.0), atol=1e-3)
+
+
+def test_node_certainty_falls_towards_the_digit_colour():
+    pixels = torch.zeros(1, 3, 1, 4)
+    pixels[0, :, 0] = torch.tensor([0.0, 0.0, 30.0, 100.0])  # two background, a rim, digit
+    hole = torch.tensor([[[[0.0, 0.0, 0.0, 1.0]]]])
+    nodes = torch.tensor([[[[1.0, 1.0, 0.0, 0.0]]]])
+    sure = node_certainty(pixels, hole, nodes, FillSettings(certainty_share=0.6,
+                                                            certainty_min=0.2))
+    assert sure[0, 0, 0].tolist() == pytest.approx([1.0, 1.0, 0.5, 0.2])
 
 
 def test_paste_context_blends_by_alpha_and_leaves_the_rest():

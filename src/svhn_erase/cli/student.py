@@ -17,8 +17,8 @@ def _add_train_student(sub: argparse._SubParsersAction) -> None:
                        "method's masks (no ground truth)",
                        description="Run the default removal method over the --source photos "
                        "(its digit masks, with the agreement of neighbouring settings and the "
-                       "judge's verdict as confidence), train the student network on them in "
-                       "noisy-student rounds, and write OUT/teacher.npz, "
+                       "judge's verdict as confidence), train the student network on them with "
+                       "strong augmentation, and write OUT/teacher.npz, "
                        "OUT/student.safetensors and OUT/student.json. Ground-truth masks are "
                        "never trained on (only compared with, where a split has them).")
     p.add_argument("--source", action="append", default=[], metavar="ROOT/SPLIT[:FIRST-LAST]",
@@ -33,7 +33,8 @@ def _add_train_student(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=positive, default=config.epochs,
                    help=f"epochs per round (default: {config.epochs})")
     p.add_argument("--rounds", type=positive, default=config.rounds,
-                   help=f"noisy-student rounds (default: {config.rounds})")
+                   help="training rounds; 2 adds a noisy-student round on the student's own "
+                   f"masks (default: {config.rounds})")
     p.add_argument("--seed", type=int, default=config.seed,
                    help=f"random seed (default: {config.seed})")
     p.add_argument("--width", type=positive, default=spec.width,

@@ -54,6 +54,9 @@ class StudentConfig:
     per_depth: float = 2.0  # the fill's sigma: this x the hole's mean depth ...
     sigma_range: tuple[float, float] = (1.5, 8.0)  # ... within this range
     ridge_steps: int = 1  # steps of the default's ridge solve for the GRNN weights (0: none)
+    certainty_share: float = 0.75  # a node's weight falls with its colour's place towards
+    certainty_min: float = 0.35  # the digit's, to this at this share of the way ...
+    certainty_noise: float = 4.0  # ... of a line at least this x the nodes' spread long
     seam_alpha: float = 0.8  # blend weight of the one-pixel seam around the hole
     bucket: int = 32  # crops of similar shape filled together
     batch: int = 512  # crops per forward
@@ -119,7 +122,10 @@ def fill_all(scenes: Sequence[Scene], digits: list[records.DigitRecord],
              ) -> list[tuple[Filled, int]]:
     """Per record, its bucket's results and its place in them (``student.fill``)."""
     settings = FillSettings(config.per_depth, config.sigma_range,
-                            ridge_steps=config.ridge_steps)
+                            ridge_steps=config.ridge_steps,
+                            certainty_share=config.certainty_share,
+                            certainty_min=config.certainty_min,
+                            certainty_noise=config.certainty_noise)
     out: list = [None] * len(digits)
     shapes = [(r.context.height, r.context.width) for r in digits]
     for group in buckets(shapes, config.bucket):

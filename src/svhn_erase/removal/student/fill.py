@@ -1,13 +1,15 @@
 """The student's fill and paste: the default method's GRNN, batched across crops.
 
 The fill works at each box's own resolution on the box plus ``context`` pixels, as the
-default's does (``removal.fill``), and reproduces its prediction: the hole is the digit's
+default's does (``removal.fill``), and makes the same prediction: the hole is the digit's
 pixels inside the box and a one-pixel seam around them (inside the box too); the nodes are
 the key pixels (not any box's digit) touching that hole (8-neighbourhood); every hole pixel
-becomes the Gaussian-weighted mean of the nodes (Nadaraya-Watson, the GRNN with W = the
-nodes' colours, optionally sharpened by a few steps of the default's ridge solve) with sigma
-``per_depth`` x the hole's mean depth, within ``sigma_range``. On the tuning split the
-default's onion peel and node certainty added nothing over this once sigma was retuned.
+becomes the Gaussian-weighted mean of the nodes (Nadaraya-Watson: the GRNN with W = the
+nodes' colours, sharpened by one step of the default's ridge solve) with sigma ``per_depth``
+x the hole's mean depth, within ``sigma_range``. A node whose colour lies towards the
+digit's counts less (``node_certainty``, as the default weighs its nodes by their place
+between its colour clusters). The default's onion peel added nothing on the tuning split
+once sigma was retuned, so every hole pixel is predicted at once.
 
 Crops of similar shape are padded into one tensor (``buckets``); a Gaussian blur of a
 padded crop is two matrix products ``G_h @ X @ G_w`` with that crop's own sigma, so a bucket
@@ -41,6 +43,9 @@ class FillSettings:
     sigma_range: tuple[float, float] = (1.5, 8.0)  # ... within this range
     ridge: float = 3.0  # the default's (A + ridge I) W = (1 + ridge) Y ...
     ridge_steps: int = 1  # ... by this many steps from W = Y (0: W = Y)
+    certainty_share: float = 0.75  # a node's weight falls linearly with its colour's place
+    certainty_min: float = 0.35  # between background and digit: this at ``certainty_share``
+    certainty_noise: float = 4.0  # ... of a line at least this x the nodes' spread long
 
 
 def _max3(x: torch.Tensor, dim: int) -> torch.Tensor:
@@ -109,6 +114,27 @@ def _gaussian_sums(pixels: torch.Tensor, nodes: torch.Tensor, g_rows: torch.Tens
     return num, den
 
 
+def node_certainty(pixels: torch.Tensor, hole: torch.Tensor, nodes: torch.Tensor,
+                   settings: FillSettings) -> torch.Tensor:
+    """(n, 1, h, w): how far each pixel is trusted as a node, by its colour's place t on the
+    line from the nodes' mean colour (0) to the hole's (1): 1 at t <= 0, falling linearly to
+    ``certainty_min`` at ``certainty_share`` (a node on the digit's blurred rim counts less;
+    the default weighs its nodes so, by their place between its colour clusters). Where the
+    hole's colour is within ``certainty_noise`` times the nodes' own spread of theirs (no
+    digit to tell apart, e.g. a digit-free box), the line is stretched to that length, so t
+    stays small and the nodes keep their weight."""
+    def mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return ((x * mask).sum((2, 3)) / mask.sum((2, 3)).clamp_min(TINY))[..., None, None]
+
+    back = mean(pixels, nodes)
+    step = mean(pixels, hole) - back
+    spread = mean(((pixels - back) ** 2).sum(1, keepdim=True), nodes)
+    length = torch.maximum((step * step).sum(1, keepdim=True),
+                           settings.certainty_noise ** 2 * spread)
+    place = ((pixels - back) * step).sum(1, keepdim=True) / length.clamp_min(1e-6)
+    return (1.0 - place / settings.certainty_share).clamp(settings.certainty_min, 1.0)
+
+
 def grnn_fill(pixels: torch.Tensor, digit: torch.Tensor, in_box: torch.Tensor,
               valid: torch.Tensor, settings: FillSettings
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -122,11 +148,12 @@ def grnn_fill(pixels: torch.Tensor, digit: torch.Tensor, in_box: torch.Tensor,
     nodes = known * dilate(target)
     lonely = nodes.sum((1, 2, 3)) == 0  # no key pixel touches the hole: all key pixels
     nodes = torch.where(lonely[:, None, None, None], known, nodes)
+    nodes = nodes * node_certainty(pixels, hole, nodes, settings)
     low, high = settings.sigma_range
     sigma = (settings.per_depth * mean_depth(target)).clamp(low, high)
     num, den = _gaussian_sums(pixels, nodes, gaussian_matrices(pixels.shape[-2], sigma),
                               gaussian_matrices(pixels.shape[-1], sigma), settings)
-    mean = (pixels * nodes).sum((2, 3)) / nodes.sum((2, 3)).clamp_min(1.0)
+    mean = (pixels * nodes).sum((2, 3)) / nodes.sum((2, 3)).clamp_min(TINY)
     fill = torch.where(den < TINY, mean[..., None, None], num / den.clamp_min(TINY))
     return fill.clamp(0.0, 255.0), hole, seam
 

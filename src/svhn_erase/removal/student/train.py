@@ -2,10 +2,12 @@
 
 Round 1 learns the teacher's labels (``teacher``) on the boxes whose label the judge finds
 digit-free and neighbouring settings agree on (``TrainConfig.min_agreement``), each weighted
-by that agreement. Round 2 relabels every box with round 1's own prediction (averaged with
-its mirror image), keeps the share of boxes it is surest of (``keep_share``) and trains a
-fresh network on them. Both rounds see strong noise (``augment``): mirror, scale and shift,
-colour channel order, inversion, contrast, blur and pixel noise. The loss is binary
+by that agreement. A second round (``rounds`` 2) relabels every box with round 1's own
+prediction (averaged with its mirror image), keeps the share of boxes it is surest of
+(``keep_share``) and trains a fresh network on them; it made the student a worse copy of its
+teacher (mask IoU against the generated truth 0.814 -> 0.801, 0.4 dB less on the tuning
+split), so one round is the default. Every round sees strong noise (``augment``): mirror,
+scale and shift, colour channel order, inversion, contrast, blur and pixel noise. The loss is binary
 cross-entropy per pixel, weighted per box. No ground-truth mask enters: ``TeacherData.truth``
 is only compared with (``mask_iou``) to say how far each round got on generated images.
 """
@@ -46,7 +48,7 @@ class TrainConfig:
     min_agreement: float = 0.7  # round 1: boxes whose neighbouring settings agree this well
     judged: bool = True  # round 1: only boxes the judge finds digit-free after the teacher
     keep_share: float = 0.8  # later rounds: the share of boxes the last round is surest of
-    rounds: int = 2
+    rounds: int = 1  # 2: a noisy-student round on the student's own masks (worse here)
 
 
 def augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator
