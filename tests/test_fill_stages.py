@@ -27,8 +27,9 @@ def test_uncertain_nodes_count_less() -> None:
     hole[5:15, 8:12] = True
     position = np.zeros((20, 20), np.float32)
     position[:, 7] = 0.9
-    plain = fill.fill_one(crop, ~hole, hole, RemovalConfig(certainty_share=0))
-    trusting = fill.fill_one(crop, ~hole, hole, RemovalConfig(), position)
+    # certainty alone (the odd-node weights would also discount the bright rim)
+    plain = fill.fill_one(crop, ~hole, hole, RemovalConfig(certainty_share=0, node_outlier=0))
+    trusting = fill.fill_one(crop, ~hole, hole, RemovalConfig(node_outlier=0), position)
     assert np.abs(trusting[hole] - 100).mean() < 0.5 * np.abs(plain[hole] - 100).mean()
     assert fill.node_certainty(None, RemovalConfig()) is None
 
@@ -116,3 +117,16 @@ def test_deeper_peel_rings_fill_the_whole_hole() -> None:
     for step in (1, 2, 3):
         filled = fill.fill_one(crop, ~hole, hole, RemovalConfig(peel_step=step))
         np.testing.assert_allclose(filled[hole], 120.0, atol=0.5)
+
+
+def test_odd_nodes_barely_pull_the_fill() -> None:
+    crop = np.full((20, 20, 3), (40, 60, 160), np.uint8)  # a blue plaque ...
+    crop[:4, :4] = 230  # ... with the wall showing past its rounded corner
+    hole = np.zeros((20, 20), bool)
+    hole[4:16, 4:16] = True
+    plain = fill.fill_one(crop, ~hole, hole, RemovalConfig(node_outlier=0, node_spread=0))
+    robust = fill.fill_one(crop, ~hole, hole, RemovalConfig(node_outlier=80, node_spread=6))
+    blue = np.array([40, 60, 160], np.float32)
+    assert np.abs(robust[hole] - blue).max() < 0.2 * np.abs(plain[hole] - blue).max()
+    weights = fill.outlier_weights(np.array([[0, 0, 0]] * 9 + [[200, 200, 200]], float), 80)
+    assert weights[0] == 1.0 and weights[-1] < 0.05

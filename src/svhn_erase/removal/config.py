@@ -51,6 +51,8 @@ class RemovalConfig:
     # GRNN fill
     certainty_share: float = 0.5  # a node's weight falls to 0 at this position towards the digit
     certainty_min: float = 0.02  # ... and is at least this
+    node_outlier: float = 80.0  # nodes this far (0-255) from the nodes' median colour weigh 1/e
+    node_spread: float = 6.0  # ... or this many times the nodes' median distance, if farther
     # edge-aware fill (regions.py): key pixels split by steps over region_edge levels per px
     region_edge: float = 0.0  # 0: one region (off: on the tuning split any threshold cost PSNR)
     region_merge: float = 20.0  # groups whose median colours are this close are one region

@@ -202,6 +202,16 @@ def node_certainty(position: np.ndarray | None, config: RemovalConfig) -> np.nda
     return np.clip(1.0 - position / config.certainty_share, config.certainty_min, 1.0)
 
 
+def outlier_weights(values: np.ndarray, scale: float, spread: float = 0.0) -> np.ndarray:
+    """Per node (``values`` (n, 3), 0..255), a weight that falls with its colour's distance d
+    from the nodes' median colour: ``exp(-(d / s)^2)``, at least 0.02, with s the larger of
+    ``scale`` and ``spread`` times the median d. A few nodes of another surface (a plaque's
+    corner, the wall past its edge) then barely pull the fill."""
+    d = np.sqrt(((values - np.median(values, 0)) ** 2).sum(1))
+    s = max(scale, spread * float(np.median(d)))
+    return np.maximum(np.exp(-((d / s) ** 2)), 0.02).astype(np.float32)
+
+
 def fill_one(crop: np.ndarray, background: np.ndarray, hole: np.ndarray,
              config: RemovalConfig, position: np.ndarray | None = None,
              stages: dict | None = None) -> np.ndarray:
@@ -219,9 +229,12 @@ def fill_one(crop: np.ndarray, background: np.ndarray, hole: np.ndarray,
                      config.solve_tol) if config.ridge > 1.0 else values)
     if config.onion_peel:
         certainty = node_certainty(position, config)
+        certainty = None if certainty is None else certainty[rc[:, 0], rc[:, 1]]
+        if config.node_outlier > 0:
+            odd = outlier_weights(values * 255.0, config.node_outlier, config.node_spread)
+            certainty = odd if certainty is None else certainty * odd
         labels = region_labels(crop, background & ~hole, config)
-        regions = onion_peel(filled, rc, w, hole, sigma,
-                             None if certainty is None else certainty[rc[:, 0], rc[:, 1]],
+        regions = onion_peel(filled, rc, w, hole, sigma, certainty,
                              np.maximum(labels[rc[:, 0], rc[:, 1]], 1), config.peel_step)
         if stages is not None:
             stages["regions"] = regions
