@@ -21,6 +21,7 @@ from svhn_erase.removal.student.fill import (
     grnn_fill,
     mean_depth,
     node_certainty,
+    odd_node_weights,
     paste_context,
 )
 from svhn_erase.removal.student.net import StudentNet, StudentSpec, fused, load_student
@@ -81,7 +82,8 @@ def test_grnn_fill_is_the_gaussian_mean_of_the_key_pixels_touching_the_hole():
     digit[0:3, 9:12] = True  # a neighbour's digit outside the box: never a node
     box = (slice(3, 9), slice(4, 9))
     pixels, dig, in_box, valid = _bucket(digit, box)
-    plain = FillSettings(sigma_range=(2, 2), ridge_steps=0, certainty_min=1.0)  # W = Y
+    plain = FillSettings(sigma_range=(2, 2), ridge_steps=0, certainty_min=1.0,
+                         node_outlier=0.0)  # W = Y, every node weighs 1
     fill, hole, seam = grnn_fill(pixels, dig, in_box, valid, plain)
     assert np.array_equal(hole[0, 0].numpy() > 0, digit & (in_box[0, 0].numpy() > 0))
     ring = np.zeros_like(digit)
@@ -118,6 +120,15 @@ def test_node_certainty_falls_towards_the_digit_colour():
     sure = node_certainty(pixels, hole, nodes, FillSettings(certainty_share=0.6,
                                                             certainty_min=0.2))
     assert sure[0, 0, 0].tolist() == pytest.approx([1.0, 1.0, 0.5, 0.2])
+
+
+def test_odd_nodes_weigh_less():
+    pixels = torch.full((1, 3, 1, 6), 100.0)
+    pixels[0, :, 0, 4] = 250.0  # one node of another surface
+    nodes = torch.tensor([[[[1.0, 1.0, 1.0, 1.0, 1.0, 0.0]]]])
+    weight = odd_node_weights(pixels, nodes, FillSettings(node_outlier=80.0))[0, 0, 0]
+    assert weight[:4].tolist() == pytest.approx([1.0] * 4)
+    assert weight[4] == pytest.approx(0.02)  # 260 levels away: exp(-10.6), floored
 
 
 def test_paste_context_blends_by_alpha_and_leaves_the_rest():

@@ -57,6 +57,8 @@ class StudentConfig:
     certainty_share: float = 0.75  # a node's weight falls with its colour's place towards
     certainty_min: float = 0.35  # the digit's, to this at this share of the way ...
     certainty_noise: float = 4.0  # ... of a line at least this x the nodes' spread long
+    node_outlier: float = 80.0  # nodes this far (0-255) from the nodes' median colour ...
+    node_spread: float = 6.0  # ... or this x their median distance, if farther, weigh 1/e
     seam_alpha: float = 0.8  # blend weight of the one-pixel seam around the hole
     bucket: int = 32  # crops of similar shape filled together
     batch: int = 512  # crops per forward
@@ -125,7 +127,8 @@ def fill_all(scenes: Sequence[Scene], digits: list[records.DigitRecord],
                             ridge_steps=config.ridge_steps,
                             certainty_share=config.certainty_share,
                             certainty_min=config.certainty_min,
-                            certainty_noise=config.certainty_noise)
+                            certainty_noise=config.certainty_noise,
+                            node_outlier=config.node_outlier, node_spread=config.node_spread)
     out: list = [None] * len(digits)
     shapes = [(r.context.height, r.context.width) for r in digits]
     for group in buckets(shapes, config.bucket):

@@ -8,8 +8,9 @@ becomes the Gaussian-weighted mean of the nodes (Nadaraya-Watson: the GRNN with 
 nodes' colours, sharpened by one step of the default's ridge solve) with sigma ``per_depth``
 x the hole's mean depth, within ``sigma_range``. A node whose colour lies towards the
 digit's counts less (``node_certainty``, as the default weighs its nodes by their place
-between its colour clusters). The default's onion peel added nothing on the tuning split
-once sigma was retuned, so every hole pixel is predicted at once.
+between its colour clusters), and so does one far from the nodes' median colour
+(``odd_node_weights``, the default's odd nodes). The default's onion peel added nothing on
+the tuning split once sigma was retuned, so every hole pixel is predicted at once.
 
 Crops of similar shape are padded into one tensor (``buckets``); a Gaussian blur of a
 padded crop is two matrix products ``G_h @ X @ G_w`` with that crop's own sigma, so a bucket
@@ -46,6 +47,8 @@ class FillSettings:
     certainty_share: float = 0.75  # a node's weight falls linearly with its colour's place
     certainty_min: float = 0.35  # between background and digit: this at ``certainty_share``
     certainty_noise: float = 4.0  # ... of a line at least this x the nodes' spread long
+    node_outlier: float = 80.0  # nodes this far (0-255) from the nodes' median colour ...
+    node_spread: float = 6.0  # ... or this x their median distance, if farther, weigh 1/e
 
 
 def _max3(x: torch.Tensor, dim: int) -> torch.Tensor:
@@ -135,6 +138,29 @@ def node_certainty(pixels: torch.Tensor, hole: torch.Tensor, nodes: torch.Tensor
     return (1.0 - place / settings.certainty_share).clamp(settings.certainty_min, 1.0)
 
 
+def _masked_median(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(n, c): per crop and channel, the median of ``x`` (n, c, h, w) over ``mask`` > 0 (0
+    where the mask is empty)."""
+    n, c, h, w = x.shape
+    on = (mask > 0).reshape(n, 1, h * w)
+    nan = torch.tensor(float("nan"), dtype=x.dtype, device=x.device)
+    return torch.nan_to_num(torch.where(on, x.reshape(n, c, h * w), nan).nanmedian(-1).values)
+
+
+def odd_node_weights(pixels: torch.Tensor, nodes: torch.Tensor, settings: FillSettings
+                     ) -> torch.Tensor:
+    """(n, 1, h, w): per pixel ``exp(-(d / s)^2)``, at least 0.02, with d its colour's
+    distance from the nodes' median colour and s the larger of ``node_outlier`` and
+    ``node_spread`` x the nodes' median d: a few nodes of another surface (a plaque's corner,
+    the wall past its edge) barely pull the fill (the default's ``fill.outlier_weights``)."""
+    if settings.node_outlier <= 0:
+        return torch.ones_like(nodes)
+    median = _masked_median(pixels, nodes)[..., None, None]
+    d = ((pixels - median) ** 2).sum(1, keepdim=True).sqrt()
+    s = (settings.node_spread * _masked_median(d, nodes)).clamp_min(settings.node_outlier)
+    return torch.exp(-((d / s[..., None, None]) ** 2)).clamp_min(0.02)
+
+
 def grnn_fill(pixels: torch.Tensor, digit: torch.Tensor, in_box: torch.Tensor,
               valid: torch.Tensor, settings: FillSettings
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -148,7 +174,8 @@ def grnn_fill(pixels: torch.Tensor, digit: torch.Tensor, in_box: torch.Tensor,
     nodes = known * dilate(target)
     lonely = nodes.sum((1, 2, 3)) == 0  # no key pixel touches the hole: all key pixels
     nodes = torch.where(lonely[:, None, None, None], known, nodes)
-    nodes = nodes * node_certainty(pixels, hole, nodes, settings)
+    nodes = nodes * node_certainty(pixels, hole, nodes, settings) * \
+        odd_node_weights(pixels, nodes, settings)
     low, high = settings.sigma_range
     sigma = (settings.per_depth * mean_depth(target)).clamp(low, high)
     num, den = _gaussian_sums(pixels, nodes, gaussian_matrices(pixels.shape[-2], sigma),
