@@ -6,10 +6,12 @@ Usage::
         --before-results BEFORE/results.csv --out docs/worst_before_after.png
 
 ``--before-results`` is the ``results.csv`` of a ``svhn-erase bench`` run made before the
-change; the ``--count`` images with the lowest ``default`` PSNR there are shown, worst
-first, one row each: the photo (the number region: its boxes' bounding rectangle plus half
-its height), the clean scene, the default method with the settings it had before issue 14
-(``BEFORE``: no extension or thinning, no node certainty, no minimum digit share) and the
+change (without it, the "before" settings recomputed here rank the split's images); the
+``--count`` images with the lowest ``default`` PSNR there are shown, worst first, one row
+each: the photo (the number region: its boxes' bounding rectangle plus half its height),
+the clean scene, the default method with the settings it had before issue 14
+(``BEFORE``: no extension or thinning, no node certainty, no minimum digit share or second
+look, seam 0.8, k-means on 500 pixels, 1-px peel, no odd-node weights) and the
 default as it is now, both with the classifier packaged at run time (the old run's may have
 been another, and the fill's kernel is now cut at 3 sigma: the recomputed "before" can differ
 from the old run's figure). It prints, per image, the old run's PSNR, the PSNR of
@@ -36,7 +38,8 @@ from svhn_erase.removal.methods import Scene
 from svhn_erase.removal.methods.default import DefaultMethod
 
 BEFORE = {"extend_steps": 0, "thin_noise": 0.0, "certainty_share": 0.0, "min_digit_share": 0.0,
-          "texture_k": 0, "region_edge": 0.0}
+          "texture_k": 0, "region_edge": 0.0, "ghost_prob": 0.0, "seam_alphas": (0.8,),
+          "kmeans_sample": 500, "peel_step": 1, "node_outlier": 0.0, "node_spread": 0.0}
 CELL_W, CELL_H, GAP, HEAD = 170, 80, 4, 16
 COLUMNS = ("photo", "clean scene", "default before", "default now")
 
@@ -60,21 +63,36 @@ def _worst(results: Path, count: int) -> list[str]:
                                                        strict=True))
 
 
+def _worst_now(path: Path, table: pd.DataFrame, before: DefaultMethod, model,
+               count: int) -> tuple[list[str], dict[str, float]]:
+    """The ``count`` images the "before" settings do worst on, recomputed on the split."""
+    psnr = {}
+    for p in split.iter_parents(path, table):
+        clean, _ = split.read_groundtruth(path, p.file)
+        erased = before.erase([Scene(p.image, p.boxes)], model)[0].image
+        psnr[p.file] = psnr_over_boxes(erased, clean, p.boxes)
+    files = sorted(psnr, key=lambda f: (psnr[f], f))[:count]
+    return files, {f: float("nan") for f in files}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--split", required=True)
-    parser.add_argument("--before-results", type=Path, required=True)
+    parser.add_argument("--before-results", type=Path, default=None)
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    files, old_psnr = _worst(args.before_results, args.count)
     path = split.split_dir(args.data, args.split)
     table = split.load_table(path)
-    parents = {p.file: p for p in split.iter_parents(path, table[table["file"].isin(files)])}
     model = load_classifier(resolve_weights(args.weights))
     before = DefaultMethod(replace(RemovalConfig(), **BEFORE))
+    if args.before_results is not None:
+        files, old_psnr = _worst(args.before_results, args.count)
+    else:
+        files, old_psnr = _worst_now(path, table, before, model, args.count)
+    parents = {p.file: p for p in split.iter_parents(path, table[table["file"].isin(files)])}
     now = DefaultMethod(RemovalConfig())
     rows, lines = [], []
     for file in files:
