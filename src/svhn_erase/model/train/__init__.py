@@ -23,6 +23,9 @@ One module per job:
 - ``mixing``: the run's training and validation crops: a generated split, real photos of a
   range (``real``), or both;
 - ``augment``: seeded on-the-fly box jitter, rotation, contrast and blur of context crops;
+- ``views``: the 15 fixed box jitters and their averaged probabilities (``classify --tta``
+  and the distillation teacher's soft labels);
+- ``ema``: the moving average of the weights (``TrainConfig.ema``);
 - ``runs``: the run folder, ``config.json``, ``metrics.csv`` and the checkpoint;
 - ``report`` and ``plots``: the test report and the figures;
 - ``trainer``: ``train_classifier``, which puts them together.

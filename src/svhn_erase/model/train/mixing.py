@@ -117,8 +117,9 @@ def _soft_labels(config: TrainConfig, parts: list[np.ndarray], device: torch.dev
     for crops in parts:
         if id(crops) not in done:
             x = crops_mod.normalize(crops)
+            # the plain forward, as the packaged classifier's teacher labels were computed
             done[id(crops)] = (views.view_probs([teacher], x, config.size, config.margin,
-                                                progress=progress) if config.augment
+                                                progress=progress, fast=False) if config.augment
                                else views.plain_probs([teacher], x))
     return torch.cat([done[id(crops)] for crops in parts])
 
