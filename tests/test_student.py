@@ -83,7 +83,7 @@ def test_grnn_fill_is_the_gaussian_mean_of_the_key_pixels_touching_the_hole():
     box = (slice(3, 9), slice(4, 9))
     pixels, dig, in_box, valid = _bucket(digit, box)
     plain = FillSettings(sigma_range=(2, 2), ridge_steps=0, certainty_min=1.0,
-                         node_outlier=0.0)  # W = Y, every node weighs 1
+                         node_outlier=0.0, grow_steps=0)  # W = Y, every node weighs 1
     fill, hole, seam = grnn_fill(pixels, dig, in_box, valid, plain)
     assert np.array_equal(hole[0, 0].numpy() > 0, digit & (in_box[0, 0].numpy() > 0))
     ring = np.zeros_like(digit)
@@ -110,6 +110,18 @@ def test_grnn_fill_keeps_a_flat_background_and_depth_is_the_distance_inward():
     flat = torch.full((1, 3, 12, 14), 90.0)
     fill, hole, _ = grnn_fill(flat, dig, in_box, valid, FillSettings())
     assert torch.allclose(fill[0][:, hole[0, 0] > 0], torch.tensor(90.0), atol=1e-3)
+
+
+def test_the_hole_grows_into_a_rim_of_the_digit_colour():
+    digit = np.zeros((12, 14), bool)
+    digit[4:8, 5:8] = True
+    _, dig, in_box, valid = _bucket(digit, (slice(2, 10), slice(3, 11)))
+    pixels = torch.full((1, 3, 12, 14), 50.0)
+    pixels[..., 4:8, 5:8] = 200.0
+    pixels[..., 4:8, 8] = 180.0  # a rim the mask missed
+    _, hole, _ = grnn_fill(pixels, dig, in_box, valid, FillSettings())
+    grown = hole[0, 0].numpy() > 0
+    assert grown[4:8, 5:9].all() and grown.sum() == 16
 
 
 def test_node_certainty_falls_towards_the_digit_colour():

@@ -59,6 +59,8 @@ class StudentConfig:
     certainty_noise: float = 4.0  # ... of a line at least this x the nodes' spread long
     node_outlier: float = 80.0  # nodes this far (0-255) from the nodes' median colour ...
     node_spread: float = 6.0  # ... or this x their median distance, if farther, weigh 1/e
+    grow_steps: int = 1  # the hole grows this many pixels into the box's pixels ...
+    grow_share: float = 0.5  # ... placed past this share of the way towards its colour
     seam_alpha: float = 0.8  # blend weight of the one-pixel seam around the hole
     bucket: int = 32  # crops of similar shape filled together
     batch: int = 512  # crops per forward
@@ -128,7 +130,8 @@ def fill_all(scenes: Sequence[Scene], digits: list[records.DigitRecord],
                             certainty_share=config.certainty_share,
                             certainty_min=config.certainty_min,
                             certainty_noise=config.certainty_noise,
-                            node_outlier=config.node_outlier, node_spread=config.node_spread)
+                            node_outlier=config.node_outlier, node_spread=config.node_spread,
+                            grow_steps=config.grow_steps, grow_share=config.grow_share)
     out: list = [None] * len(digits)
     shapes = [(r.context.height, r.context.width) for r in digits]
     for group in buckets(shapes, config.bucket):

@@ -49,6 +49,8 @@ class FillSettings:
     certainty_noise: float = 4.0  # ... of a line at least this x the nodes' spread long
     node_outlier: float = 80.0  # nodes this far (0-255) from the nodes' median colour ...
     node_spread: float = 6.0  # ... or this x their median distance, if farther, weigh 1/e
+    grow_steps: int = 1  # the hole grows this many pixels into the box's pixels ...
+    grow_share: float = 0.5  # ... placed past this share of the way towards its colour
 
 
 def _max3(x: torch.Tensor, dim: int) -> torch.Tensor:
@@ -117,24 +119,29 @@ def _gaussian_sums(pixels: torch.Tensor, nodes: torch.Tensor, g_rows: torch.Tens
     return num, den
 
 
-def node_certainty(pixels: torch.Tensor, hole: torch.Tensor, nodes: torch.Tensor,
-                   settings: FillSettings) -> torch.Tensor:
-    """(n, 1, h, w): how far each pixel is trusted as a node, by its colour's place t on the
-    line from the nodes' mean colour (0) to the hole's (1): 1 at t <= 0, falling linearly to
-    ``certainty_min`` at ``certainty_share`` (a node on the digit's blurred rim counts less;
-    the default weighs its nodes so, by their place between its colour clusters). Where the
-    hole's colour is within ``certainty_noise`` times the nodes' own spread of theirs (no
-    digit to tell apart, e.g. a digit-free box), the line is stretched to that length, so t
-    stays small and the nodes keep their weight."""
+def colour_place(pixels: torch.Tensor, hole: torch.Tensor, nodes: torch.Tensor,
+                 noise: float) -> torch.Tensor:
+    """(n, 1, h, w): each pixel's colour's place t on the line from the nodes' mean colour
+    (0) to the hole's (1). Where the hole's colour is within ``noise`` times the nodes' own
+    spread of theirs (no digit to tell apart, e.g. a digit-free box), the line is stretched
+    to that length, so t stays small."""
     def mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return ((x * mask).sum((2, 3)) / mask.sum((2, 3)).clamp_min(TINY))[..., None, None]
 
     back = mean(pixels, nodes)
     step = mean(pixels, hole) - back
     spread = mean(((pixels - back) ** 2).sum(1, keepdim=True), nodes)
-    length = torch.maximum((step * step).sum(1, keepdim=True),
-                           settings.certainty_noise ** 2 * spread)
-    place = ((pixels - back) * step).sum(1, keepdim=True) / length.clamp_min(1e-6)
+    length = torch.maximum((step * step).sum(1, keepdim=True), noise ** 2 * spread)
+    return ((pixels - back) * step).sum(1, keepdim=True) / length.clamp_min(1e-6)
+
+
+def node_certainty(pixels: torch.Tensor, hole: torch.Tensor, nodes: torch.Tensor,
+                   settings: FillSettings) -> torch.Tensor:
+    """(n, 1, h, w): how far each pixel is trusted as a node by its ``colour_place`` t: 1 at
+    t <= 0, falling linearly to ``certainty_min`` at ``certainty_share`` (a node on the
+    digit's blurred rim counts less; the default weighs its nodes so, by their place between
+    its colour clusters)."""
+    place = colour_place(pixels, hole, nodes, settings.certainty_noise)
     return (1.0 - place / settings.certainty_share).clamp(settings.certainty_min, 1.0)
 
 
@@ -161,19 +168,34 @@ def odd_node_weights(pixels: torch.Tensor, nodes: torch.Tensor, settings: FillSe
     return torch.exp(-((d / s[..., None, None]) ** 2)).clamp_min(0.02)
 
 
-def grnn_fill(pixels: torch.Tensor, digit: torch.Tensor, in_box: torch.Tensor,
-              valid: torch.Tensor, settings: FillSettings
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Fill a bucket of padded crops. ``pixels`` (n, 3, h, w) 0..255; ``digit`` (n, 1, h, w)
-    0/1: any box's digit pixels; ``in_box``: the crop's own box; ``valid``: the crop's pixels
-    (0 on the padding). Returns the fill (n, 3, h, w), the hole and the seam (n, 1, h, w)."""
+def _regions(digit: torch.Tensor, in_box: torch.Tensor, valid: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The hole (digit in the box), the seam around it (in the box), both together, and the
+    nodes (key pixels touching them; all key pixels where none does)."""
     hole = digit * in_box
     seam = dilate(hole) * in_box * (1.0 - hole)
     target = hole + seam
     known = (1.0 - digit) * (1.0 - target) * valid
     nodes = known * dilate(target)
-    lonely = nodes.sum((1, 2, 3)) == 0  # no key pixel touches the hole: all key pixels
-    nodes = torch.where(lonely[:, None, None, None], known, nodes)
+    lonely = nodes.sum((1, 2, 3)) == 0
+    return hole, seam, target, torch.where(lonely[:, None, None, None], known, nodes)
+
+
+def grnn_fill(pixels: torch.Tensor, digit: torch.Tensor, in_box: torch.Tensor,
+              valid: torch.Tensor, settings: FillSettings
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fill a bucket of padded crops. ``pixels`` (n, 3, h, w) 0..255; ``digit`` (n, 1, h, w)
+    0/1: any box's digit pixels; ``in_box``: the crop's own box; ``valid``: the crop's pixels
+    (0 on the padding). The hole first grows ``grow_steps`` times into neighbouring pixels of
+    the box placed past ``grow_share`` towards its colour (the default's growth through soft
+    edges). Returns the fill (n, 3, h, w), the hole and the seam (n, 1, h, w)."""
+    hole, seam, target, nodes = _regions(digit, in_box, valid)
+    if settings.grow_steps > 0:
+        soft = (colour_place(pixels, hole, nodes, settings.certainty_noise)
+                > settings.grow_share).to(pixels.dtype) * in_box
+        for _ in range(settings.grow_steps):
+            hole = torch.maximum(hole, dilate(hole) * soft)
+        hole, seam, target, nodes = _regions(torch.maximum(digit, hole), in_box, valid)
     nodes = nodes * node_certainty(pixels, hole, nodes, settings) * \
         odd_node_weights(pixels, nodes, settings)
     low, high = settings.sigma_range
@@ -238,7 +260,7 @@ class Filled:
            digit: torch.Tensor, seam_alpha: float) -> Filled:
         """From ``grnn_fill``'s tensors and the digit mask it was given."""
         alpha = hole + seam_alpha * seam
-        key = (1.0 - digit) * (1.0 - seam)
+        key = (1.0 - digit) * (1.0 - hole) * (1.0 - seam)
         return cls(fill.permute(0, 2, 3, 1).cpu().numpy(), alpha[:, 0].cpu().numpy(),
                    hole[:, 0].cpu().numpy() > 0, key[:, 0].cpu().numpy() > 0)
 
