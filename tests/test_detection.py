@@ -15,7 +15,7 @@ from svhn_erase.cli import main
 from svhn_erase.data.digitstruct.layout import INDEX_COLUMNS
 from svhn_erase.detection import Detection, Detector, load_detector
 from svhn_erase.detection.dataset import DetectionDataset, collate, load_photos
-from svhn_erase.detection.detect import group_numbers, iou, save_detector, with_settings
+from svhn_erase.detection.detect import group_numbers, iou, save_detector
 from svhn_erase.detection.evaluate import score_detections
 from svhn_erase.detection.net import STRIDE, NetConfig
 from svhn_erase.detection.targets import decode, encode
@@ -83,19 +83,12 @@ def test_a_few_steps_are_deterministic_and_detect(split: Path, weights: Path) ->
     assert found == loaded.detect([p.image for p in photos[:2]], min_score=0.0)
 
 
-def test_flip_averages_the_mirror_image(weights: Path) -> None:
-    """With ``flip`` a photo's maps mirrored are its mirror image's maps, and detection
-    still gives the same result each time."""
-    detector = with_settings(load_detector(weights, device="cpu"), flip=True)
-    im = np.random.default_rng(0).integers(0, 255, (64, 96, 3), np.uint8)  # 96: whole cells
-    with torch.no_grad():
-        a, b = detector._forward(im), detector._forward(im[:, ::-1].copy())
-    assert torch.allclose(a["heat"].flip(-1), b["heat"], atol=1e-5)
-    assert torch.allclose(a["size"].flip(-1), b["size"], atol=1e-5)
-    assert torch.allclose(1 - a["offset"][:, 0].flip(-1), b["offset"][:, 0], atol=1e-5)
-    odd = im[:, :90]  # not whole cells: the mirror is padded to line its cells up
-    together = detector.detect([odd, im], 0.0)
-    assert together == [detector.detect([odd], 0.0)[0], detector.detect([im], 0.0)[0]]
+def test_detections_do_not_depend_on_the_batch(weights: Path) -> None:
+    detector = load_detector(weights, device="cpu")
+    rng = np.random.default_rng(0)
+    a, b = (rng.integers(0, 255, shape, np.uint8) for shape in ((64, 90, 3), (50, 200, 3)))
+    assert detector.detect([a, b], 0.0) == [detector.detect([a], 0.0)[0],
+                                            detector.detect([b], 0.0)[0]]
 
 
 def test_generated_widths_follow_the_real_ones() -> None:
@@ -121,6 +114,16 @@ def test_tuning_picks_settings_from_its_grids(split: Path, weights: Path) -> Non
     assert len(rows) == len(ZOOMS) * len(NMS_IOUS) * len(THRESHOLDS)
     s = tuned.settings
     assert s.zoom in ZOOMS and s.nms_iou in NMS_IOUS and s.min_score in THRESHOLDS
+
+
+def test_erase_boxes_grow() -> None:
+    from svhn_erase.boxes import Box
+    from svhn_erase.detection.photos import box_array
+
+    dets = [Detection(Box.of([10.0, 20.0, 10.0, 30.0]), 1, 0.9, 0)]
+    assert box_array(dets).tolist() == [[10, 20, 10, 30]]
+    assert box_array(dets, 0.1).tolist() == [[9, 17, 12, 36]]
+    assert box_array([]).shape == (0, 4)
 
 
 def test_detect_refuses_what_is_no_photo(weights: Path) -> None:

@@ -118,9 +118,8 @@ def detect_and_erase(detector: Detector, method: RemovalMethod, model: ConvNet |
                      keep_existing: bool = False) -> tuple[list[list[dict]], list[int], float]:
     """Detect the digits of each named photo and erase them into ``out`` (``OUT/NAME``,
     ``OUT/masks/NAME``; a photo without digits is written unchanged, its mask empty).
-    Every engine erases ``--detect`` through here. Each photo is detected alone: the
-    detector pads a batch to its widest photo, so a photo's boxes would depend on the
-    others in its batch. Returns each photo's ``boxes.csv`` rows, its digits erased and the
+    Every engine erases ``--detect`` through here, each box grown by the detector's
+    ``erase_grow``. Returns each photo's ``boxes.csv`` rows, its digits erased and the
     seconds of the erase stage; ``keep_existing`` as ``erase.erase_batch``."""
     from svhn_erase.detection.photos import box_array, table_rows
 
@@ -129,7 +128,8 @@ def detect_and_erase(detector: Detector, method: RemovalMethod, model: ConvNet |
         dets = detector.detect([image], threshold)[0]
         rows.append(table_rows(name, dets))
         if dets:
-            parents.append(Parent(name, image, box_array(dets), np.array([d.label for d in dets])))
+            parents.append(Parent(name, image, box_array(dets, detector.settings.erase_grow),
+                                  np.array([d.label for d in dets])))
             continue
         digits[name] = 0
         for target, pixels in ((out / name, image),

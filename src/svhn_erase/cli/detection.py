@@ -66,6 +66,7 @@ def _run_detect(args: argparse.Namespace) -> None:
 
 
 def _add_train_detector(sub: argparse._SubParsersAction) -> None:
+    from svhn_erase.detection.net import NetConfig
     from svhn_erase.detection.train import TrainSettings
 
     d = TrainSettings()
@@ -91,8 +92,9 @@ def _add_train_detector(sub: argparse._SubParsersAction) -> None:
                    help="scale generated boxes' widths, per digit, to the real photos' median "
                    "width/height (SVHN's official boxes are drawn wider than a narrow digit)")
     p.add_argument("--seed", type=int, default=d.seed, help=f"default {d.seed}")
-    p.add_argument("--input-height", type=positive, default=64,
-                   help="the network's input height in pixels, a multiple of 16 (default 64)")
+    h = NetConfig().input_height
+    p.add_argument("--input-height", type=positive, default=h,
+                   help=f"the network's input height in pixels, a multiple of 16 (default {h})")
     p.add_argument("--threads", type=positive, default=d.threads,
                    help=f"torch threads (default {d.threads})")
     p.add_argument("--out", type=Path, required=True, help="weights to write (.safetensors)")

@@ -1,8 +1,8 @@
 """Find house-number digits in whole photos: ``load_detector`` and ``Detector.detect``.
 
-A ``Detector`` resizes each photo to the network's input height, runs it (alone, so that
-its detections do not depend on the other photos of a call; with ``flip``, with its mirror
-image too) through ``DigitCenterNet``, decodes the heat map's peaks (``targets.decode``;
+A ``Detector`` resizes each photo to the network's input height, runs it through
+``DigitCenterNet`` (alone, so that its detections do not depend on the other photos of a
+call), decodes the heat map's peaks (``targets.decode``;
 with a ``zoom`` setting, also those of small digits at that zoom), drops boxes that
 overlap a better one (``nms``), maps the boxes back to the photo's pixels and groups them
 into numbers (``group_numbers``: left-to-right chains of digits of similar height on one
@@ -22,11 +22,10 @@ import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
-from torch.nn import functional as F
 
 from svhn_erase.atomic_io import atomic_path, write_json
 from svhn_erase.boxes import Box
-from svhn_erase.detection.net import STRIDE, DigitCenterNet, NetConfig
+from svhn_erase.detection.net import DigitCenterNet, NetConfig
 from svhn_erase.detection.targets import Peak, decode, resize_photo, to_batch
 from svhn_erase.errors import SvhnEraseError
 
@@ -50,7 +49,8 @@ class DetectSettings:
     """How peaks become detections: the default score threshold (best F1 on the tuning
     photos), the overlap (IoU) above which the weaker of two boxes is dropped, the widest
     input a photo is given, the second pass for small numbers, and the lower threshold the
-    erase commands use (a missed digit stays readable; an extra box costs little)."""
+    erase commands use (a missed digit stays readable; an extra box costs little) and how
+    much they grow each box (a found box a little off leaves part of the digit)."""
 
     min_score: float = 0.3
     nms_iou: float = 0.5
@@ -58,7 +58,7 @@ class DetectSettings:
     zoom: float = 1.0  # > 1: a second pass at this zoom for small numbers (at most
     small: float = 0.5  # ``small`` of the photo's height), merged by ``nms``
     erase_min_score: float = 0.2  # the threshold of the erase commands (recall first)
-    flip: bool = False  # also run the mirrored photo; average heat map, size and offset
+    erase_grow: float = 0.1  # the erase commands grow each box by this share on every side
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -168,21 +168,9 @@ class Detector:
                 for found, r in zip(peaks, resized, strict=True)]
 
     def _forward(self, image: np.ndarray) -> dict[str, torch.Tensor]:
-        """The network's maps (on the CPU, batch of one) for one resized photo; with
-        ``settings.flip`` averaged with those of its mirror image (the class from the photo)."""
+        """The network's maps (on the CPU, a batch of one) for one resized photo."""
         x, _ = to_batch([image])
-        out = {k: v.float().cpu() for k, v in self.net(x.to(self.device)).items()}
-        return _average_flipped(out, self._mirrored(image)) if self.settings.flip else out
-
-    def _mirrored(self, image: np.ndarray) -> dict[str, torch.Tensor]:
-        """The maps of the photo's mirror image (padded on the left to a whole cell, so that
-        its cells fall on the photo's), mirrored back and cut to the photo's cells."""
-        pad = -image.shape[1] % STRIDE
-        x, _ = to_batch([np.ascontiguousarray(image[:, ::-1])])
-        x = F.pad(x, (pad, 0))  # 0 is mid gray, as the padding on the right
-        cells = (image.shape[1] + pad) // STRIDE
-        return {k: v.float().cpu()[..., :cells].flip(-1)
-                for k, v in self.net(x.to(self.device)).items()}
+        return {k: v.float().cpu() for k, v in self.net(x.to(self.device)).items()}
 
     @staticmethod
     def _detections(peaks: list[Peak]) -> list[Detection]:
@@ -240,21 +228,6 @@ def load_detector(weights: str | os.PathLike | None = None, device: str | None =
     settings = DetectSettings(**meta["detect"])
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return Detector(net, settings, device)
-
-
-def _average_flipped(out: dict[str, torch.Tensor], mirrored: dict[str, torch.Tensor]
-                     ) -> dict[str, torch.Tensor]:
-    """One photo's maps with the heat map (as probabilities), log size and offset averaged
-    with its mirror's over the photo's own cells; a mirrored x offset o reads as 1 - o."""
-    out = {k: v.clone() for k, v in out.items()}
-    c = mirrored["heat"].shape[-1]
-    heat = (torch.sigmoid(out["heat"][..., :c]) + torch.sigmoid(mirrored["heat"])) / 2
-    out["heat"][..., :c] = torch.logit(heat.clamp(1e-6, 1 - 1e-6))
-    out["size"][..., :c] = (out["size"][..., :c] + mirrored["size"]) / 2
-    offset = mirrored["offset"].clone()
-    offset[:, 0] = 1 - offset[:, 0]
-    out["offset"][..., :c] = (out["offset"][..., :c] + offset) / 2
-    return out
 
 
 def with_settings(detector: Detector, **changes) -> Detector:

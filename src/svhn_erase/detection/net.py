@@ -30,7 +30,7 @@ class NetConfig:
 
     widths: tuple[int, int, int, int] = (16, 24, 48, 64)
     head: int = 32
-    input_height: int = 64
+    input_height: int = 80
 
     def to_dict(self) -> dict:
         return asdict(self)

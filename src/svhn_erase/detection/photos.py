@@ -116,11 +116,16 @@ def draw(image: np.ndarray, dets: Sequence[Detection], scale: int | None = None,
 
 def detected_boxes(detector: Detector, image: np.ndarray, min_score: float | None = None
                    ) -> np.ndarray:
-    """(k, 4) int boxes (left, top, width, height) of the digits found in one photo."""
-    return box_array(detector.detect([image], min_score)[0])
+    """(k, 4) int boxes (left, top, width, height) to erase the digits found in one photo:
+    each grown by the detector's ``erase_grow``."""
+    return box_array(detector.detect([image], min_score)[0], detector.settings.erase_grow)
 
 
-def box_array(dets: Sequence[Detection]) -> np.ndarray:
-    """(k, 4) int boxes (left, top, width, height; at least 1 x 1) of detections."""
-    return np.array([[round(d.box.left), round(d.box.top), max(1, round(d.box.width)),
-                      max(1, round(d.box.height))] for d in dets], np.int64).reshape(-1, 4)
+def box_array(dets: Sequence[Detection], grow: float = 0.0) -> np.ndarray:
+    """(k, 4) int boxes (left, top, width, height; at least 1 x 1) of detections, each grown
+    by ``grow`` times its width / height on every side."""
+    b = np.array([[d.box.left, d.box.top, d.box.width, d.box.height] for d in dets],
+                 float).reshape(-1, 4)
+    b[:, :2] -= grow * b[:, 2:]
+    b[:, 2:] *= 1 + 2 * grow
+    return np.maximum(b.round(), [-np.inf, -np.inf, 1, 1]).astype(np.int64)
