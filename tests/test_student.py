@@ -18,6 +18,7 @@ from svhn_erase.removal.methods.student import StudentConfig, StudentMethod
 from svhn_erase.removal.student import crops
 from svhn_erase.removal.student.fill import (
     FillSettings,
+    colour_place,
     grnn_fill,
     mean_depth,
     node_certainty,
@@ -129,8 +130,8 @@ def test_node_certainty_falls_towards_the_digit_colour():
     pixels[0, :, 0] = torch.tensor([0.0, 0.0, 30.0, 100.0])  # two background, a rim, digit
     hole = torch.tensor([[[[0.0, 0.0, 0.0, 1.0]]]])
     nodes = torch.tensor([[[[1.0, 1.0, 0.0, 0.0]]]])
-    sure = node_certainty(pixels, hole, nodes, FillSettings(certainty_share=0.6,
-                                                            certainty_min=0.2))
+    place = colour_place(pixels, hole, nodes, noise=4.0)
+    sure = node_certainty(place, FillSettings(certainty_share=0.6, certainty_min=0.2))
     assert sure[0, 0, 0].tolist() == pytest.approx([1.0, 1.0, 0.5, 0.2])
 
 

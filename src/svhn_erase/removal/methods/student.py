@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import default_device
@@ -114,10 +115,13 @@ def digit_maps(scenes: Sequence[Scene], digits: list[records.DigitRecord],
                windows: list[cropping.Window], prob: np.ndarray, threshold: float
                ) -> list[np.ndarray]:
     """Per scene, (H, W) bool: the pixels of any of its boxes whose digit probability
-    (``prob`` (n, s, s), the crops of ``windows``) is over ``threshold``."""
+    (``prob`` (n, s, s), the crops of ``windows``) is over ``threshold``, each box's mask with
+    its enclosed holes filled (a two-tone digit's inside the network missed costs far more
+    than a counter filled from around: tune split +0.12 dB, real photos 1201-1600 the same)."""
     maps = [np.zeros(s.image.shape[:2], bool) for s in scenes]
     for record, win, p in zip(digits, windows, prob, strict=True):
-        maps[record.scene][record.rect.slices] |= cropping.back(p, win) > threshold
+        maps[record.scene][record.rect.slices] |= ndimage.binary_fill_holes(
+            cropping.back(p, win) > threshold)
     return maps
 
 

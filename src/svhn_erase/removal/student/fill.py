@@ -135,13 +135,11 @@ def colour_place(pixels: torch.Tensor, hole: torch.Tensor, nodes: torch.Tensor,
     return ((pixels - back) * step).sum(1, keepdim=True) / length.clamp_min(1e-6)
 
 
-def node_certainty(pixels: torch.Tensor, hole: torch.Tensor, nodes: torch.Tensor,
-                   settings: FillSettings) -> torch.Tensor:
+def node_certainty(place: torch.Tensor, settings: FillSettings) -> torch.Tensor:
     """(n, 1, h, w): how far each pixel is trusted as a node by its ``colour_place`` t: 1 at
     t <= 0, falling linearly to ``certainty_min`` at ``certainty_share`` (a node on the
     digit's blurred rim counts less; the default weighs its nodes so, by their place between
     its colour clusters)."""
-    place = colour_place(pixels, hole, nodes, settings.certainty_noise)
     return (1.0 - place / settings.certainty_share).clamp(settings.certainty_min, 1.0)
 
 
@@ -190,14 +188,13 @@ def grnn_fill(pixels: torch.Tensor, digit: torch.Tensor, in_box: torch.Tensor,
     the box placed past ``grow_share`` towards its colour (the default's growth through soft
     edges). Returns the fill (n, 3, h, w), the hole and the seam (n, 1, h, w)."""
     hole, seam, target, nodes = _regions(digit, in_box, valid)
+    place = colour_place(pixels, hole, nodes, settings.certainty_noise)
     if settings.grow_steps > 0:
-        soft = (colour_place(pixels, hole, nodes, settings.certainty_noise)
-                > settings.grow_share).to(pixels.dtype) * in_box
+        soft = (place > settings.grow_share).to(pixels.dtype) * in_box
         for _ in range(settings.grow_steps):
             hole = torch.maximum(hole, dilate(hole) * soft)
         hole, seam, target, nodes = _regions(torch.maximum(digit, hole), in_box, valid)
-    nodes = nodes * node_certainty(pixels, hole, nodes, settings) * \
-        odd_node_weights(pixels, nodes, settings)
+    nodes = nodes * node_certainty(place, settings) * odd_node_weights(pixels, nodes, settings)
     low, high = settings.sigma_range
     sigma = (settings.per_depth * mean_depth(target)).clamp(low, high)
     num, den = _gaussian_sums(pixels, nodes, gaussian_matrices(pixels.shape[-2], sigma),
