@@ -14,7 +14,6 @@ seam): the GRNN's node pool.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -33,6 +32,7 @@ from svhn_erase.removal.segment import (
     Segmented,
     cluster_crops,
     default_segments,
+    second_look_config,
     split_clustered,
 )
 from svhn_erase.removal.texture import Detail, add_detail
@@ -130,7 +130,7 @@ class DefaultMethod(RemovalMethod):
         fills.update(scenes, range(len(digits)))
         images, replaced = fills.paste(scenes)
         if config.ghost_prob > 0:
-            again = replace(config, min_digit_share=config.ghost_digit_share)
+            again = second_look_config(config)
             redo = still_read(digits, images, model, config,
                               [n for n, seg in enumerate(segments) if seg.could_grow])
             for n in redo:
