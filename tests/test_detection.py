@@ -15,7 +15,15 @@ from svhn_erase.cli import main
 from svhn_erase.data.digitstruct.layout import INDEX_COLUMNS
 from svhn_erase.detection import Detection, Detector, load_detector
 from svhn_erase.detection.dataset import DetectionDataset, collate, load_photos
-from svhn_erase.detection.detect import group_numbers, iou, save_detector
+from svhn_erase.detection.detect import (
+    group_numbers,
+    iou,
+    main_number,
+    read_metadata,
+    save_detector,
+    scale_widths,
+    with_settings,
+)
 from svhn_erase.detection.evaluate import score_detections
 from svhn_erase.detection.net import STRIDE, NetConfig
 from svhn_erase.detection.targets import decode, encode
@@ -150,6 +158,25 @@ def test_scores_at_iou_half() -> None:
     assert iou(truth[:1], truth[:1])[0, 0] == pytest.approx(1.0)
 
 
+def test_main_number_keeps_other_numbers_only_when_sure() -> None:
+    from svhn_erase.boxes import Box
+
+    one = [Detection(Box(10 + 11 * i, 10, 10, 20), i, 0.5, 0) for i in range(3)]
+    far = [Detection(Box(200, 80, 10, 20), 7, 0.9, 1), Detection(Box(300, 80, 10, 20), 8, 0.55, 2)]
+    kept = main_number(one + far, 0.6)
+    assert [(d.label, d.number) for d in kept] == [(0, 0), (1, 0), (2, 0), (7, 1)]
+    assert main_number(one + far, 1.0) == one and main_number([], 0.6) == []
+
+
+def test_detect_keeps_every_number_when_asked(weights: Path) -> None:
+    image = np.random.default_rng(2).integers(0, 255, (64, 200, 3), np.uint8)
+    detector = with_settings(load_detector(weights, device="cpu"), other_min_score=1.0)
+    every = detector.detect([image], 0.0, every_number=True)[0]
+    main = detector.detect([image], 0.0)[0]
+    assert len({d.number for d in every}) > 1 and len({d.number for d in main}) == 1
+    assert main == main_number(every, 1.0)
+
+
 def test_detect_command_writes_index_columns(split: Path, weights: Path, tmp_path: Path,
                                              capsys) -> None:
     out = tmp_path / "boxes.csv"
@@ -161,6 +188,10 @@ def test_detect_command_writes_index_columns(split: Path, weights: Path, tmp_pat
     assert list(table.columns) == [*INDEX_COLUMNS, "score", "number"]
     assert set(table["file"]) == {"1.png", "2.png"} and (table["width"] > 0).all()
     assert (tmp_path / "pics" / "1.png").is_file()
+    every = tmp_path / "every.csv"
+    assert main(["detect", str(split / "1.png"), str(split / "2.png"), "--out", str(every),
+                 "--detector", str(weights), "--min-score", "0", "--every-number"]) == 0
+    assert len(pd.read_csv(every)) >= len(table)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -181,12 +212,56 @@ def test_not_detector_weights(tmp_path: Path) -> None:
         load_detector(bad)
 
 
-@pytest.mark.parametrize("command", ["detect", "train-detector", "erase", "erase-image"])
+@pytest.mark.parametrize("command", ["detect", "train-detector", "calibrate-detector", "erase",
+                                     "erase-image"])
 def test_help(command: str, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         main([command, "--help"])
     assert exc.value.code == 0
-    assert "--min-score" in capsys.readouterr().out or command == "train-detector"
+    text = capsys.readouterr().out
+    assert "--min-score" in text or command in ("train-detector", "calibrate-detector")
+    assert "width" in text or command.startswith("erase")
+
+
+def test_width_scale_widens_boxes_about_their_centre(weights: Path) -> None:
+    assert np.allclose(scale_widths(np.array([[10.0, 5, 20, 30]]), 1.1), [[9, 5, 22, 30]])
+    image = np.random.default_rng(1).integers(0, 255, (64, 90, 3), np.uint8)
+    plain = load_detector(weights, device="cpu")
+    wide = with_settings(plain, width_scale=1.1).detect([image], 0.0)[0]
+    a = np.array([[d.box.left, d.box.top, d.box.width, d.box.height]
+                  for d in plain.detect([image], 0.0)[0]])
+    b = np.array([[d.box.left, d.box.top, d.box.width, d.box.height] for d in wide])
+    assert len(a) and np.allclose(b[:, 2], 1.1 * a[:, 2], atol=1e-4)
+    assert np.allclose(b[:, 0] + b[:, 2] / 2, a[:, 0] + a[:, 2] / 2, atol=1e-4)
+
+
+def test_width_scale_is_the_median_ratio_of_matched_boxes(split: Path, weights: Path) -> None:
+    """Official boxes made 1.2x as wide as each photo's best detection: the scale is 1.2."""
+    from svhn_erase.detection.calibrate import width_scale
+    from svhn_erase.detection.dataset import Photo
+
+    detector = with_settings(load_detector(weights, device="cpu"), min_score=0.0)
+    photos = load_photos(split, "1-3", progress=False)
+    truth = []
+    for p, dets in zip(photos, detector.detect([p.image for p in photos]), strict=True):
+        top = max(dets, key=lambda d: d.score).box
+        box = scale_widths(np.array([[top.left, top.top, top.width, top.height]]), 1.2)
+        truth.append(Photo(p.file, p.image, box.astype(np.float32), np.array([1])))
+    scale, pairs = width_scale(with_settings(detector, width_scale=1.5), truth)
+    assert (scale, pairs) == (1.2, 3)
+
+
+def test_calibrate_detector_command(split: Path, weights: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "calibrated.safetensors"
+    assert main(["calibrate-detector", "--detector", str(weights), "--real", str(split),
+                 "--real-files", "1-4", "--tune-files", "5-8", "--out", str(out)]) == 0
+    assert "width scale" in capsys.readouterr().out
+    meta = read_metadata(out)
+    assert meta["detect"]["width_scale"] == meta["calibrate"]["width_scale"] > 0
+    assert load_detector(out).settings.width_scale == meta["detect"]["width_scale"]
+    assert main(["calibrate-detector", "--detector", str(weights), "--real", str(split),
+                 "--real-files", "1-4", "--tune-files", "4-8", "--out",
+                 str(tmp_path / "x.safetensors")]) == 2
 
 
 def test_erase_without_boxes(split: Path, weights: Path, tmp_path: Path, capsys,
@@ -215,3 +290,6 @@ def test_packaged_detector_finds_real_digits() -> None:
     s = score_detections(found, [p.boxes for p in photos])
     assert s["recall"] >= 0.8 and s["precision"] >= 0.8
     assert NetConfig().input_height == load_detector().config.input_height
+    assert load_detector().settings.width_scale == read_metadata(
+        Path(__file__).resolve().parents[1] / "src/svhn_erase/checkpoints/detector.safetensors"
+    )["calibrate"]["width_scale"]

@@ -125,7 +125,7 @@ def detect_and_erase(detector: Detector, method: RemovalMethod, model: ConvNet |
 
     rows, parents, digits = [], [], {}
     for name, image in photos:
-        dets = detector.detect([image], threshold)[0]
+        dets = detector.detect([image], threshold, every_number=True)[0]
         rows.append(table_rows(name, dets))
         if dets:
             parents.append(Parent(name, image, box_array(dets, detector.settings.erase_grow),
@@ -148,7 +148,8 @@ def photo_rows(detector: Detector, file: Path, threshold: float) -> list[dict]:
     """The ``boxes.csv`` rows of one photo file, detected as ``detect_and_erase`` does."""
     from svhn_erase.detection.photos import table_rows
 
-    return table_rows(file.name, detector.detect([read_rgb(file)], threshold)[0])
+    found = detector.detect([read_rgb(file)], threshold, every_number=True)[0]
+    return table_rows(file.name, found)
 
 
 def write_boxes(out: Path, rows: Iterable[list[dict]]) -> None:

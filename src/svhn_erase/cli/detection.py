@@ -1,4 +1,5 @@
-"""The ``detect`` and ``train-detector`` commands (issue 16): digits found in whole photos."""
+"""The ``detect``, ``train-detector`` and ``calibrate-detector`` commands (issue 16): digits
+found in whole photos."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
 def _add_detection(sub: argparse._SubParsersAction) -> None:
     _add_detect(sub)
     _add_train_detector(sub)
+    _add_calibrate_detector(sub)
 
 
 def _add_detect(sub: argparse._SubParsersAction) -> None:
@@ -41,12 +43,18 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
                        description="Find every house-number digit in the photos and write one "
                        "CSV row per digit: the 'data index' columns (file, digit_index, label, "
                        "left, top, width, height) plus score and number (the number it belongs "
-                       "to, 0 = leftmost).")
+                       "to, 0 = leftmost). Each box's width is multiplied by the weights' "
+                       "calibrated width scale (see 'calibrate-detector').")
     p.add_argument("images", nargs="+", type=Path, metavar="IMG",
                    help="photos, or folders of photos")
     p.add_argument("--out", type=Path, required=True, help="the CSV to write (e.g. boxes.csv)")
     p.add_argument("--picture", type=Path, default=None, metavar="DIR",
                    help="also write DIR/<photo>.png with the detections drawn")
+    p.add_argument("--every-number", action="store_true",
+                   help="keep the digits of every number found at --min-score (default: "
+                   "digits outside the photo's main number, the one of highest summed score, "
+                   "also need the weights' other_min_score, 0.6 for the packaged detector; "
+                   "SVHN photos show one number, street scenes may show several)")
     add_detector_options(p)
     p.set_defaults(func=_run_detect)
 
@@ -59,7 +67,8 @@ def _run_detect(args: argparse.Namespace) -> None:
     files = photo_files(args.images)
     atomic_io.check_target(args.out)
     detector = load_detector(args.detector)
-    table = detect_files(detector, files, args.min_score, args.picture)
+    table = detect_files(detector, files, args.min_score, args.picture,
+                         every_number=args.every_number)
     atomic_io.write_text(args.out, table.to_csv(index=False))
     print(f"found {len(table)} digit(s) in {len(files)} photo(s) -> {args.out}"
           + (f"; pictures in {args.picture}" if args.picture else ""))
@@ -73,14 +82,10 @@ def _add_train_detector(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-detector", help="train the digit detector",
                        description="Train the detector on real Format 1 photos (official "
                        "boxes) and a split made by 'data synth', tune its score threshold on "
-                       "other real photos, and write the weights (.safetensors) with their "
+                       "other real photos, calibrate its box widths (as 'calibrate-detector'), "
+                       "and write the weights (.safetensors) with their "
                        "metadata (.json beside them).")
-    p.add_argument("--real", type=Path, required=True, metavar="DIR",
-                   help="a real Format 1 split folder (e.g. SVHN train)")
-    p.add_argument("--real-files", default="1-1400", metavar="RANGE",
-                   help="photos of --real to train on (default: 1-1400)")
-    p.add_argument("--tune-files", default="1401-1600", metavar="RANGE",
-                   help="photos of --real to tune the score threshold on (default: 1401-1600)")
+    _add_real_ranges(p, "to train on (and to measure the width scale on)")
     p.add_argument("--synth", type=Path, default=None, metavar="DIR",
                    help="a generated split folder ('svhn-erase data synth')")
     p.add_argument("--steps", type=positive, default=d.steps, help=f"default {d.steps}")
@@ -116,6 +121,44 @@ def _run_train_detector(args: argparse.Namespace) -> None:
     t = record["tune"]
     print(f"trained in {record['seconds']:.0f} s; on the tuning photos at min score "
           f"{t['min_score']:.2f}, zoom {t['zoom']:g}, NMS {t['nms_iou']:g}: precision "
+          f"{t['precision']:.3f}, recall {t['recall']:.3f} -> {args.out}")
+
+
+def _add_real_ranges(p: argparse.ArgumentParser, train_help: str) -> None:
+    """``--real``, ``--real-files`` and ``--tune-files``."""
+    p.add_argument("--real", type=Path, required=True, metavar="DIR",
+                   help="a real Format 1 split folder (e.g. SVHN train)")
+    p.add_argument("--real-files", default="1-1400", metavar="RANGE",
+                   help=f"photos of --real {train_help} (default: 1-1400)")
+    p.add_argument("--tune-files", default="1401-1600", metavar="RANGE",
+                   help="photos of --real to tune the score threshold, zoom and NMS overlap on "
+                   "(default: 1401-1600)")
+
+
+def _add_calibrate_detector(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calibrate-detector", help="calibrate a detector's box widths and "
+                       "threshold (no retraining)",
+                       description="Measure the median official / found box width of a "
+                       "detector's boxes matched at IoU >= 0.5 on real training photos, store "
+                       "it as the width scale every detected box is multiplied by, tune the "
+                       "score threshold, zoom and NMS overlap again on other real photos, and "
+                       "write the weights with their updated metadata. 'train-detector' does "
+                       "the same after training. Last it picks the score the digits outside a "
+                       "photo's main number need (other_min_score; 0 = off) for F1 there.")
+    p.add_argument("--detector", type=Path, default=None, metavar="WEIGHTS", help=DETECTOR_HELP)
+    _add_real_ranges(p, "the width scale is measured on (the photos it was trained on)")
+    p.add_argument("--out", type=Path, required=True, help="weights to write (.safetensors)")
+    p.set_defaults(func=_run_calibrate_detector)
+
+
+def _run_calibrate_detector(args: argparse.Namespace) -> None:
+    from svhn_erase.detection.calibrate import run_calibration
+
+    r = run_calibration(args.detector, args.real, args.real_files, args.tune_files, args.out)
+    t = r["tune"]
+    print(f"width scale {r['width_scale']:.3f} (from {r['width_pairs']} matched boxes); on the "
+          f"tuning photos at min score {t['min_score']:.2f}, zoom {t['zoom']:g}, NMS "
+          f"{t['nms_iou']:g}, other numbers {t['other_min_score']:g}: precision "
           f"{t['precision']:.3f}, recall {t['recall']:.3f} -> {args.out}")
 
 

@@ -68,6 +68,17 @@ def score_detections(found: Sequence[Sequence[Detection]], truth: Sequence[np.nd
     return out
 
 
+def main_number_scores(found: Sequence[Sequence[Detection]], photos: list[Photo],
+                       other_min_score: float) -> dict:
+    """Precision, recall and F1 of detections once ``detect.main_number`` has kept the main
+    number's and the other numbers' digits scoring at least ``other_min_score``."""
+    from svhn_erase.detection.detect import main_number
+
+    kept = [main_number(list(d), other_min_score) if other_min_score > 0 else d for d in found]
+    s = score_detections(kept, [p.boxes for p in photos])
+    return {k: s[k] for k in ("precision", "recall", "f1")}
+
+
 def evaluate(detect: Callable[[list[np.ndarray]], list[list[Detection]]],
              photos: list[Photo], batch: int = 32) -> tuple[dict, list[list[Detection]]]:
     """Score ``detect`` (photos -> detections) on ``photos``, with its images per second

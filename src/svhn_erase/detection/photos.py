@@ -58,13 +58,16 @@ def _names(files: Sequence[Path]) -> list[str]:
 
 
 def detect_photos(detector: Detector, files: Sequence[Path], min_score: float | None = None,
-                  progress: bool = True) -> Iterator[tuple[Path, np.ndarray, list[Detection]]]:
-    """Each photo (read as RGB) with its detections, read and detected ``BATCH`` at a time."""
+                  progress: bool = True, every_number: bool = False
+                  ) -> Iterator[tuple[Path, np.ndarray, list[Detection]]]:
+    """Each photo (read as RGB) with its detections (``Detector.detect``), read and
+    detected ``BATCH`` at a time."""
     bar = tqdm(total=len(files), unit="photo", desc="detect", disable=not progress)
     for start in range(0, len(files), BATCH):
         chunk = files[start:start + BATCH]
         images = [read_rgb(f) for f in chunk]
-        yield from zip(chunk, images, detector.detect(images, min_score), strict=True)
+        yield from zip(chunk, images, detector.detect(images, min_score, every_number),
+                       strict=True)
         bar.update(len(chunk))
     bar.close()
 
@@ -78,14 +81,15 @@ def table_rows(name: str, dets: Sequence[Detection]) -> list[dict]:
 
 
 def detect_files(detector: Detector, files: Sequence[Path], min_score: float | None = None,
-                 picture: Path | None = None, progress: bool = True) -> pd.DataFrame:
+                 picture: Path | None = None, progress: bool = True,
+                 every_number: bool = False) -> pd.DataFrame:
     """The detections of every photo as a ``COLUMNS`` table; with ``picture``, also
     ``picture/<name>.png`` showing them."""
     from svhn_erase import atomic_io
 
     rows: list[dict] = []
     names = dict(zip(files, _names(files), strict=True))
-    for f, image, dets in detect_photos(detector, files, min_score, progress):
+    for f, image, dets in detect_photos(detector, files, min_score, progress, every_number):
         rows.extend(table_rows(names[f], dets))
         if picture is not None:
             atomic_io.write_image(picture / f"{Path(names[f]).stem}.png", draw(image, dets))
@@ -117,8 +121,9 @@ def draw(image: np.ndarray, dets: Sequence[Detection], scale: int | None = None,
 def detected_boxes(detector: Detector, image: np.ndarray, min_score: float | None = None
                    ) -> np.ndarray:
     """(k, 4) int boxes (left, top, width, height) to erase the digits found in one photo:
-    each grown by the detector's ``erase_grow``."""
-    return box_array(detector.detect([image], min_score)[0], detector.settings.erase_grow)
+    each grown by the detector's ``erase_grow``; every number's (a missed digit stays readable)."""
+    return box_array(detector.detect([image], min_score, every_number=True)[0],
+                     detector.settings.erase_grow)
 
 
 def box_array(dets: Sequence[Detection], grow: float = 0.0) -> np.ndarray:

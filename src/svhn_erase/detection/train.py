@@ -10,7 +10,8 @@ weights every time (torch's deterministic algorithms are asked for).
 
 ``tune_threshold`` then picks the score threshold, the zoom of the second pass for small
 numbers and the NMS overlap that maximise F1 at IoU >= 0.5 on the tuning photos and stores
-them in the detector's settings.
+them in the detector's settings; ``calibrate`` then measures the box-width correction on the
+training photos and tunes those settings again.
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ def tune_threshold(detector: Detector, photos: list[Photo]) -> tuple[Detector, l
     rows = []
     for zoom, nms_iou in ((z, n) for z in ZOOMS for n in NMS_IOUS):
         found = with_settings(detector, zoom=zoom, nms_iou=nms_iou).detect(
-            [p.image for p in photos], min_score=min(THRESHOLDS))
+            [p.image for p in photos], min_score=min(THRESHOLDS), every_number=True)
         for th in THRESHOLDS:
             kept = [[d for d in dets if d.score >= th] for dets in found]
             s = score_detections(kept, [p.boxes for p in photos])
@@ -194,30 +195,37 @@ def tune_threshold(detector: Detector, photos: list[Photo]) -> tuple[Detector, l
 def run_training(real_dir: Path, real_files: str, tune_files: str, synth_dir: Path | None,
                  settings: TrainSettings, out: Path, progress: bool = True,
                  net_config: NetConfig | None = None) -> dict:
-    """``train-detector``: read the photos, train, tune the threshold, save; the record."""
+    """``train-detector``: read the photos, train, tune the threshold, calibrate the box
+    widths on the training photos and tune again (``calibrate``), save; the record."""
     from svhn_erase.atomic_io import check_target
+    from svhn_erase.detection.calibrate import calibrate
     from svhn_erase.detection.dataset import load_photos
     from svhn_erase.detection.detect import save_detector
-    from svhn_erase.evaluation.selection import parse_files
 
     check_target(out)
     if Path(out).suffix != ".safetensors":
         raise SvhnEraseError(f"{out}: detector weights are written as .safetensors")
+    check_tuning_split(real_files, tune_files)
+    real = load_photos(real_dir, real_files, progress)
+    tune = load_photos(real_dir, tune_files, progress)
+    synth = load_photos(synth_dir, None, progress) if synth_dir is not None else []
+    detector, record = train_detector(real, synth, settings, net_config, progress=progress)
+    detector, _ = tune_threshold(detector, tune)
+    detector, calibration = calibrate(detector, real, tune)
+    calibration.update({"width_files": real_files, "tune_files": tune_files})
+    record.update({"real": str(real_dir), "real_files": real_files, "tune_files": tune_files,
+                   "synth": str(synth_dir) if synth_dir else None,
+                   "tune": calibration["tune"], "calibrate": calibration})
+    save_detector(detector, out, record)
+    return record
+
+
+def check_tuning_split(real_files: str, tune_files: str) -> None:
+    """A user error unless the training and tuning photo ranges are disjoint."""
+    from svhn_erase.evaluation.selection import parse_files
+
     overlap = {n for a, b in parse_files(real_files) for n in range(a, b + 1)} & \
         {n for a, b in parse_files(tune_files) for n in range(a, b + 1)}
     if overlap:
         raise SvhnEraseError(f"--real-files {real_files} and --tune-files {tune_files} share "
                              f"{len(overlap)} photo(s); tune on photos not trained on")
-    real = load_photos(real_dir, real_files, progress)
-    tune = load_photos(real_dir, tune_files, progress)
-    synth = load_photos(synth_dir, None, progress) if synth_dir is not None else []
-    detector, record = train_detector(real, synth, settings, net_config, progress=progress)
-    detector, rows = tune_threshold(detector, tune)
-    best = next(r for r in rows if r["min_score"] == detector.settings.min_score
-                and r["zoom"] == detector.settings.zoom
-                and r["nms_iou"] == detector.settings.nms_iou)
-    record.update({"real": str(real_dir), "real_files": real_files, "tune_files": tune_files,
-                   "synth": str(synth_dir) if synth_dir else None,
-                   "tune": {k: round(v, 4) for k, v in best.items()}})
-    save_detector(detector, out, record)
-    return record
