@@ -26,7 +26,7 @@ from svhn_erase.removal.student.fill import (
     paste_context,
 )
 from svhn_erase.removal.student.net import StudentNet, StudentSpec, fused, load_student
-from svhn_erase.removal.student.teacher import Source
+from svhn_erase.removal.student.teacher import Source, TeacherData
 from svhn_erase.removal.student.train import TrainConfig, run_training
 
 SPEC = StudentSpec(size=16, margin=0.15, width=4)
@@ -177,10 +177,23 @@ def test_weights_round_trip_and_fused_network(trained):
 
 def test_training_is_deterministic(trained, tmp_path):
     _, out, _ = trained
-    run_training([], tmp_path, SPEC, CONFIG, teacher_file=out / "teacher.npz", progress=False)
+    run_training([], tmp_path, SPEC, CONFIG, teacher_files=[out / "teacher.npz"], progress=False)
     first, again = load_file(str(out / "student.safetensors")), \
         load_file(str(tmp_path / "student.safetensors"))
     assert all(torch.equal(first[k], again[k]) for k in first)
+
+
+def test_teacher_data_joins_in_order(trained):
+    _, out, _ = trained
+    data = TeacherData.load(out / "teacher.npz")
+    both = TeacherData.concat([data, data])
+    n = len(data.labels)
+    assert len(both.labels) == 2 * n and both.sources == [*data.sources, *data.sources]
+    assert np.array_equal(both.squares[n:], data.squares)
+    assert np.array_equal(both.source[n:], data.source + len(data.sources))
+    other = TeacherData(**{**data.__dict__, "teacher": '{"method": "seed"}'})
+    with pytest.raises(SvhnEraseError, match="different teachers: method"):
+        TeacherData.concat([data, other])
 
 
 def test_student_erases_inside_the_boxes_only(trained):

@@ -24,8 +24,9 @@ def _add_train_student(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", action="append", default=[], metavar="ROOT/SPLIT[:FIRST-LAST]",
                    help="photos to learn from, e.g. data/real/train:1-1600; repeat for more")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--teacher-data", type=Path, default=None,
-                   help="reuse a teacher.npz written before instead of running the teacher")
+    p.add_argument("--teacher-data", type=Path, action="append", default=[],
+                   help="reuse a teacher.npz written before (its boxes come first; the "
+                   "teacher then labels only the --source photos); repeat for more")
     p.add_argument("--weights", type=Path, default=None,
                    help="the teacher's " + WEIGHTS_HELP)
     p.add_argument("--judge", type=Path, default=None,

@@ -95,6 +95,24 @@ class TeacherData:
         except (OSError, KeyError, ValueError) as exc:
             raise SvhnEraseError(f"{path}: not teacher data ({exc})") from exc
 
+    @classmethod
+    def concat(cls, parts: Sequence[TeacherData]) -> TeacherData:
+        """One set of the boxes of ``parts`` in order. Their teachers' settings must agree
+        wherever both name a setting (a later teacher may have more: the last one's are kept)."""
+        settings = [json.loads(p.teacher) for p in parts]
+        for s in settings[1:]:
+            clash = sorted(k for k in s.keys() & settings[0].keys() if s[k] != settings[0][k])
+            if clash:
+                raise SvhnEraseError(f"teacher data from different teachers: {', '.join(clash)}")
+        offsets = np.cumsum([0] + [len(p.sources) for p in parts[:-1]])
+        arrays = {f.name: np.concatenate([getattr(p, f.name) for p in parts])
+                  for f in dataclasses.fields(cls) if f.name not in ("source", "sources",
+                                                                     "teacher")}
+        source = [p.source + o for p, o in zip(parts, offsets, strict=True)]
+        return cls(**arrays, teacher=parts[-1].teacher,
+                   source=np.concatenate(source).astype(np.int16),
+                   sources=[str(s) for p in parts for s in p.sources])
+
 
 def neighbours(teacher: RemovalMethod) -> list[RemovalMethod]:
     """The teacher with each ``NEIGHBOURS`` setting (fields its config lacks are skipped)."""

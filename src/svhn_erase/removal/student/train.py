@@ -164,26 +164,23 @@ def train_student(data: TeacherData, spec: StudentSpec, config: TrainConfig,
 
 def run_training(sources: Sequence[Source], out: Path, spec: StudentSpec, config: TrainConfig,
                  weights: Path | None = None, judge: Path | None = None,
-                 teacher_file: Path | None = None, progress: bool = True) -> dict:
-    """The whole recipe: teacher data over ``sources`` (or read from ``teacher_file``, made
-    with the same crop spec), the noisy-student rounds, ``out/student.safetensors`` and
-    ``out/student.json`` (the training record). Returns the record."""
-    from svhn_erase.evaluation.judge import load_judge
-    from svhn_erase.model.weights import load_classifier, packaged_checkpoint, resolve_weights
-
-    if teacher_file is not None:
-        data = TeacherData.load(teacher_file)
-        if data.squares.shape[1] != spec.size:
-            raise SvhnEraseError(f"{teacher_file}: crops of {data.squares.shape[1]} px, the "
+                 teacher_files: Sequence[Path] = (), progress: bool = True) -> dict:
+    """The whole recipe: teacher data read from ``teacher_files`` (made with the same crop
+    spec) followed by the teacher's labels over ``sources`` (all of it written to
+    ``out/teacher.npz`` when there are sources), the noisy-student rounds,
+    ``out/student.safetensors`` and ``out/student.json`` (the training record). Returns the
+    record."""
+    if not sources and not teacher_files:
+        raise SvhnEraseError("give --source (photos to learn from) or --teacher-data")
+    parts = [TeacherData.load(f) for f in teacher_files]
+    for f, part in zip(teacher_files, parts, strict=True):
+        if part.squares.shape[1] != spec.size:
+            raise SvhnEraseError(f"{f}: crops of {part.squares.shape[1]} px, the "
                                  f"student takes {spec.size}")
-    else:
-        if not sources:
-            raise SvhnEraseError("give --source (photos to learn from) or --teacher-data")
-        judge = judge or packaged_checkpoint("judge")
-        if judge is None:
-            raise SvhnEraseError("the teacher's confidence needs the judge; pass --judge")
-        data = teacher_data(sources, load_classifier(resolve_weights(weights)),
-                            load_judge(judge, "cpu"), spec, progress)
+    if sources:
+        parts.append(_label(sources, spec, weights, judge, progress))
+    data = TeacherData.concat(parts) if len(parts) > 1 else parts[0]
+    if sources:
         data.save(out / "teacher.npz")
     net, record = train_student(data, spec, config, progress)
     record["teacher"] = json.loads(data.teacher) or {"method": TEACHER, "settings": "unknown"}
@@ -191,3 +188,16 @@ def run_training(sources: Sequence[Source], out: Path, spec: StudentSpec, config
     save_student(net, out / "student.safetensors", record)
     write_json(out / "student.json", record)
     return record
+
+
+def _label(sources: Sequence[Source], spec: StudentSpec, weights: Path | None,
+           judge: Path | None, progress: bool) -> TeacherData:
+    """The teacher's labels over ``sources`` (the packaged judge unless ``judge``)."""
+    from svhn_erase.evaluation.judge import load_judge
+    from svhn_erase.model.weights import load_classifier, packaged_checkpoint, resolve_weights
+
+    judge = judge or packaged_checkpoint("judge")
+    if judge is None:
+        raise SvhnEraseError("the teacher's confidence needs the judge; pass --judge")
+    return teacher_data(sources, load_classifier(resolve_weights(weights)),
+                        load_judge(judge, "cpu"), spec, progress)
