@@ -52,16 +52,7 @@ class StudentConfig:
     weights: str | None = None  # None: the packaged checkpoints/student.safetensors
     threshold: float = 0.5  # digit probability from which a pixel is replaced
     context: int = 2  # pixels around each box the fill draws from (the default's margin)
-    per_depth: float = 2.0  # the fill's sigma: this x the hole's mean depth ...
-    sigma_range: tuple[float, float] = (1.5, 8.0)  # ... within this range
-    ridge_steps: int = 1  # steps of the default's ridge solve for the GRNN weights (0: none)
-    certainty_share: float = 0.75  # a node's weight falls with its colour's place towards
-    certainty_min: float = 0.35  # the digit's, to this at this share of the way ...
-    certainty_noise: float = 4.0  # ... of a line at least this x the nodes' spread long
-    node_outlier: float = 80.0  # nodes this far (0-255) from the nodes' median colour ...
-    node_spread: float = 6.0  # ... or this x their median distance, if farther, weigh 1/e
-    grow_steps: int = 1  # the hole grows this many pixels into the box's pixels ...
-    grow_share: float = 0.5  # ... placed past this share of the way towards its colour
+    fill: FillSettings = FillSettings()  # the batched fill's (``student.fill``)
     seam_alpha: float = 0.8  # blend weight of the one-pixel seam around the hole
     bucket: int = 32  # crops of similar shape filled together
     batch: int = 512  # crops per forward
@@ -129,13 +120,6 @@ def fill_all(scenes: Sequence[Scene], digits: list[records.DigitRecord],
              maps: list[np.ndarray], config: StudentConfig, device: torch.device
              ) -> list[tuple[Filled, int]]:
     """Per record, its bucket's results and its place in them (``student.fill``)."""
-    settings = FillSettings(config.per_depth, config.sigma_range,
-                            ridge_steps=config.ridge_steps,
-                            certainty_share=config.certainty_share,
-                            certainty_min=config.certainty_min,
-                            certainty_noise=config.certainty_noise,
-                            node_outlier=config.node_outlier, node_spread=config.node_spread,
-                            grow_steps=config.grow_steps, grow_share=config.grow_share)
     out: list = [None] * len(digits)
     shapes = [(r.context.height, r.context.width) for r in digits]
     for group in buckets(shapes, config.bucket):
@@ -144,7 +128,7 @@ def fill_all(scenes: Sequence[Scene], digits: list[records.DigitRecord],
                        [r.context for r in part], [r.rect for r in part])
         pixels, digit, in_box, valid = (torch.from_numpy(a).to(device)
                                         for a in (b.pixels, b.digit, b.in_box, b.valid))
-        fill, hole, seam = grnn_fill(pixels, digit, in_box, valid, settings)
+        fill, hole, seam = grnn_fill(pixels, digit, in_box, valid, config.fill)
         filled = Filled.of(fill, hole, seam, digit, config.seam_alpha)
         for k, i in enumerate(group):
             out[i] = (filled, k)
