@@ -17,7 +17,6 @@ only when finished.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -29,7 +28,7 @@ import numpy as np
 
 from svhn_erase import atomic_io
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.model.weights import CHECKPOINTS_DIR, resolve_weights
+from svhn_erase.model.weights import CHECKPOINTS_DIR, resolve_weights, weights_digest
 
 
 @dataclass(frozen=True)
@@ -95,11 +94,6 @@ def _generate(root: Path, split: str, params: dict) -> dict:
                              style=params["style"], difficulty=params["difficulty"],
                              workers=os.cpu_count())
     return {"folder": str(folder)}
-
-
-def _file_digest(path: Path) -> str:
-    """A short SHA-256 of a weights file, so that replaced weights are noticed."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def _trained(state: Path, out: Path, stage: str, params: dict, classes: int, net: str,
@@ -183,7 +177,7 @@ def _benchmark(state: Path, out: Path, profile: Profile, weights: Path, judge: P
     from svhn_erase.evaluation.bench import run_bench
     from svhn_erase.evaluation.selection import method_settings
 
-    judge_sha = _file_digest(judge) if judge and Path(judge).is_file() else None
+    judge_sha = weights_digest(judge) if judge and Path(judge).is_file() else None
     params = {**erase_params, "judge": str(judge), "judge_sha256": judge_sha,
               "seed_limit": profile.seed_limit, "methods": method_settings()}
 
@@ -227,7 +221,7 @@ def run_demo(out: str | os.PathLike[str] = "svhn-erase-demo", fast: bool = False
     _stage(state, "generate test split", test_params,
            lambda: _generate(data, "test", test_params))
     weights, judge = _models(state, out, profile, train)
-    erase_params = {"weights": str(weights), "weights_sha256": _file_digest(weights),
+    erase_params = {"weights": str(weights), "weights_sha256": weights_digest(weights),
                     **test_params}
     timing = _stage(state, "erase test split", erase_params,
                     lambda: erase_split(data, "test", out / "erased", weights=weights))

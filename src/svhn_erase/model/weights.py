@@ -9,6 +9,7 @@ and anything wrong with a file is a ``SvhnEraseError`` of one line naming it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -44,6 +45,13 @@ def resolve_weights(path: str | os.PathLike[str] | None, name: str = "classifier
                              "--weights (a run folder, .safetensors or original .pkl) or "
                              "train one with 'svhn-erase train'")
     return packaged
+
+
+def weights_digest(path: str | os.PathLike[str]) -> str:
+    """A weights file's sha256, 16 hex digits (a run folder: its ``model.safetensors``), so
+    that outputs notice replaced weights."""
+    file = Path(path) / WEIGHTS_FILE if Path(path).is_dir() else Path(path)
+    return hashlib.sha256(file.read_bytes()).hexdigest()[:16]
 
 
 def save_classifier(model: ConvNet, path: str | os.PathLike[str],

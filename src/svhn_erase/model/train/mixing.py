@@ -28,6 +28,7 @@ from svhn_erase.data import split as split_mod
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.train import augment, loop, real, views
 from svhn_erase.model.train.config import TrainConfig
+from svhn_erase.model.weights import weights_digest
 
 PathLike = str | os.PathLike[str]
 
@@ -97,7 +98,7 @@ def training_data(data: PathLike, config: TrainConfig, device: torch.device,
                              augment.Augmenter(config.size, config.margin) if context else None,
                              soft.to(device) if soft is not None else None)
     if config.teacher:
-        prints.append(f"teacher:{_file_hash(config.teacher)}:{config.augment}")
+        prints.append(f"teacher:{weights_digest(config.teacher)}:{config.augment}")
     return tensors, _fingerprint(prints)
 
 
@@ -122,12 +123,6 @@ def _soft_labels(config: TrainConfig, parts: list[np.ndarray], device: torch.dev
                                                 progress=progress, fast=False) if config.augment
                                else views.plain_probs([teacher], x))
     return torch.cat([done[id(crops)] for crops in parts])
-
-
-def _file_hash(path: str) -> str:
-    """A weights file's (or a run folder's ``model.safetensors``) sha256, 16 digits."""
-    file = Path(path) / "model.safetensors" if Path(path).is_dir() else Path(path)
-    return hashlib.sha256(file.read_bytes()).hexdigest()[:16]
 
 
 def _fingerprint(prints: list[str]) -> str:
