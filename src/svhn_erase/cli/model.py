@@ -9,7 +9,7 @@ from svhn_erase.cli.common import positive
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from svhn_erase.model.nets import ARCHITECTURES, DEFAULT_NET
+    from svhn_erase.model.nets import DEFAULT_NET, NETWORKS
 
     p = sub.add_parser("train", help="train a digit classifier on a split's digit crops",
                        description="Train one of the original networks on the 40x40 gray digit "
@@ -20,8 +20,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="train", help="training split (default: train)")
     p.add_argument("--test-split", default="test",
                    help="split tested once at the end; 'none' to skip (default: test)")
-    p.add_argument("--net", default=DEFAULT_NET, choices=list(ARCHITECTURES),
-                   help=f"network (default: {DEFAULT_NET})")
+    p.add_argument("--net", default=DEFAULT_NET, choices=list(NETWORKS),
+                   help=f"network (default: {DEFAULT_NET}; DeepNet5_128: a deeper one, "
+                   "five conv layers, for real photos and as a --teacher)")
     p.add_argument("--batch", type=int, default=32, help="batch size (default: 32)")
     p.add_argument("--epochs", type=int, default=None,
                    help="epochs (default: 10; with --resume: the new total, more or fewer)")
@@ -116,7 +117,7 @@ def _run_train(args: argparse.Namespace) -> None:
 
 
 def _add_classify(sub: argparse._SubParsersAction) -> None:
-    from svhn_erase.model.nets import ARCHITECTURES
+    from svhn_erase.model.nets import NETWORKS
 
     p = sub.add_parser("classify", help="read every digit of a split with a trained classifier",
                        description="Classify the digit crops of ROOT/SPLIT and write a CSV with "
@@ -126,7 +127,7 @@ def _add_classify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", type=Path, required=True,
                    help="run folder, .safetensors file or the original's .pkl state dict")
     p.add_argument("--out", type=Path, required=True, help="CSV file to write")
-    p.add_argument("--net", default=None, choices=list(ARCHITECTURES),
+    p.add_argument("--net", default=None, choices=list(NETWORKS),
                    help="network (default: from the file's metadata or its shapes)")
     p.add_argument("--batch", type=positive, default=512,
                    help="inference batch size (default: 512)")

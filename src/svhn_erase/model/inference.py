@@ -73,7 +73,10 @@ def _pooled_block(block: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
 
 
 def class_scores(model: ConvNet, x: torch.Tensor) -> torch.Tensor:
-    """``model(x)`` in eval mode (dropout off), via ``_pooled_block`` for the conv blocks."""
+    """``model(x)`` in eval mode (dropout off), via ``_pooled_block`` for the conv blocks
+    of an original ``ConvNet`` (other networks: their plain forward)."""
+    if not isinstance(model, ConvNet):
+        return model(x)
     out = x
     for block in (model.layer1, model.layer2, model.layer3):
         out = _pooled_block(block, out)

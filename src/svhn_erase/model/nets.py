@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from svhn_erase.model.deepnet import DEEP_ARCHITECTURES, DeepNet, deep_architecture_of
+
 # name -> (conv channels, (kernel, padding) per layer, head), head in
 #   "linear": fc1 = Linear(n, classes)
 #   ("hidden", h): fc1 = Linear(n, h), drop1 = Dropout(0.5), fc2 = Linear(h, classes)
@@ -29,6 +31,7 @@ ARCHITECTURES: dict[str, tuple[tuple[int, int, int], tuple, object]] = {
     "ConvNet64": ((64, 64, 32), _K5, "linear"),
 }
 DEFAULT_NET = "ConvNet48_Dropout5"
+NETWORKS: tuple[str, ...] = (*ARCHITECTURES, *DEEP_ARCHITECTURES)  # every name a run may use
 
 
 class ConvNet(nn.Module):
@@ -86,8 +89,19 @@ class ConvNet(nn.Module):
         return self.head(self.features(x))
 
 
+def build_network(name: str = DEFAULT_NET, num_classes: int = 10,
+                  image_size: int = 40) -> ConvNet | DeepNet:
+    """A fresh network of any name in ``NETWORKS`` (an original ``ConvNet`` or a ``DeepNet``)."""
+    if name in DEEP_ARCHITECTURES:
+        return DeepNet(name, num_classes=num_classes, image_size=image_size)
+    return ConvNet(name, num_classes=num_classes, image_size=image_size)
+
+
 def infer_architecture(state: dict[str, torch.Tensor]) -> tuple[str, int]:
     """Guess ``(network name, number of classes)`` from a state dict's shapes."""
+    deep = deep_architecture_of(state)
+    if deep is not None:
+        return deep
     k1 = state["layer1.0.weight"].shape
     k2 = state["layer2.0.weight"].shape
     k3 = state["layer3.0.weight"].shape

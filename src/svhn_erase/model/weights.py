@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from svhn_erase.atomic_io import atomic_path
 from svhn_erase.data.crops import MAX_SIZE, MIN_SIZE
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.model.nets import ARCHITECTURES, ConvNet, infer_architecture
+from svhn_erase.model.nets import NETWORKS, ConvNet, build_network, infer_architecture
 
 WEIGHTS_FILE = "model.safetensors"
 CHECKPOINTS_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -109,12 +109,12 @@ def load_classifier(path: str | os.PathLike[str], net: str | None = None,
     except (KeyError, ValueError, IndexError, TypeError, AttributeError, RuntimeError) as exc:
         raise SvhnEraseError(f"{path}: the weights match none of the known networks") from exc
     name = net or meta.get("net") or inferred_net
-    if name not in ARCHITECTURES:
+    if name not in NETWORKS:
         raise SvhnEraseError(f"{path}: names an unknown network {name!r}; known: "
-                             f"{', '.join(ARCHITECTURES)}")
+                             f"{', '.join(NETWORKS)}")
     image_size = _metadata_size(path, meta)
     try:
-        model = ConvNet(name, num_classes=classes, image_size=image_size)
+        model = build_network(name, num_classes=classes, image_size=image_size)
         model.load_state_dict(state)
     except (RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0]

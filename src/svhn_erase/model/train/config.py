@@ -15,7 +15,7 @@ from typing import Any
 
 from svhn_erase.data.crops import check_size
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.model.nets import ARCHITECTURES, DEFAULT_NET
+from svhn_erase.model.nets import DEFAULT_NET, NETWORKS
 
 OPTIMIZERS = ("SGD", "Adagrad", "Adadelta", "Adam", "ASGD")
 PRECISIONS = ("fp32", "bf16")
@@ -84,7 +84,7 @@ class TrainConfig:
     distill: float = 0.0
 
     def __post_init__(self) -> None:
-        _choose("network", self.net, tuple(ARCHITECTURES))
+        _choose("network", self.net, NETWORKS)
         _choose("optimizer", self.opt, OPTIMIZERS)
         _choose("precision", self.precision, PRECISIONS)
         _choose("schedule", self.schedule, SCHEDULES)

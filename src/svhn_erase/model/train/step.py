@@ -16,15 +16,16 @@ import torch
 from torch import nn
 
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.model.nets import DEFAULT_NET, ConvNet
+from svhn_erase.model.nets import DEFAULT_NET, ConvNet, build_network
 from svhn_erase.model.train.config import OPTIMIZERS, PRECISIONS
 
 
 def make_training_model(net: str = DEFAULT_NET, num_classes: int = 10, image_size: int = 40,
                         device: str | torch.device = "cpu") -> ConvNet:
-    """A fresh ``ConvNet`` on ``device`` in channels_last memory format (same fp32 math,
-    faster convolutions); seed torch before calling for reproducible initial weights."""
-    model = ConvNet(net, num_classes=num_classes, image_size=image_size)
+    """A fresh network (``nets.build_network``) on ``device`` in channels_last memory format
+    (same fp32 math, faster convolutions); seed torch before calling for reproducible
+    initial weights."""
+    model = build_network(net, num_classes=num_classes, image_size=image_size)
     return model.to(device=device, memory_format=torch.channels_last)
 
 
