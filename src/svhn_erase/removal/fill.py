@@ -10,12 +10,15 @@ pixels x nodes. Only the hole is predicted.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 from scipy import ndimage
 
 from svhn_erase.removal.config import RemovalConfig
 from svhn_erase.removal.keypixels import dilate
+from svhn_erase.removal.median import median0
 from svhn_erase.removal.regions import region_labels
 
 
@@ -46,11 +49,15 @@ def solve_local(shape: tuple[int, int], rc: np.ndarray, values: np.ndarray, sigm
     w = values.copy()
     num, den = gaussian_sums(shape, rc, w, sigma)
     den_nodes = np.maximum(den[rc[:, 0], rc[:, 1]], 1e-12)[:, None]
+    target = (1.0 + ridge) * values
+    scattered = np.zeros((*shape, values.shape[1]), np.float32)  # zero off the nodes
     for step in range(iterations):
         if step:
-            num = scatter_blur(shape, rc, w, sigma)
+            scattered[rc[:, 0], rc[:, 1]] = w
+            num = cv2.GaussianBlur(scattered, (0, 0), sigmaX=float(sigma),
+                                   borderType=cv2.BORDER_CONSTANT)
         aw = num[rc[:, 0], rc[:, 1]] / den_nodes
-        new = ((1.0 + ridge) * values - aw) / ridge
+        new = (target - aw) / ridge
         done = float(np.abs(new - w).max()) < tol
         w = new
         if done:
@@ -117,20 +124,19 @@ def onion_peel(filled: np.ndarray, rc: np.ndarray, w: np.ndarray, hole: np.ndarr
     fallback = w.mean(0)
     blur = {"ksize": _kernel_size(sigma, hole.shape, _TRUNCATE), "sigmaX": float(sigma),
             "borderType": cv2.BORDER_CONSTANT}
+    if n_regions == 1:
+        _peel_one_region(stacked[0], labels, hole, step, blur, fallback)
+        filled[hole] = np.clip(stacked[0][hole, :3], 0.0, 1.0) * 255.0
+        return labels
     known = labels > 0
     while remaining.any():
         layer = remaining & dilate(known, step)
         if not layer.any():
             layer = remaining
         ys, xs = np.nonzero(layer)
-        if n_regions == 1:
-            best = np.zeros(len(ys), np.intp)
-            at = cv2.GaussianBlur(stacked[0], **blur)[ys, xs]
-        else:
-            at = np.stack([cv2.GaussianBlur(stacked[r], **blur)[ys, xs]
-                           for r in range(n_regions)])
-            best = at[..., 3].argmax(0)
-            at = at[best, np.arange(len(ys))]
+        at = np.stack([cv2.GaussianBlur(stacked[r], **blur)[ys, xs] for r in range(n_regions)])
+        best = at[..., 3].argmax(0)
+        at = at[best, np.arange(len(ys))]
         d = at[:, 3]
         ok = d > 1e-6
         stacked[best, ys, xs, :3] = np.where(
@@ -139,9 +145,31 @@ def onion_peel(filled: np.ndarray, rc: np.ndarray, w: np.ndarray, hole: np.ndarr
         labels[ys, xs] = best + 1
         known |= layer
         remaining &= ~layer
-    values = stacked[0] if n_regions == 1 else stacked.sum(0)
-    filled[hole] = np.clip(values[hole, :3], 0.0, 1.0) * 255.0
+    filled[hole] = np.clip(stacked.sum(0)[hole, :3], 0.0, 1.0) * 255.0
     return labels
+
+
+def _peel_one_region(stacked: np.ndarray, labels: np.ndarray, hole: np.ndarray, step: int,
+                     blur: dict, fallback: np.ndarray) -> None:
+    """``onion_peel``'s rings for a single region, in place on its ``stacked`` (h, w, 4) and
+    ``labels``: the same steps with the masks kept as uint8 for OpenCV."""
+    kernel = np.ones((3, 3), np.uint8)
+    known = (labels > 0).view(np.uint8)
+    remaining = hole.copy()
+    while remaining.any():
+        layer = remaining & cv2.dilate(known, kernel, iterations=step).view(bool)
+        if not layer.any():
+            layer = remaining
+        ys, xs = np.nonzero(layer)
+        at = cv2.GaussianBlur(stacked, **blur)[ys, xs]
+        d = at[:, 3]
+        ok = d > 1e-6
+        stacked[ys, xs, :3] = np.where(ok[:, None], at[:, :3] / np.maximum(d, 1e-6)[:, None],
+                                       fallback)
+        stacked[ys, xs, 3] = 1.0
+        labels[ys, xs] = 1
+        known |= layer.view(np.uint8)
+        remaining &= ~layer
 
 
 def fill_at_once(filled: np.ndarray, rc: np.ndarray, w: np.ndarray, hole: np.ndarray,
@@ -169,11 +197,35 @@ def pick_sigma(shape: tuple[int, int], rc: np.ndarray, values: np.ndarray, hole:
     return sigmas[int(np.argmin(errors))]
 
 
+def within(mask: np.ndarray, radius: float) -> np.ndarray:
+    """The pixels within Euclidean ``radius`` of ``mask`` (``distance_transform_edt(~mask) <=
+    radius``, exactly): ``mask`` dilated by the disk of that radius."""
+    return cv2.dilate(mask.astype(np.uint8), _disk(radius)).astype(bool)
+
+
+@lru_cache(maxsize=8)
+def _disk(radius: float) -> np.ndarray:
+    """The offsets within Euclidean ``radius`` of the centre, as a uint8 kernel."""
+    k = int(np.floor(radius))
+    yy, xx = np.mgrid[-k:k + 1, -k:k + 1]
+    return (np.sqrt((yy * yy + xx * xx).astype(np.float64)) <= radius).astype(np.uint8)
+
+
+def inside_distance(mask: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.distance_transform_edt(mask)`` to the last bit, through OpenCV's exact
+    transform: its float32 distances are square roots of integers, recovered exactly and
+    taken again in float64 (scipy when ``mask`` has no zero pixel to measure from)."""
+    if mask.all():
+        return ndimage.distance_transform_edt(mask)
+    d = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return np.sqrt(np.rint(d.astype(np.float64) ** 2))
+
+
 def node_pixels(background: np.ndarray, hole: np.ndarray, radius: float) -> np.ndarray:
     """(n, 2) row, column of the GRNN's nodes: the key pixels within ``radius`` of the hole
     (all key pixels when none is that close; the crop's outer ring when there are none)."""
     known = background & ~hole
-    nodes = known & (ndimage.distance_transform_edt(~hole) <= radius)
+    nodes = known & within(hole, radius)
     if not nodes.any():
         nodes = known
     if not nodes.any():
@@ -187,7 +239,7 @@ def crop_sigma(shape: tuple[int, int], rc: np.ndarray, values: np.ndarray, hole:
     """Sigma for one crop by ``config.sigma_rule``: wide holes need a wide kernel to reach
     their middle ("depth"), or the best candidate by validation ("validation")."""
     if config.sigma_rule == "depth":
-        depth = float(ndimage.distance_transform_edt(hole)[hole].mean())
+        depth = float(inside_distance(hole)[hole].mean())
         low, high = config.sigma_range
         return float(np.clip(config.sigma_per_depth * depth, low, high))
     return pick_sigma(shape, rc, values, hole, config.sigma_candidates)
@@ -207,8 +259,8 @@ def outlier_weights(values: np.ndarray, scale: float, spread: float = 0.0) -> np
     from the nodes' median colour: ``exp(-(d / s)^2)``, at least 0.02, with s the larger of
     ``scale`` and ``spread`` times the median d. A few nodes of another surface (a plaque's
     corner, the wall past its edge) then barely pull the fill."""
-    d = np.sqrt(((values - np.median(values, 0)) ** 2).sum(1))
-    s = max(scale, spread * float(np.median(d)))
+    d = np.sqrt(((values - median0(values)) ** 2).sum(1))
+    s = max(scale, spread * float(median0(d)))
     return np.maximum(np.exp(-((d / s) ** 2)), 0.02).astype(np.float32)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from svhn_erase.data.crops import crop_digit, normalize
+from svhn_erase.data.crops import normalize
 from svhn_erase.model.inference import model_device
 from svhn_erase.model.nets import ConvNet
 
@@ -55,8 +55,15 @@ def classifier_input(crops: list[np.ndarray]) -> torch.Tensor:
     the training preprocessing (``crops.crop_digit`` of the whole crop, ``crops.normalize``)."""
     if not crops:
         return torch.zeros(0, 1, INPUT_SIZE, INPUT_SIZE)
-    return normalize(np.stack([crop_digit(c, np.array([0, 0, c.shape[1], c.shape[0]]),
-                                          size=INPUT_SIZE) for c in crops]))
+    return normalize(np.stack([whole_crop_digit(c) for c in crops]))
+
+
+def whole_crop_digit(crop: np.ndarray) -> np.ndarray:
+    """``crops.crop_digit`` of a whole (h, w, 3) uint8 crop at the classifier's size, without
+    its box arithmetic and the copies of the crop it makes (the same pixels: PIL's luma,
+    then its bilinear resize)."""
+    gray = Image.fromarray(np.ascontiguousarray(crop)).convert("L")
+    return np.asarray(gray.resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR), dtype=np.uint8)
 
 
 def resize_nearest(mask: np.ndarray, h: int, w: int) -> np.ndarray:

@@ -7,6 +7,8 @@ centres ``kmeans`` finds for each crop alone.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 _CHUNK = 64  # crops whose Lloyd iterations run together (the distance arrays stay in cache)
@@ -28,8 +30,38 @@ def kmeans_start(flat: np.ndarray, k: int, sample: int) -> tuple[np.ndarray, np.
     except np.linalg.LinAlgError:
         axis = np.ones(flat.shape[1]) / np.sqrt(flat.shape[1])
     proj = centred @ axis
-    edges = np.quantile(proj, np.linspace(0, 1, k + 1))
+    edges = quantiles(proj, _even(k))
     return picked, np.clip(np.searchsorted(edges[1:-1], proj), 0, k - 1)
+
+
+@lru_cache(maxsize=8)
+def _even(k: int) -> np.ndarray:
+    """``np.linspace(0, 1, k + 1)``, made once per k."""
+    q = np.linspace(0, 1, k + 1)
+    q.flags.writeable = False
+    return q
+
+
+def quantiles(values: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``np.quantile(values, q)`` (method "linear") of a 1-D float64 array: the same values
+    (numpy's own steps: index ``(n - 1) q``, its floor and fraction, its two-sided lerp; only
+    a zero's sign may differ where values tie at zero) without its generic machinery, which
+    cost more than the sort on a crop's sample."""
+    s = np.sort(values)
+    n = len(s)
+    virtual = (n - 1) * q
+    below = np.floor(virtual)
+    gamma = virtual - below
+    below = below.astype(np.intp)
+    above = below + 1
+    top = virtual >= n - 1  # numpy takes the last value there (and its gamma is moot)
+    below[top] = above[top] = n - 1
+    a, b = s[below], s[above]
+    diff = b - a
+    out = a + diff * gamma
+    upper = gamma >= 0.5
+    out[upper] = (b - diff * (1 - gamma))[upper]
+    return out
 
 
 def kmeans(flat: np.ndarray, k: int, iterations: int, sample: int

@@ -47,10 +47,11 @@ def paste(parent: np.ndarray, top: int, left: int, patch: np.ndarray, hole: np.n
     if ring is not None and len(ring_alphas):
         dist = seam_distance(hole, len(ring_alphas))
         for step, a in enumerate(ring_alphas, start=1):
-            alpha = np.where(ring & ~hole & (dist == step), np.float32(a), alpha)
-    out = region.astype(np.float32) * (1 - alpha[..., None]) + patch * alpha[..., None]
+            alpha[ring & ~hole & (dist == step)] = a
     touched = alpha > 0
-    region[touched] = np.clip(np.round(out[touched]), 0, 255).astype(np.uint8)
+    a = alpha[touched][:, None]  # the blend on the written pixels only
+    out = region[touched].astype(np.float32) * (1 - a) + patch[touched] * a
+    region[touched] = np.clip(np.round(out), 0, 255).astype(np.uint8)
     return touched
 
 

@@ -31,6 +31,7 @@ from svhn_erase.model.nets import ConvNet
 from svhn_erase.removal.config import RemovalConfig
 from svhn_erase.removal.keypixels import dilate
 from svhn_erase.removal.kmeans import kmeans, kmeans_centres, sq_dist
+from svhn_erase.removal.median import median0
 
 
 def normalized_luma(rgb: np.ndarray) -> np.ndarray:
@@ -81,7 +82,7 @@ def native_map_stats(model: ConvNet, crops: list[np.ndarray]) -> list[np.ndarray
     v = flat.T @ bias / n_maps
     eigval, eigvec = np.linalg.eigh(m)
     keep = eigval > eigval.max() * 1e-9
-    filters = [(float(lam), vec.reshape(ks, ks).astype(np.float32))
+    filters = [(np.float32(lam), vec.reshape(ks, ks).astype(np.float32))
                for lam, vec in zip(eigval[keep], eigvec.T[keep], strict=True)]
     mean_filter = flat.mean(0).reshape(ks, ks).astype(np.float32)
     v_filter = v.reshape(ks, ks).astype(np.float32)
@@ -92,8 +93,11 @@ def native_map_stats(model: ConvNet, crops: list[np.ndarray]) -> list[np.ndarray
         g = normalized_luma(c)
         mean = cv2.filter2D(g, -1, mean_filter, borderType=border) + b_mean
         sq = 2.0 * cv2.filter2D(g, -1, v_filter, borderType=border) + b_sq
-        for lam, f in filters:
-            sq += lam * cv2.filter2D(g, -1, f, borderType=border) ** 2
+        for lam, f in filters:  # sq += lam * filtered ** 2, without the temporaries
+            t = cv2.filter2D(g, -1, f, borderType=border)
+            np.multiply(t, t, out=t)
+            t *= lam
+            sq += t
         var = np.maximum(sq - mean**2, 0.0) * (n_maps / max(n_maps - 1, 1))
         out.append(np.stack([mean, np.sqrt(var)]).astype(np.float32))
     return out
@@ -137,19 +141,27 @@ def prepare(crop: np.ndarray, stats: np.ndarray, inner: tuple[slice, slice],
     return Prepared(pixel_features(crop, stats, config.fmap_weight), ring, centre)
 
 
+def cluster_shares(label: np.ndarray, ring: np.ndarray, box: np.ndarray,
+                   clusters: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per cluster, its share of the box and how many times more common it is in the box
+    than on the ring (``digit_clusters``' evidence)."""
+    n_ring, n_box = max(int(ring.sum()), 1), max(int(box.sum()), 1)
+    in_ring = np.bincount(label[ring], minlength=clusters) / n_ring
+    in_box = np.bincount(label[box], minlength=clusters) / n_box
+    return in_box, in_box / np.maximum(in_ring, 1e-3)
+
+
 def digit_clusters(label: np.ndarray, ring: np.ndarray, box: np.ndarray,
-                   config: RemovalConfig, distinct: np.ndarray | None = None) -> np.ndarray:
+                   config: RemovalConfig, distinct: np.ndarray | None = None,
+                   shares: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Which clusters are digit (bool, one per cluster), by the background prior; all False
     when no cluster qualifies. When the digit clusters cover less than
     ``config.min_digit_share`` of the box, the next most over-represented clusters (still
     ``config.min_share_ratio`` times more common in the box than around it, and
     ``distinct`` from the ring's own colours, when given) join until they do: a digit whose
     colour also shows on the ring (a plate's white border, a neighbour's stroke) is not left
-    whole."""
-    n_ring, n_box = max(int(ring.sum()), 1), max(int(box.sum()), 1)
-    in_ring = np.bincount(label[ring], minlength=config.clusters) / n_ring
-    in_box = np.bincount(label[box], minlength=config.clusters) / n_box
-    ratio = in_box / np.maximum(in_ring, 1e-3)
+    whole. ``shares``: ``cluster_shares`` when already found."""
+    in_box, ratio = shares or cluster_shares(label, ring, box, config.clusters)
     big = in_box > config.min_cluster_share
     is_digit = (ratio > config.over) & big
     best = int(np.argmax(np.where(big, ratio, 0)))
@@ -202,7 +214,7 @@ def extend_digit(digit: np.ndarray, soft: np.ndarray, steps: int) -> np.ndarray:
 def ring_noise(dist: np.ndarray, ring: np.ndarray) -> float:
     """The ring's noise: the median distance of its pixels to their own centre (``dist``
     (n, k): squared distances to the k-means centres; ``ring`` (n,) bool)."""
-    return float(np.median(np.sqrt(dist[ring].min(1)))) if ring.any() else 0.0
+    return float(median0(np.sqrt(dist[ring].min(1)))) if ring.any() else 0.0
 
 
 def distinct_clusters(label: np.ndarray, ring: np.ndarray, centres: np.ndarray, noise: float,
@@ -232,14 +244,31 @@ def cluster_masks(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
                                 config.kmeans_sample)
         dist = np.maximum(sq_dist(flat, centres), 0.0)
     else:
-        dist = sq_dist(flat, centres)
-        label = dist.argmin(1)
-        np.maximum(dist, 0.0, out=dist)
-    noise = ring_noise(dist, ring.ravel())
-    is_digit = digit_clusters(label, ring.ravel(), box.ravel(), config,
-                              distinct_clusters(label, ring.ravel(), centres, noise, config))
-    could_grow = second_look_grows(label, ring.ravel(), box.ravel(), centres, noise, config,
-                                   is_digit)
+        label, dist = assign(flat, centres)
+    return split_assigned((h, w), label, dist, centres, ring, box, config)
+
+
+def assign(flat: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's nearest centre and its squared distances to all (clipped at 0)."""
+    dist = sq_dist(flat, centres)
+    label = dist.argmin(1)
+    np.maximum(dist, 0.0, out=dist)
+    return label, dist
+
+
+def split_assigned(shape: tuple[int, int], label: np.ndarray, dist: np.ndarray,
+                   centres: np.ndarray, ring: np.ndarray, box: np.ndarray,
+                   config: RemovalConfig) -> Segmented:
+    """``cluster_masks`` from the pixels' nearest centres ``label`` (n,) and squared
+    distances ``dist`` (n, k) to the ``centres``."""
+    h, w = shape
+    ring, box = ring.ravel(), box.ravel()
+    noise = ring_noise(dist, ring)
+    distinct = distinct_clusters(label, ring, centres, noise, config)
+    shares = cluster_shares(label, ring, box, config.clusters)
+    is_digit = digit_clusters(label, ring, box, config, distinct, shares)
+    could_grow = second_look_grows(label, ring, box, centres, noise, config, is_digit,
+                                   distinct, shares)
     if not is_digit.any() or is_digit.all():
         return Segmented.empty((h, w), could_grow)
     d_bg = np.sqrt(dist[:, ~is_digit].min(1))
@@ -264,14 +293,18 @@ def second_look_config(config: RemovalConfig) -> RemovalConfig:
 
 def second_look_grows(label: np.ndarray, ring: np.ndarray, box: np.ndarray,
                       centres: np.ndarray, noise: float, config: RemovalConfig,
-                      is_digit: np.ndarray) -> bool:
+                      is_digit: np.ndarray, distinct: np.ndarray | None = None,
+                      shares: tuple[np.ndarray, np.ndarray] | None = None) -> bool:
     """Whether the second look's minimum digit share (``config.ghost_digit_share``, when
-    ``config.ghost_prob`` is on) makes more clusters digit than ``is_digit``."""
+    ``config.ghost_prob`` is on) makes more clusters digit than ``is_digit``. ``distinct``
+    and ``shares``: what the first split found (``distinct_clusters`` under ``config``,
+    ``cluster_shares``), reused where the second look's settings give the same."""
     if config.ghost_prob <= 0 or config.ghost_digit_share <= config.min_digit_share:
         return False
     again = second_look_config(config)
-    more = digit_clusters(label, ring, box, again,
-                          distinct_clusters(label, ring, centres, noise, again))
+    if distinct is None or config.min_digit_share <= 0:  # none under config: find them
+        distinct = distinct_clusters(label, ring, centres, noise, again)
+    more = digit_clusters(label, ring, box, again, distinct, shares)
     return bool((more & ~is_digit).any())
 
 
@@ -284,10 +317,19 @@ def cluster_digit(features: np.ndarray, ring: np.ndarray, box: np.ndarray,
 @dataclass
 class Clustered:
     """One crop ready to be split: its ``Prepared`` features and its k-means centres (None:
-    too few pixels to cluster). Splitting again with other settings reuses both."""
+    too few pixels to cluster). Splitting again with other settings reuses both, and the
+    pixels' nearest centres and distances (``assigned``, found at the first split)."""
 
     prepared: Prepared
     centres: np.ndarray | None
+    flat: np.ndarray | None = None  # the features as (h * w, d) float64, when clustered
+    _assigned: tuple[np.ndarray, np.ndarray] | None = None
+
+    def assigned(self) -> tuple[np.ndarray, np.ndarray]:
+        """``assign`` of the pixels to the centres, found once."""
+        if self._assigned is None:
+            self._assigned = assign(self.flat, self.centres)
+        return self._assigned
 
 
 def cluster_crops(model: ConvNet, crops: list[np.ndarray], inner: list[tuple[slice, slice]],
@@ -299,18 +341,23 @@ def cluster_crops(model: ConvNet, crops: list[np.ndarray], inner: list[tuple[sli
     prepared = [prepare(c, s, box, o, config)
                 for c, s, box, o in zip(crops, stats, inner, others, strict=True)]
     todo = [n for n, p in enumerate(prepared) if p.clusterable(config.clusters)]
-    found = kmeans_centres([prepared[n].features.reshape(-1, prepared[n].features.shape[-1])
-                            .astype(np.float64) for n in todo], config.clusters,
-                           config.kmeans_iterations, config.kmeans_sample)
+    flats = {n: prepared[n].features.reshape(-1, prepared[n].features.shape[-1])
+             .astype(np.float64) for n in todo}
+    found = kmeans_centres(list(flats.values()), config.clusters, config.kmeans_iterations,
+                           config.kmeans_sample)
     centres = dict(zip(todo, found, strict=True))
-    return [Clustered(p, centres.get(n)) for n, p in enumerate(prepared)]
+    return [Clustered(p, centres.get(n), flats.get(n)) for n, p in enumerate(prepared)]
 
 
 def split_clustered(crop: Clustered, config: RemovalConfig) -> Segmented:
     """``cluster_masks`` of one clustered crop; the digit mask dilated by
     ``config.digit_dilation``."""
     p = crop.prepared
-    seg = cluster_masks(p.features, p.ring, p.centre, config, crop.centres)
+    if crop.centres is None:
+        seg = cluster_masks(p.features, p.ring, p.centre, config)
+    else:
+        seg = split_assigned(p.ring.shape, *crop.assigned(), crop.centres, p.ring, p.centre,
+                             config)
     if config.digit_dilation > 0:
         seg.digit = dilate(seg.digit, iterations=config.digit_dilation, cross=True)
     return seg

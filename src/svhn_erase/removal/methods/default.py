@@ -121,23 +121,23 @@ class DefaultMethod(RemovalMethod):
         model = self.require_model(model)
         config: RemovalConfig = self.config
         digits = records.digit_records(scenes, config.context_margin)
-        with prepared(model, channels_last=True):
+        with prepared(model, channels_last=True):  # one layout change for both looks
             x40 = records.classifier_inputs(digits)
             records.classify(digits, model, x40, config.classify_batch)
             clustered = cluster_records(digits, model, config, len(scenes))
-        segments = [split_clustered(c, config) for c in clustered]
-        fills = Fills(digits, segments, config, self.keep_stages)
-        fills.update(scenes, range(len(digits)))
-        images, replaced = fills.paste(scenes)
-        if config.ghost_prob > 0:
-            again = second_look_config(config)
-            redo = still_read(digits, images, model, config,
-                              [n for n, seg in enumerate(segments) if seg.could_grow])
-            for n in redo:
-                fills.segments[n] = split_clustered(clustered[n], again)
-            if redo:
-                fills.update(scenes, redo)
-                images, replaced = fills.paste(scenes)
+            segments = [split_clustered(c, config) for c in clustered]
+            fills = Fills(digits, segments, config, self.keep_stages)
+            fills.update(scenes, range(len(digits)))
+            images, replaced = fills.paste(scenes)
+            if config.ghost_prob > 0:
+                again = second_look_config(config)
+                redo = still_read(digits, images, model, config,
+                                  [n for n, seg in enumerate(segments) if seg.could_grow])
+                for n in redo:
+                    fills.segments[n] = split_clustered(clustered[n], again)
+                if redo:
+                    fills.update(scenes, redo)
+                    images, replaced = fills.paste(scenes, {digits[n].scene for n in redo})
         return digits, images, replaced
 
 
@@ -179,6 +179,8 @@ class Fills:
         self.masks: list = [None] * n
         self.fills: list = [None] * n
         self.stages: list = [None] * n
+        self.images: list[np.ndarray] = []  # the last ``paste``'s erased images ...
+        self.replaced: list[np.ndarray] = []  # ... and pixels written, per scene
 
     def update(self, scenes: Sequence[Scene], which: Sequence[int]) -> None:
         """Hole, seam and fill (with texture detail) of the records ``which``."""
@@ -203,12 +205,24 @@ class Fills:
                                   "low": low[i], "high": details[i].added,
                                   "gain": details[i].gain}
 
-    def paste(self, scenes: Sequence[Scene]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def paste(self, scenes: Sequence[Scene], again: set[int] | None = None
+              ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Every record's fill pasted into a copy of its scene (the records' key pixels,
-        digit masks and stages set): the erased images and the pixels written."""
-        images = [s.image.copy() for s in scenes]
-        replaced = [np.zeros(s.image.shape[:2], bool) for s in scenes]
+        digit masks and stages set): the erased images and the pixels written. ``again``:
+        only these scenes are pasted anew (from their originals, every record of theirs, in
+        order, so overlapping contexts paste as the first time), the others are kept from
+        the previous call."""
+        if again is None:
+            self.images = [s.image.copy() for s in scenes]
+            self.replaced = [np.zeros(s.image.shape[:2], bool) for s in scenes]
+        else:
+            for i in again:
+                self.images[i] = scenes[i].image.copy()
+                self.replaced[i] = np.zeros(scenes[i].image.shape[:2], bool)
+        images, replaced = self.images, self.replaced
         for n, record in enumerate(self.digits):
+            if again is not None and record.scene not in again:
+                continue
             (hole, seam), bg, ctx = self.masks[n], ~self.segments[n].digit, record.context
             written = paste(images[record.scene], ctx.top, ctx.left, self.fills[n], hole, seam,
                             self.config.seam_alphas)

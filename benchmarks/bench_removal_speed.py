@@ -1,0 +1,146 @@
+"""Same-run speed ablation of the default method: this tree's code against an older copy of
+the package, each with today's settings and the settings from before issue 14.
+
+Usage::
+
+    git archive <rev> src | tar -x -C /tmp/old      # the baseline code, e.g. a2c1337
+    python benchmarks/bench_removal_speed.py --data /work/scratch/s3/data --split tune \
+        --baseline-src /tmp/old/src [--limit 300] [--repeat 5]
+
+One worker process per code copy (``PYTHONPATH`` points it at its ``src``), both on one
+thread (``torch``, OpenCV, OMP, MKL) and both loading the same classifier file (this tree's
+packaged one unless ``--weights``). The images are read once per worker (not timed); every
+(code, settings) pair erases one chunk as warm-up, then they take turns, a full pass over
+the split each (chunks of 32 images, as ``svhn-erase bench``), ``--repeat`` rounds; the
+best pass counts. CPU time is the worker's own (``time.process_time``), so other jobs on
+the machine slow the wall clock more than it. Every pass also hashes its outputs (erased
+images, written pixels, digit masks, key pixels, classes): pairs with the same settings must
+hash alike, or the new code changed what the method does. The ratio column is the speed
+(digits per CPU second) over the first row's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+CHUNK = 32
+# the default's settings before issue 14 (the target's baseline: "removal speed does not drop
+# below today's"), as overrides of today's RemovalConfig
+PRE_ISSUE = {"min_digit_share": 0.0, "ghost_prob": 0.0, "seam_alphas": (0.8,),
+             "kmeans_sample": 500, "peel_step": 1, "node_outlier": 0.0, "node_spread": 0.0,
+             "extend_steps": 0, "thin_noise": 0.0, "certainty_share": 0.0}
+SETTINGS = {"default": {}, "pre-issue": PRE_ISSUE}
+
+
+def _digest(outputs) -> str:
+    h = hashlib.sha256()
+    for e in outputs:
+        for a in (e.image, e.replaced, e.mask, *e.keypix, *e.digit_masks, e.preds):
+            h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Serve timed passes: one settings name per stdin line, one JSON line back."""
+    import cv2
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    np.seterr(all="ignore")
+    import svhn_erase
+    from svhn_erase.data import split
+    from svhn_erase.model.weights import load_classifier
+    from svhn_erase.removal.config import RemovalConfig
+    from svhn_erase.removal.methods import Scene, create
+
+    model = load_classifier(args.weights)
+    path = split.split_dir(args.data, args.split)
+    scenes = [Scene(p.image, p.boxes) for p in split.iter_parents(path, limit=args.limit)]
+    chunks = [scenes[i:i + CHUNK] for i in range(0, len(scenes), CHUNK)]
+    methods = {k: create("default", replace(RemovalConfig(), **v)) for k, v in SETTINGS.items()}
+    for m in methods.values():
+        m.erase(chunks[0], model)
+    print(json.dumps({"package": svhn_erase.__file__}), flush=True)
+    for line in sys.stdin:
+        m = methods[line.strip()]
+        cpu, wall = time.process_time(), time.perf_counter()
+        outputs = [e for chunk in chunks for e in m.erase(chunk, model)]
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        print(json.dumps({"cpu": cpu, "wall": wall, "hash": _digest(outputs),
+                          "digits": sum(len(e.preds) for e in outputs)}), flush=True)
+
+
+def _start(src: str, args: argparse.Namespace) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    cmd = [sys.executable, __file__, "--worker", "--data", args.data, "--split", args.split,
+           "--limit", str(args.limit), "--weights", args.weights]
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    print(f"{src}: {json.loads(proc.stdout.readline())['package']}", flush=True)
+    return proc
+
+
+def _ask(proc: subprocess.Popen, settings: str) -> dict:
+    proc.stdin.write(settings + "\n")
+    proc.stdin.flush()
+    return json.loads(proc.stdout.readline())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="folder holding the split folders")
+    parser.add_argument("--split", required=True, help="split name, e.g. tune")
+    parser.add_argument("--baseline-src",
+                        help="the older code's src folder (git archive REV src | tar -x)")
+    parser.add_argument("--limit", type=int, default=300, help="first N images (default 300)")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds (default 5)")
+    parser.add_argument("--weights", default=None,
+                        help="classifier file for both (default: this tree's packaged one)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.weights is None:
+        from svhn_erase.model.weights import resolve_weights
+        args.weights = str(resolve_weights(None))
+    if args.worker:
+        worker(args)
+        return
+    if args.baseline_src is None:
+        parser.error("--baseline-src is required")
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+    codes = {"baseline": _start(args.baseline_src, args), "this tree": _start(here, args)}
+    pairs = [("baseline", "pre-issue"), ("baseline", "default"), ("this tree", "pre-issue"),
+             ("this tree", "default")]
+    runs: dict[tuple[str, str], list[dict]] = {p: [] for p in pairs}
+    for _ in range(args.repeat):
+        for code, settings in pairs:
+            runs[code, settings].append(_ask(codes[code], settings))
+    for proc in codes.values():
+        proc.stdin.close()
+        proc.wait()
+    digits = runs[pairs[0]][0]["digits"]
+    base_cpu = min(r["cpu"] for r in runs[pairs[0]])
+    base_wall = min(r["wall"] for r in runs[pairs[0]])
+    print(f"{'code':<10} {'settings':<10} {'cpu s':>7} {'wall s':>7} {'digits/cpu s':>12} "
+          f"{'x cpu':>6} {'x wall':>6}  outputs")
+    for (code, settings), rs in runs.items():
+        cpu, wall = min(r["cpu"] for r in rs), min(r["wall"] for r in rs)
+        hashes = sorted({r["hash"] for r in rs})
+        print(f"{code:<10} {settings:<10} {cpu:7.2f} {wall:7.2f} {digits / cpu:12.0f} "
+              f"{base_cpu / cpu:6.3f} {base_wall / wall:6.3f}  {','.join(hashes)}")
+    same = all({r["hash"] for r in runs["baseline", s]} == {r["hash"] for r in runs["this tree", s]}
+               for s in SETTINGS)
+    print(f"({digits} digits; best of {args.repeat} interleaved passes, one thread; outputs "
+          f"{'identical' if same else 'DIFFER'} between the two codes per settings)")
+
+
+if __name__ == "__main__":
+    main()
