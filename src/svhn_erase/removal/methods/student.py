@@ -2,7 +2,8 @@
 
 Per call, for every box of every scene at once: cut the box with its context to the
 network's square size (``student.crops``), one batched forward gives each crop's digit
-probability (kept inside the box), mapped back to the box and thresholded; the digit masks
+probability (kept inside the box), lowered where a pixel's colour lies towards its crop's
+background (``student.refine``), mapped back to the box and thresholded; the digit masks
 of all boxes of a scene make its digit map. The fill (``student.fill``) then does what the
 default method's does, at each box's own resolution and batched across boxes: every pixel
 of the hole (the digit in the box and a one-pixel seam) becomes the Gaussian-weighted mean
@@ -38,6 +39,7 @@ from svhn_erase.removal.student.fill import (
     paste_context,
 )
 from svhn_erase.removal.student.net import StudentNet, fused, load_student
+from svhn_erase.removal.student.refine import ColourCheck, colour_cut
 
 PACKAGED = Path(__file__).resolve().parents[2] / "checkpoints" / "student.safetensors"
 STAGES = ("cut", "mask", "fill", "paste")
@@ -51,6 +53,7 @@ class StudentConfig:
 
     weights: str | None = None  # None: the packaged checkpoints/student.safetensors
     threshold: float = 0.5  # digit probability from which a pixel is replaced
+    colour: ColourCheck = ColourCheck()  # the masks checked against each crop's colours
     context: int = 2  # pixels around each box the fill draws from (the default's margin)
     fill: FillSettings = FillSettings()  # the batched fill's (``student.fill``)
     seam_alpha: float = 0.8  # blend weight of the one-pixel seam around the hole
@@ -82,15 +85,19 @@ def _timed(timer: dict[str, float] | None, stage: str):
 
 
 def digit_probabilities(net: StudentNet, x: torch.Tensor, inside: torch.Tensor,
-                        batch: int) -> torch.Tensor:
-    """(n, 1, s, s) digit probability of every crop, 0 outside its box, on the network's
+                        others: torch.Tensor, config: StudentConfig) -> torch.Tensor:
+    """(n, 1, s, s) digit probability of every crop, 0 outside its box, lowered where a
+    pixel's colour lies towards its crop's background (``student.refine``), on the network's
     device."""
     device = next(net.parameters()).device
-    out = []
     with torch.inference_mode():
-        for start in range(0, len(x), batch):
-            out.append(torch.sigmoid(net(x[start:start + batch].to(device))))
-        return torch.cat(out) * inside.to(device) if out else inside.to(device)
+        x = x.to(device)
+        logit = torch.cat([net(x[start:start + config.batch])
+                           for start in range(0, len(x), config.batch)]) if len(x) else \
+            torch.zeros(0, 1, *x.shape[-2:], device=device)
+        inside, others = inside.to(device), others.to(device)
+        logit = logit - colour_cut(x, logit, inside, others, config.colour)
+        return torch.sigmoid(logit) * inside
 
 
 def erase_with(net: StudentNet, scenes: Sequence[Scene], config: StudentConfig,
@@ -146,8 +153,9 @@ def _erase(net: StudentNet, scenes: Sequence[Scene], config: StudentConfig,
                                    [r.scene for r in digits], spec.size)
         x = cropping.to_tensor(squares)
         inside = cropping.box_masks(windows, spec.size)
+        others = cropping.other_box_masks(windows, [r.scene for r in digits], spec.size)
     with _timed(timer, "mask"):
-        prob = digit_probabilities(net, x, inside, config.batch)[:, 0].cpu().numpy()
+        prob = digit_probabilities(net, x, inside, others, config)[:, 0].cpu().numpy()
         maps = digit_maps(scenes, digits, windows, prob, config.threshold)
     with _timed(timer, "fill"), torch.inference_mode():
         fills = fill_all(scenes, digits, maps, config, device)

@@ -49,12 +49,15 @@ class TrainConfig:
     judged: bool = True  # round 1: only boxes the judge finds digit-free after the teacher
     keep_share: float = 0.8  # later rounds: the share of boxes the last round is surest of
     rounds: int = 1  # 2: a noisy-student round on the student's own masks (worse here)
+    stretch: float = 0.0  # augmentation: widths scaled by up to 1 +- this on top of the scale
+    shear: float = 0.0  # augmentation: slanted by up to +- this (x moves by shear x y)
 
 
-def augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator
-            ) -> tuple[torch.Tensor, torch.Tensor]:
+def augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, stretch: float = 0.0,
+            shear: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Noisy copies of crops ``x`` (n, 3, s, s) in [-1, 1] and their labels (n, 1, s, s):
-    mirror, scale and shift move both; channel order, inversion, contrast, brightness, blur
+    mirror, scale, shift and (when given) a width ``stretch`` and a ``shear`` (other fonts'
+    proportions and slant) move both; channel order, inversion, contrast, brightness, blur
     and pixel noise touch the crop alone."""
     n = len(x)
     rand = lambda *shape: torch.rand(*shape, generator=gen)  # noqa: E731
@@ -63,6 +66,10 @@ def augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator
     theta = torch.zeros(n, 2, 3)
     theta[:, 0, 0], theta[:, 1, 1] = scale * flip, scale
     theta[:, :, 2] = (rand(n, 2) - 0.5) * 0.16
+    if stretch > 0:
+        theta[:, 0, 0] *= 1.0 + stretch * (2.0 * rand(n) - 1.0)
+    if shear > 0:
+        theta[:, 0, 1] = shear * (2.0 * rand(n) - 1.0)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
     y = F.grid_sample(y, grid, padding_mode="zeros", align_corners=False)
@@ -121,7 +128,8 @@ def fit(spec: StudentSpec, squares: np.ndarray, labels: np.ndarray, weights: np.
         order, total = rng.permutation(len(squares)), 0.0
         for start in range(0, len(order), config.batch):
             idx = np.sort(order[start:start + config.batch])
-            x, y = augment(to_tensor(squares[idx]), y_all[idx], gen)
+            x, y = augment(to_tensor(squares[idx]), y_all[idx], gen, config.stretch,
+                           config.shear)
             loss = F.binary_cross_entropy_with_logits(net(x), y, reduction="none")
             loss = (loss.mean((1, 2, 3)) * w_all[idx]).sum() / w_all[idx].sum()
             opt.zero_grad()
