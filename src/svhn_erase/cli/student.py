@@ -38,6 +38,11 @@ def _add_train_student(sub: argparse._SubParsersAction) -> None:
                    f"masks (default: {config.rounds})")
     p.add_argument("--seed", type=int, default=config.seed,
                    help=f"random seed (default: {config.seed})")
+    p.add_argument("--stretch", type=float, default=config.stretch,
+                   help="augmentation: widths scaled by up to 1 +- this (default: "
+                   f"{config.stretch})")
+    p.add_argument("--shear", type=float, default=config.shear,
+                   help=f"augmentation: slant of up to +- this (default: {config.shear})")
     p.add_argument("--width", type=positive, default=spec.width,
                    help=f"channels at full resolution (default: {spec.width})")
     p.add_argument("--size", type=positive, default=spec.size,
@@ -57,7 +62,8 @@ def _run_train_student(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)  # one thread: the same weights from the same seed everywhere
     args.out.mkdir(parents=True, exist_ok=True)
     spec = StudentSpec(size=args.size, margin=args.margin, width=args.width)
-    config = TrainConfig(seed=args.seed, epochs=args.epochs, rounds=args.rounds)
+    config = TrainConfig(seed=args.seed, epochs=args.epochs, rounds=args.rounds,
+                         stretch=args.stretch, shear=args.shear)
     record = run_training([Source.parse(s) for s in args.source], args.out, spec, config,
                           args.weights, args.judge, args.teacher_data)
     for n, r in enumerate(record["rounds"], start=1):
