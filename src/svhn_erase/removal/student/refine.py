@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-EPS = 1e-6
+from svhn_erase.removal.student import fill
 
 
 @dataclass(frozen=True)
@@ -40,23 +40,14 @@ class ColourCheck:
 def colour_place(x: torch.Tensor, logit: torch.Tensor, inside: torch.Tensor,
                  others: torch.Tensor, check: ColourCheck) -> torch.Tensor:
     """(n, 1, s, s): each pixel's place t between its crop's background colour (0) and digit
-    colour (1). ``x`` (n, 3, s, s): the crops; ``logit``: the network's digit logits;
-    ``inside`` / ``others``: the crop's own box / other boxes. The weighted means are two
-    batched matrix products (a handful of passes over the crops)."""
-    n, c, h, w = x.shape
-    flat = x.reshape(n, c, h * w)
+    colour (1), as the fill places its nodes (``fill.colour_place``). ``x`` (n, 3, s, s): the
+    crops; ``logit``: the network's digit logits; ``inside`` / ``others``: the crop's own box
+    / other boxes."""
     sure = logit > math.log(check.high / (1.0 - check.high))
     unsure = logit > math.log(check.low / (1.0 - check.low))
     background = torch.where(inside > 0, ~unsure, others == 0).to(x.dtype)
     digit = (sure & (inside > 0)).to(x.dtype)
-    weights = torch.cat([background, digit], 1).reshape(n, 2, h * w).transpose(1, 2)
-    sums = torch.cat([flat, (flat * flat).sum(1, keepdim=True)], 1) @ weights  # (n, c+1, 2)
-    means = sums / weights.sum(1, keepdim=True).clamp_min(EPS)
-    back, step = means[:, :c, 0], means[:, :c, 1] - means[:, :c, 0]  # (n, c)
-    spread = (means[:, c, 0] - (back * back).sum(1)).clamp_min(0.0)  # mean squared distance
-    length = torch.maximum((step * step).sum(1), check.noise ** 2 * spread).clamp_min(EPS)
-    t = (step[:, None, :] @ flat).squeeze(1) - (back * step).sum(1, keepdim=True)
-    return (t / length[:, None]).reshape(n, 1, h, w)
+    return fill.colour_place(x, digit, background, check.noise)
 
 
 def colour_cut(x: torch.Tensor, logit: torch.Tensor, inside: torch.Tensor,
