@@ -1,5 +1,6 @@
 """The default method's shortcuts give what the generic calls they replace give, to the bit:
-medians, quantiles, distance transforms, the classifier's crops, the second look's paste."""
+medians, quantiles, distance transforms, the classifier's crops, the second look's paste;
+and the second look skips the classes it is told to (``RemovalConfig.ghost_skip``)."""
 
 from __future__ import annotations
 
@@ -99,3 +100,15 @@ def test_second_look_repastes_only_its_scenes_with_the_same_result(model, monkey
         np.testing.assert_array_equal(a.mask, b.mask)
         for x, y in zip(a.keypix, b.keypix, strict=True):
             np.testing.assert_array_equal(x, y)
+
+
+def test_skipped_classes_get_no_second_look(model) -> None:
+    scenes = _scenes()[:1]
+    always = DefaultMethod(RemovalConfig(ghost_prob=1e-9, ghost_skip=()))
+    digits, _, _ = always.erase_records(scenes, model)
+    read = tuple({d.pred for d in digits})  # every class the classifier read here
+    skipped = DefaultMethod(RemovalConfig(ghost_prob=1e-9, ghost_skip=read)).erase(scenes, model)
+    plain = DefaultMethod(RemovalConfig(ghost_prob=0)).erase(scenes, model)
+    looked = always.erase(scenes, model)
+    np.testing.assert_array_equal(skipped[0].image, plain[0].image)
+    assert not np.array_equal(looked[0].image, plain[0].image)  # the look does change it

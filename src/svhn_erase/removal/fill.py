@@ -152,16 +152,22 @@ def onion_peel(filled: np.ndarray, rc: np.ndarray, w: np.ndarray, hole: np.ndarr
 def _peel_one_region(stacked: np.ndarray, labels: np.ndarray, hole: np.ndarray, step: int,
                      blur: dict, fallback: np.ndarray) -> None:
     """``onion_peel``'s rings for a single region, in place on its ``stacked`` (h, w, 4) and
-    ``labels``: the same steps with the masks kept as uint8 for OpenCV."""
+    ``labels``: the same steps with the masks kept as uint8 for OpenCV, and each ring's blur
+    taken over the window its pixels need (the ring's bounding box grown by the kernel's
+    reach: OpenCV's blur gives the same values there as over the whole crop)."""
     kernel = np.ones((3, 3), np.uint8)
     known = (labels > 0).view(np.uint8)
     remaining = hole.copy()
+    h, w = hole.shape
+    rx, ry = blur["ksize"][0] // 2, blur["ksize"][1] // 2
     while remaining.any():
         layer = remaining & cv2.dilate(known, kernel, iterations=step).view(bool)
         if not layer.any():
             layer = remaining
         ys, xs = np.nonzero(layer)
-        at = cv2.GaussianBlur(stacked, **blur)[ys, xs]
+        top, left = max(int(ys.min()) - ry, 0), max(int(xs.min()) - rx, 0)
+        window = stacked[top:min(int(ys.max()) + ry + 1, h), left:min(int(xs.max()) + rx + 1, w)]
+        at = cv2.GaussianBlur(np.ascontiguousarray(window), **blur)[ys - top, xs - left]
         d = at[:, 3]
         ok = d > 1e-6
         stacked[ys, xs, :3] = np.where(ok[:, None], at[:, :3] / np.maximum(d, 1e-6)[:, None],

@@ -132,12 +132,11 @@ class DefaultMethod(RemovalMethod):
             if config.ghost_prob > 0:
                 again = second_look_config(config)
                 redo = still_read(digits, images, model, config,
-                                  [n for n, seg in enumerate(segments) if seg.could_grow])
+                                  [n for n, seg in enumerate(segments)
+                                   if seg.could_grow and digits[n].pred not in config.ghost_skip])
                 for n in redo:
                     fills.segments[n] = split_clustered(clustered[n], again)
-                if redo:
-                    fills.update(scenes, redo)
-                    images, replaced = fills.paste(scenes, {digits[n].scene for n in redo})
+                images, replaced = fills.refill(scenes, redo)
         return digits, images, replaced
 
 
@@ -204,6 +203,15 @@ class Fills:
                                   "digit": seg.digit, "hole": hole, "seam": seam,
                                   "low": low[i], "high": details[i].added,
                                   "gain": details[i].gain}
+
+    def refill(self, scenes: Sequence[Scene], which: Sequence[int]
+               ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``update`` of the records ``which`` (their segments changed) and ``paste`` of their
+        scenes: the erased images and pixels written, as they are now."""
+        if which:
+            self.update(scenes, which)
+            self.paste(scenes, {self.digits[n].scene for n in which})
+        return self.images, self.replaced
 
     def paste(self, scenes: Sequence[Scene], again: set[int] | None = None
               ) -> tuple[list[np.ndarray], list[np.ndarray]]:
