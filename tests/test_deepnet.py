@@ -10,6 +10,7 @@ import torch
 
 from builders import make_split
 from svhn_erase import cli
+from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.deepnet import DEEP_ARCHITECTURES, DeepNet
 from svhn_erase.model.inference import batched_logits
 from svhn_erase.model.nets import NETWORKS, build_network, infer_architecture
@@ -69,3 +70,22 @@ def test_train_command_takes_the_deep_network(root, tmp_path, capsys) -> None:
               "--runs", str(tmp_path), "--id", "deep-"])
     (run,) = tmp_path.glob("deep-*")
     assert load_classifier(run).name == DEEP
+
+
+def test_an_ensemble_read_through_views_teaches_plain_training(root, tmp_path) -> None:
+    small = TrainConfig(net="ConvNet48_333", batch=16, size=32, test_split=None, epochs=1)
+    one = train_classifier(root, small, runs=tmp_path / "a", progress=False)
+    two = train_classifier(root, dataclasses.replace(small, net=DEEP), runs=tmp_path / "b",
+                           progress=False)
+    config = dataclasses.replace(small, teacher=[str(one), str(two)], teacher_views=True,
+                                 distill=0.5)
+    assert config.teachers == (str(one), str(two))  # a list (config.json) becomes a tuple
+    data, print_views = mixing.training_data(root, config, torch.device("cpu"), progress=False)
+    assert data.augment is None and data.soft.shape == (len(data.y_train), 10)
+    torch.testing.assert_close(data.soft.sum(1), torch.ones(len(data.y_train)))
+    plain, print_plain = mixing.training_data(
+        root, dataclasses.replace(config, teacher_views=False), torch.device("cpu"),
+        progress=False)
+    assert print_views != print_plain and not torch.allclose(data.soft, plain.soft)
+    with pytest.raises(SvhnEraseError, match="--teacher-views"):
+        TrainConfig(teacher_views=True)

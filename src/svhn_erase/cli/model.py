@@ -83,11 +83,22 @@ def _add_train_real(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ema", type=float, default=0.0,
                    help="keep and validate a moving average of the weights with this decay "
                    "per step, e.g. 0.998 (default: 0, off)")
-    p.add_argument("--teacher", type=Path, default=None,
+    p.add_argument("--teacher", type=Path, action="append", default=None,
                    help="distil from these weights: their probabilities, averaged over 15 box "
-                   "jitters with --augment, are soft labels (needs --distill)")
+                   "jitters with --augment or --teacher-views, are soft labels (needs "
+                   "--distill); repeat it for an ensemble (probabilities averaged)")
+    p.add_argument("--teacher-views", action="store_true",
+                   help="read the teachers through the 15 box jitters without --augment too")
     p.add_argument("--distill", type=float, default=0.0,
                    help="weight of the teacher's soft labels in the loss, 0..1 (default: 0)")
+
+
+def _teachers(paths: list[Path] | None) -> str | tuple[str, ...] | None:
+    """One teacher's path, several as a tuple (an ensemble), or None."""
+    if not paths:
+        return None
+    resolved = tuple(str(p.resolve()) for p in paths)
+    return resolved[0] if len(resolved) == 1 else resolved
 
 
 def _run_train(args: argparse.Namespace) -> None:
@@ -107,7 +118,8 @@ def _run_train(args: argparse.Namespace) -> None:
         init=str(args.init.resolve()) if args.init else None, augment=args.augment,
         schedule=args.schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, ema=args.ema,
-        teacher=str(args.teacher.resolve()) if args.teacher else None, distill=args.distill)
+        teacher=_teachers(args.teacher), teacher_views=args.teacher_views,
+        distill=args.distill)
     run = train.train_classifier(args.data, config, runs=args.runs, run_id=args.id,
                                  resume=args.resume)
     print(run)

@@ -50,7 +50,9 @@ class TrainConfig:
     averaged over the fixed box-jitter views of ``views`` (one plain view without
     ``augment``), computed once per training crop; the loss is ``1 - distill`` times the
     (label-smoothed) cross-entropy with the labels plus ``distill`` times the cross-entropy
-    with the teacher's probabilities.
+    with the teacher's probabilities. Several teachers (a tuple) are an ensemble: their
+    probabilities averaged. ``teacher_views`` reads them through the views without
+    ``augment`` too (training on plain crops with box-jitter soft labels).
     """
 
     split: str | None = "train"
@@ -80,10 +82,13 @@ class TrainConfig:
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
     ema: float = 0.0
-    teacher: str | None = None
+    teacher: str | tuple[str, ...] | None = None
+    teacher_views: bool = False
     distill: float = 0.0
 
     def __post_init__(self) -> None:
+        if isinstance(self.teacher, list):  # several teachers, read back from config.json
+            object.__setattr__(self, "teacher", tuple(self.teacher))
         _choose("network", self.net, NETWORKS)
         _choose("optimizer", self.opt, OPTIMIZERS)
         _choose("precision", self.precision, PRECISIONS)
@@ -129,9 +134,18 @@ class TrainConfig:
             raise SvhnEraseError(f"--ema must be in [0, 1), not {self.ema}")
         if not (math.isfinite(self.distill) and 0 <= self.distill <= 1):
             raise SvhnEraseError(f"--distill must be in [0, 1], not {self.distill}")
+        if self.teacher_views and not self.teacher:
+            raise SvhnEraseError("--teacher-views needs --teacher")
         if bool(self.teacher) != (self.distill > 0):
             raise SvhnEraseError("--teacher and --distill go together: a teacher's weights "
                                  "file and the weight (0..1] of its soft labels")
+
+    @property
+    def teachers(self) -> tuple[str, ...]:
+        """The teachers' weights files (none, one, or an ensemble)."""
+        if not self.teacher:
+            return ()
+        return (self.teacher,) if isinstance(self.teacher, str) else tuple(self.teacher)
 
     @classmethod
     def from_json(cls, saved: dict[str, Any]) -> TrainConfig:

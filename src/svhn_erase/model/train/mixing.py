@@ -60,6 +60,9 @@ def training_data(data: PathLike, config: TrainConfig, device: torch.device,
     """``(TrainData, fingerprint of everything trained on)`` for ``config``."""
     context = config.augment
     x_parts, y_parts, val_parts, prints = [], [], [], []
+    # what the teachers read: the training crops, or their context crops (teacher_views)
+    views_only = bool(config.teacher_views and not context)
+    t_parts: list[np.ndarray] = []
     real_val = bool(config.real and config.real_val_range)
     if config.split:
         path = split_mod.split_dir(data, config.split)
@@ -71,12 +74,17 @@ def training_data(data: PathLike, config: TrainConfig, device: torch.device,
         source = crop_set(path, config, progress, context=True) if context else plain
         x_parts.append(source.crops[train_idx])
         y_parts.append(source.labels[train_idx])
+        if views_only:
+            t_parts.append(crop_set(path, config, progress, context=True).crops[train_idx])
         val_parts.append((plain.crops[val_idx], plain.labels[val_idx]))
         prints.append(plain.fingerprint)
     if config.real:
         source = _real_set(config, config.real_range, progress, context)
         x_parts += [source.crops] * config.real_repeat
         y_parts += [source.labels] * config.real_repeat
+        if views_only:
+            t_parts += [_real_set(config, config.real_range, progress, True).crops] * \
+                config.real_repeat
         prints.append(f"real:{source.fingerprint}")
         if config.real_none:
             none = real.real_none_crops(config.real, config.real_range, config.real_none,
@@ -88,7 +96,9 @@ def training_data(data: PathLike, config: TrainConfig, device: torch.device,
         val_set = _real_set(config, config.real_val_range, progress)
         val_parts = [(val_set.crops, val_set.labels)]
         prints.append(f"real-val:{val_set.fingerprint}")
-    soft = _soft_labels(config, x_parts, device, progress)
+    if views_only and config.real_none:
+        raise SvhnEraseError("--teacher-views without --augment does not take --real-none")
+    soft = _soft_labels(config, t_parts if views_only else x_parts, device, progress)
     x_train = crops_mod.normalize(np.concatenate(x_parts))
     y_train = torch.as_tensor(np.concatenate(y_parts))
     x_val = crops_mod.normalize(np.concatenate([v[0] for v in val_parts]))
@@ -98,7 +108,9 @@ def training_data(data: PathLike, config: TrainConfig, device: torch.device,
                              augment.Augmenter(config.size, config.margin) if context else None,
                              soft.to(device) if soft is not None else None)
     if config.teacher:
-        prints.append(f"teacher:{weights_digest(config.teacher)}:{config.augment}")
+        digests = ",".join(weights_digest(t) for t in config.teachers)
+        views_flag = ":views" if config.teacher_views else ""
+        prints.append(f"teacher:{digests}:{config.augment}{views_flag}")
     return tensors, _fingerprint(prints)
 
 
@@ -110,19 +122,28 @@ def _soft_labels(config: TrainConfig, parts: list[np.ndarray], device: torch.dev
         return None
     from svhn_erase.model.weights import load_classifier
 
-    teacher = load_classifier(config.teacher, device=device)
-    if teacher.num_classes != config.classes:
-        raise SvhnEraseError(f"{config.teacher}: the teacher has {teacher.num_classes} "
-                             f"classes, the run {config.classes}")
+    teachers = [load_classifier(path, device=device) for path in config.teachers]
+    for path, teacher in zip(config.teachers, teachers, strict=True):
+        if teacher.num_classes != config.classes:
+            raise SvhnEraseError(f"{path}: the teacher has {teacher.num_classes} "
+                                 f"classes, the run {config.classes}")
     done: dict[int, torch.Tensor] = {}
     for crops in parts:
         if id(crops) not in done:
-            x = crops_mod.normalize(crops)
-            # the plain forward, as the packaged classifier's teacher labels were computed
-            done[id(crops)] = (views.view_probs([teacher], x, config.size, config.margin,
-                                                progress=progress, fast=False) if config.augment
-                               else views.plain_probs([teacher], x))
+            done[id(crops)] = _teacher_probs(config, teachers, crops, progress)
     return torch.cat([done[id(crops)] for crops in parts])
+
+
+def _teacher_probs(config: TrainConfig, teachers: list, crops: np.ndarray,
+                   progress: bool) -> torch.Tensor:
+    """The teachers' averaged probabilities for one part's crops: through the box-jitter
+    views of context crops (``augment`` or ``teacher_views``) or once per plain crop."""
+    x = crops_mod.normalize(crops)
+    if not (config.augment or config.teacher_views):
+        return views.plain_probs(teachers, x)
+    # the removal's fast forward (the same probabilities up to float rounding; the second
+    # session's packaged classifier was distilled with the plain one, fast=False)
+    return views.view_probs(teachers, x, config.size, config.margin, progress=progress)
 
 
 def _fingerprint(prints: list[str]) -> str:
