@@ -19,10 +19,14 @@ Usage::
    boxes, and with the detected ones (of every number, as the erase commands take them);
    the reader then reads the true boxes of both results
    ("still read": the share it still reads as the true digit, lower is better; as
-   ``bench``'s real-photo mode reads them). Detected boxes at the tuned threshold, at a
-   recall-minded 0.20, and at 0.20 grown by 10 % of their size on every side.
+   ``bench``'s real-photo mode reads them). Detected boxes at the tuned threshold, at the
+   weights' recall-minded erase threshold, and at that threshold grown as the erase commands
+   grow them (``erase_min_score``, ``erase_grow``).
 3. ``--picture``: the detections on the first ten validation photos (none picked by hand;
    true boxes thin white).
+
+``--also WEIGHTS`` adds another detector's row to each detection table (e.g. the previous
+single network beside an ensemble: its speed ratio is then measured in the same run).
 """
 
 from __future__ import annotations
@@ -70,18 +74,20 @@ def _table(title: str, rows: list[tuple[str, dict]]) -> None:
               f"{s['images_per_s'] / base:>10.1f}")
 
 
-def _detection_tables(detector, baseline, sets: dict[str, list[Photo]], limit: int
-                      ) -> tuple[dict, dict]:
+def _detection_tables(detector, baseline, sets: dict[str, list[Photo]], limit: int,
+                      also=None) -> tuple[dict, dict]:
     """Print the tables; per set, the detections as ``detect`` gives them and those of
-    every number at min score 0.20 (as the erase commands take them)."""
+    every number at the erase threshold (as the erase commands take them)."""
     shown, found = {}, {}
+    s = detector.settings
     for title, photos in sets.items():
         ours, shown[title] = evaluate(detector.detect, photos)
         found[title] = detector.detect([p.image for p in photos],
-                                       min_score=min(0.2, detector.settings.min_score),
+                                       min_score=min(s.erase_min_score, s.min_score),
                                        every_number=True)
+        other = [(also[0], evaluate(also[1].detect, photos)[0])] if also is not None else []
         theirs, _ = evaluate(baseline.detect, photos[:limit])
-        _table(title, [("detector", ours), ("pyramid", theirs)])
+        _table(title, [("detector", ours), *other, ("pyramid", theirs)])
     return shown, found
 
 
@@ -111,17 +117,18 @@ def _erase_all(method, model, photos: list[Photo], boxes: list[np.ndarray]) -> l
     return images
 
 
-def _still_read(photos: list[Photo], found: list, min_score: float,
-                reader_path: str | None) -> None:
+def _still_read(photos: list[Photo], found: list, settings, reader_path: str | None) -> None:
     """Erase with true and with detected boxes (default method), read the true boxes."""
     method = create("default")
     model, _ = load_model(method, None)
     reader, reader_file = load_reader(reader_path, torch.device("cpu"))
     variants = {"untouched": None,
                 "true boxes": [p.boxes.round().astype(int) for p in photos],
-                f"detected (min score {min_score:.2f})": _boxes(found, min_score, 0.0),
-                "detected (0.20)": _boxes(found, 0.2, 0.0),
-                "detected (0.20, +10 %)": _boxes(found, 0.2, 0.1)}
+                f"detected ({settings.min_score:.2f})": _boxes(found, settings.min_score, 0.0),
+                f"detected ({settings.erase_min_score:.2f})":
+                    _boxes(found, settings.erase_min_score, 0.0),
+                f"detected ({settings.erase_min_score:.2f}, +{100 * settings.erase_grow:.0f} %)":
+                    _boxes(found, settings.erase_min_score, settings.erase_grow)}
     labels = np.concatenate([p.labels for p in photos])
     print(f"\nend to end on {len(photos)} validation photos, {len(labels)} digits; reader "
           f"{reader_file.name}; default method\n{'boxes erased':>24} {'boxes':>6} "
@@ -156,6 +163,8 @@ def main() -> None:
     parser.add_argument("--tune-files", default="1401-1600")
     parser.add_argument("--heldout", type=Path, default=None, help="a generated split folder")
     parser.add_argument("--detector", type=Path, default=None)
+    parser.add_argument("--also", type=Path, default=None,
+                        help="another detector's weights, one more row per table")
     parser.add_argument("--reader", default=None, help="reader weights (default: the judge)")
     parser.add_argument("--baseline-limit", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
@@ -169,11 +178,12 @@ def main() -> None:
         sets[f"generated {args.heldout.name}"] = load_photos(args.heldout, progress=False)
     tune = load_photos(args.real, args.tune_files, progress=False)
     baseline = _tuned_baseline(tune[:args.baseline_limit])
-    shown, found = _detection_tables(detector, baseline, sets, args.baseline_limit)
+    also = (args.also.stem[:10], load_detector(args.also, device="cpu")) if args.also else None
+    shown, found = _detection_tables(detector, baseline, sets, args.baseline_limit, also)
     val_found = found[f"real validation photos {args.val_files}"]
     if args.picture is not None:
         _picture(val[:10], shown[f"real validation photos {args.val_files}"][:10], args.picture)
-    _still_read(val, val_found, detector.settings.min_score, args.reader)
+    _still_read(val, val_found, detector.settings, args.reader)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""The ``detect``, ``train-detector`` and ``calibrate-detector`` commands (issue 16): digits
-found in whole photos."""
+"""The ``detect``, ``train-detector``, ``calibrate-detector`` and ``combine-detectors``
+commands (issue 16): digits found in whole photos."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ def _add_detection(sub: argparse._SubParsersAction) -> None:
     _add_detect(sub)
     _add_train_detector(sub)
     _add_calibrate_detector(sub)
+    _add_combine_detectors(sub)
 
 
 def _add_detect(sub: argparse._SubParsersAction) -> None:
@@ -102,6 +103,7 @@ def _add_train_detector(sub: argparse._SubParsersAction) -> None:
                    help=f"the network's input height in pixels, a multiple of 16 (default {h})")
     p.add_argument("--threads", type=positive, default=d.threads,
                    help=f"torch threads (default {d.threads})")
+    _add_criterion(p, "f1")
     p.add_argument("--out", type=Path, required=True, help="weights to write (.safetensors)")
     p.set_defaults(func=_run_train_detector)
 
@@ -117,7 +119,8 @@ def _run_train_detector(args: argparse.Namespace) -> None:
         from svhn_erase.errors import SvhnEraseError
         raise SvhnEraseError(f"--input-height {args.input_height}: must be a multiple of 16")
     record = run_training(args.real, args.real_files, args.tune_files, args.synth, settings,
-                          args.out, net_config=NetConfig(input_height=args.input_height))
+                          args.out, net_config=NetConfig(input_height=args.input_height),
+                          criterion=args.criterion)
     t = record["tune"]
     print(f"trained in {record['seconds']:.0f} s; on the tuning photos at min score "
           f"{t['min_score']:.2f}, zoom {t['zoom']:g}, NMS {t['nms_iou']:g}: precision "
@@ -147,6 +150,7 @@ def _add_calibrate_detector(sub: argparse._SubParsersAction) -> None:
                        "photo's main number need (other_min_score; 0 = off) for F1 there.")
     p.add_argument("--detector", type=Path, default=None, metavar="WEIGHTS", help=DETECTOR_HELP)
     _add_real_ranges(p, "the width scale is measured on (the photos it was trained on)")
+    _add_criterion(p, "f1")
     p.add_argument("--out", type=Path, required=True, help="weights to write (.safetensors)")
     p.set_defaults(func=_run_calibrate_detector)
 
@@ -154,12 +158,49 @@ def _add_calibrate_detector(sub: argparse._SubParsersAction) -> None:
 def _run_calibrate_detector(args: argparse.Namespace) -> None:
     from svhn_erase.detection.calibrate import run_calibration
 
-    r = run_calibration(args.detector, args.real, args.real_files, args.tune_files, args.out)
+    r = run_calibration(args.detector, args.real, args.real_files, args.tune_files, args.out,
+                        criterion=args.criterion)
+    _print_calibration(r, args.out)
+
+
+def _print_calibration(r: dict, out: Path) -> None:
     t = r["tune"]
     print(f"width scale {r['width_scale']:.3f} (from {r['width_pairs']} matched boxes); on the "
           f"tuning photos at min score {t['min_score']:.2f}, zoom {t['zoom']:g}, NMS "
           f"{t['nms_iou']:g}, other numbers {t['other_min_score']:g}: precision "
-          f"{t['precision']:.3f}, recall {t['recall']:.3f} -> {args.out}")
+          f"{t['precision']:.3f}, recall {t['recall']:.3f} -> {out}")
+
+
+def _add_criterion(p: argparse.ArgumentParser, default: str) -> None:
+    from svhn_erase.detection.train import CRITERIA
+
+    p.add_argument("--criterion", choices=CRITERIA, default=default,
+                   help="what the settings tuned on --tune-files maximise: F1, or min(precision, "
+                   f"recall) with ties to the higher F1 (default {default})")
+
+
+def _add_combine_detectors(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("combine-detectors", help="several trained detectors as one ensemble",
+                       description="Put the networks of several trained detectors (one "
+                       "architecture, e.g. other --seed) into one detector that averages their "
+                       "heat, class, size and offset maps before finding peaks, calibrate it as "
+                       "'calibrate-detector' does, and write one weights file holding every "
+                       "member.")
+    p.add_argument("members", nargs="+", type=Path, metavar="WEIGHTS",
+                   help="the detectors to combine (.safetensors, e.g. from 'train-detector')")
+    _add_real_ranges(p, "the width scale is measured on (the photos it was trained on)")
+    _add_criterion(p, "min-pr")
+    p.add_argument("--out", type=Path, required=True, help="weights to write (.safetensors)")
+    p.set_defaults(func=_run_combine_detectors)
+
+
+def _run_combine_detectors(args: argparse.Namespace) -> None:
+    from svhn_erase.detection.ensemble import run_combine
+
+    r = run_combine(args.members, args.real, args.real_files, args.tune_files, args.out,
+                    criterion=args.criterion)
+    print(f"{len(args.members)} detector(s) combined; ", end="")
+    _print_calibration(r, args.out)
 
 
 # --------------------------------------------------------------------------- erase, erase-image

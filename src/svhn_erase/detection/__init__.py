@@ -6,6 +6,7 @@
 - ``train``: training (``train-detector``); ``detect``: ``load_detector`` and ``Detector``;
 - ``calibrate``: without retraining, the box-width scale (measured on training photos) and
   the score a digit outside a photo's main number needs (``calibrate-detector``);
+- ``ensemble``: several trained detectors as one, their maps averaged (``combine-detectors``);
 - ``evaluate``: precision and recall at IoU >= 0.5, per-number recall, images per second;
 - ``pyramid``: the baseline, the 11-class judge run over an image pyramid.
 

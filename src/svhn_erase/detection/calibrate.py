@@ -50,40 +50,47 @@ def width_scale(detector: Detector, photos: list[Photo]) -> tuple[float, int]:
     return (round(float(np.median(ratios)), 3) if ratios else 1.0), len(ratios)
 
 
-def tune_other(detector: Detector, photos: list[Photo]) -> tuple[Detector, list[dict]]:
-    """The detector with the ``other_min_score`` (``OTHER_SCORES``) of best F1 at IoU >= 0.5
-    on ``photos`` (ties: the lowest, which keeps the most), and the scores of each."""
+def tune_other(detector: Detector, photos: list[Photo], criterion: str = "f1"
+               ) -> tuple[Detector, list[dict]]:
+    """The detector with the ``other_min_score`` (``OTHER_SCORES``) best at IoU >= 0.5 on
+    ``photos`` by ``criterion`` (``train.best_row``; ties: the lowest, which keeps the most),
+    and the scores of each."""
     from svhn_erase.detection.evaluate import main_number_scores
+    from svhn_erase.detection.train import best_row
 
     found = detector.detect([p.image for p in photos], every_number=True)
     rows = [{"other_min_score": other, **main_number_scores(found, photos, other)}
             for other in OTHER_SCORES]
-    best = max(rows, key=lambda r: r["f1"])
+    best = best_row(rows, criterion)
     return with_settings(detector, other_min_score=best["other_min_score"]), rows
 
 
-def calibrate(detector: Detector, train: list[Photo], tune: list[Photo]
+def calibrate(detector: Detector, train: list[Photo], tune: list[Photo], criterion: str = "f1"
               ) -> tuple[Detector, dict]:
     """The detector with its width scale measured on ``train``, its threshold, zoom and
-    NMS overlap tuned again on ``tune``, then its ``other_min_score``; the record."""
+    NMS overlap tuned again on ``tune``, then its ``other_min_score`` (both best by
+    ``criterion``, ``train.CRITERIA``); the record."""
     from svhn_erase.detection.train import tune_threshold
 
     scale, pairs = width_scale(detector, train)
-    detector, rows = tune_threshold(with_settings(detector, width_scale=scale), tune)
-    detector, others = tune_other(detector, tune)
+    detector, rows = tune_threshold(with_settings(detector, width_scale=scale), tune, criterion)
+    detector, others = tune_other(detector, tune, criterion)
     s = detector.settings
     best = next(r for r in others if r["other_min_score"] == s.other_min_score)
     return detector, {"width_scale": scale, "width_pairs": pairs,
-                      "tune": {"zoom": s.zoom, "nms_iou": s.nms_iou, "min_score": s.min_score,
+                      "tune": {"criterion": criterion, "zoom": s.zoom, "nms_iou": s.nms_iou,
+                               "min_score": s.min_score,
                                **{k: round(v, 4) for k, v in best.items()}},
                       "other_min_scores": [{k: round(v, 4) for k, v in r.items()}
                                            for r in others]}
 
 
 def run_calibration(weights: Path | None, real_dir: Path, real_files: str, tune_files: str,
-                    out: str | os.PathLike[str], progress: bool = True) -> dict:
+                    out: str | os.PathLike[str], progress: bool = True,
+                    criterion: str = "f1") -> dict:
     """``calibrate-detector``: calibrate ``weights`` (None: the packaged detector) on the
-    photos of ``real_dir`` and write them to ``out`` with their metadata updated."""
+    photos of ``real_dir`` (settings best by ``criterion``) and write them to ``out`` with
+    their metadata updated."""
     from svhn_erase.atomic_io import check_target
     from svhn_erase.detection.dataset import load_photos
     from svhn_erase.detection.detect import PACKAGED, load_detector, read_metadata, save_detector
@@ -97,7 +104,7 @@ def run_calibration(weights: Path | None, real_dir: Path, real_files: str, tune_
     detector = load_detector(weights, device="cpu")
     train = load_photos(real_dir, real_files, progress)
     tune = load_photos(real_dir, tune_files, progress)
-    detector, record = calibrate(detector, train, tune)
+    detector, record = calibrate(detector, train, tune, criterion)
     record.update({"width_files": real_files, "tune_files": tune_files})
     extra = {k: v for k, v in meta.items() if k not in ("kind", "net", "detect")}
     extra.update({"tune": record["tune"], "calibrate": record})

@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from svhn_erase.atomic_io import atomic_path, write_json
 from svhn_erase.boxes import Box
-from svhn_erase.detection.net import DigitCenterNet, NetConfig
+from svhn_erase.detection.net import DigitCenterNet, DigitEnsemble, NetConfig
 from svhn_erase.detection.targets import Peak, decode, resize_photo, to_batch
 from svhn_erase.errors import SvhnEraseError
 
@@ -150,7 +150,8 @@ class Detector:
     """A trained digit detector: ``detect`` takes RGB uint8 photos and returns, per photo,
     its digits sorted by number, then left to right."""
 
-    def __init__(self, net: DigitCenterNet, settings: DetectSettings = DetectSettings(),
+    def __init__(self, net: DigitCenterNet | DigitEnsemble,
+                 settings: DetectSettings = DetectSettings(),
                  device: str | torch.device = "cpu") -> None:
         self.device = torch.device(device)
         self.net = net.to(self.device).eval()
@@ -224,9 +225,12 @@ class Detector:
 
 def save_detector(detector: Detector, path: str | os.PathLike[str], extra: dict | None = None
                   ) -> None:
-    """Write the weights (safetensors, atomically) and ``<path>.json`` with the metadata."""
+    """Write the weights (safetensors, atomically) and ``<path>.json`` with the metadata
+    (an ensemble's: ``members``, its count; its tensors are named ``members.<i>.*``)."""
     meta = {"kind": "svhn-erase detector", "net": detector.config.to_dict(),
             "detect": asdict(detector.settings), **(extra or {})}
+    if isinstance(detector.net, DigitEnsemble):
+        meta["members"] = len(detector.net.members)
     state = {k: v.detach().cpu().contiguous() for k, v in detector.net.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={"detector": json.dumps(meta)})
@@ -250,14 +254,17 @@ def read_metadata(path: str | os.PathLike[str]) -> dict:
 
 def load_detector(weights: str | os.PathLike | None = None, device: str | None = None
                   ) -> Detector:
-    """The detector at ``weights`` (a ``.safetensors`` file; None: the packaged one) on
-    ``device`` (default: CUDA when present, else the CPU)."""
+    """The detector at ``weights`` (a ``.safetensors`` file, one network or an ensemble;
+    None: the packaged one) on ``device`` (default: CUDA when present, else the CPU)."""
     path = Path(weights) if weights is not None else PACKAGED
     if weights is None and not PACKAGED.is_file():
         raise SvhnEraseError(f"{PACKAGED}: no packaged detector; train one with "
                              "'svhn-erase train-detector' and pass --detector")
     meta = read_metadata(path)
-    net = DigitCenterNet(NetConfig.from_dict(meta["net"]))
+    config = NetConfig.from_dict(meta["net"])
+    members = int(meta.get("members", 0))
+    net = (DigitEnsemble([DigitCenterNet(config) for _ in range(members)]) if members
+           else DigitCenterNet(config))
     try:
         net.load_state_dict(load_file(str(path)))
     except (RuntimeError, KeyError) as exc:

@@ -9,7 +9,9 @@ to stride 4, where four 1 x 1 heads predict per cell:
 - ``size`` (2): ``log(width / stride)`` and ``log(height / stride)`` of the box;
 - ``offset`` (2): the centre's sub-cell position (0..1 in x and y).
 
-``NetConfig`` is the architecture's description, saved with the weights.
+``NetConfig`` is the architecture's description, saved with the weights. ``DigitEnsemble``
+runs several such networks (same architecture, other seeds) on one input and averages their
+maps, so that one member's spurious peak or size error is outvoted before decoding.
 """
 
 from __future__ import annotations
@@ -78,3 +80,23 @@ class DigitCenterNet(nn.Module):
         t = self.trunk(p2)
         return {"heat": self.heat(t), "cls": self.cls(t), "size": self.size(t),
                 "offset": self.offset(t)}
+
+
+class DigitEnsemble(nn.Module):
+    """Several ``DigitCenterNet`` of one architecture whose maps are averaged: heat and class
+    logits, log sizes and offsets alike (a mean of logits is a geometric mean of odds, so a
+    peak that only one member sees is damped). One member gives its own maps unchanged."""
+
+    def __init__(self, members: list[DigitCenterNet]) -> None:
+        super().__init__()
+        if not members or any(m.config != members[0].config for m in members):
+            raise ValueError("an ensemble needs one or more members of one architecture")
+        self.config = members[0].config
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The members' maps (see ``DigitCenterNet.forward``), averaged key by key."""
+        outs = [m(x) for m in self.members]
+        if len(outs) == 1:
+            return outs[0]
+        return {k: torch.stack([o[k] for o in outs]).mean(0) for k in outs[0]}
