@@ -181,16 +181,21 @@ class Detector:
             if not (isinstance(im, np.ndarray) and im.ndim == 3 and im.shape[2] == 3
                     and im.dtype == np.uint8 and min(im.shape[:2]) > 0):
                 raise SvhnEraseError("detect takes RGB uint8 arrays of shape (H, W, 3)")
-        peaks = self._peaks(images, threshold, 1.0)
+        peaks = self.peaks(images, threshold, 1.0)
         if self.settings.zoom > 1.0:
-            for mine, more in zip(peaks, self._peaks(images, threshold, self.settings.zoom),
+            for mine, more in zip(peaks, self.peaks(images, threshold, self.settings.zoom),
                                   strict=True):
                 mine.extend(more)
-        return [self._detections(nms(p, self.settings.nms_iou), self.settings.width_scale)
-                for p in peaks]
+        return [self.from_peaks(p) for p in peaks]
 
-    def _peaks(self, images: Sequence[np.ndarray], threshold: float, zoom: float
-               ) -> list[list[Peak]]:
+    def from_peaks(self, peaks: list[Peak]) -> list[Detection]:
+        """One photo's detections from its peaks (both passes, in photo pixels): NMS, the
+        width scale, numbers (``settings``; not the main-number rule)."""
+        return self._detections(nms(peaks, self.settings.nms_iou), self.settings.width_scale)
+
+    @torch.no_grad()
+    def peaks(self, images: Sequence[np.ndarray], threshold: float, zoom: float
+              ) -> list[list[Peak]]:
         """The peaks of each photo at ``zoom`` times the input height, boxes in the photo's
         pixels; above zoom 1 only those of small digits (``settings.small``). Each photo is
         run alone: in a batch padded to its widest photo, the padding and the batch's size

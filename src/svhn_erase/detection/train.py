@@ -190,20 +190,31 @@ def tune_threshold(detector: Detector, photos: list[Photo], criterion: str = "f1
     """The detector with the zoom (``ZOOMS``), NMS overlap (``NMS_IOUS``) and score threshold
     (``THRESHOLDS``) best at IoU >= 0.5 on ``photos`` by ``criterion`` (``best_row``; ties:
     the earlier in that order), and the precision/recall of every setting tried."""
-    from svhn_erase.detection.evaluate import score_detections
-
     rows = []
-    for zoom, nms_iou in ((z, n) for z in ZOOMS for n in NMS_IOUS):
-        found = with_settings(detector, zoom=zoom, nms_iou=nms_iou).detect(
-            [p.image for p in photos], min_score=min(THRESHOLDS), every_number=True)
-        for th in THRESHOLDS:
-            kept = [[d for d in dets if d.score >= th] for dets in found]
-            s = score_detections(kept, [p.boxes for p in photos])
-            rows.append({"zoom": zoom, "nms_iou": nms_iou, "min_score": float(th),
-                         "precision": s["precision"], "recall": s["recall"], "f1": s["f1"]})
+    images, low = [p.image for p in photos], min(THRESHOLDS)
+    base = detector.peaks(images, low, 1.0)  # each pass run once, as ``detect`` would run it
+    for zoom in ZOOMS:
+        extra = detector.peaks(images, low, zoom) if zoom > 1.0 else [[] for _ in images]
+        for nms_iou in NMS_IOUS:
+            tuned = with_settings(detector, zoom=zoom, nms_iou=nms_iou)
+            found = [tuned.from_peaks(b + e) for b, e in zip(base, extra, strict=True)]
+            rows.extend(_rows(found, photos, zoom, nms_iou))
     best = best_row(rows, criterion)
     return with_settings(detector, min_score=best["min_score"], zoom=best["zoom"],
                          nms_iou=best["nms_iou"]), rows
+
+
+def _rows(found: list, photos: list[Photo], zoom: float, nms_iou: float) -> list[dict]:
+    """Precision, recall and F1 of ``found`` at each of ``THRESHOLDS``."""
+    from svhn_erase.detection.evaluate import score_detections
+
+    rows = []
+    for th in THRESHOLDS:
+        kept = [[d for d in dets if d.score >= th] for dets in found]
+        s = score_detections(kept, [p.boxes for p in photos])
+        rows.append({"zoom": zoom, "nms_iou": nms_iou, "min_score": float(th),
+                     "precision": s["precision"], "recall": s["recall"], "f1": s["f1"]})
+    return rows
 
 
 def run_training(real_dir: Path, real_files: str, tune_files: str, synth_dir: Path | None,
