@@ -112,3 +112,19 @@ def test_skipped_classes_get_no_second_look(model) -> None:
     looked = always.erase(scenes, model)
     np.testing.assert_array_equal(skipped[0].image, plain[0].image)
     assert not np.array_equal(looked[0].image, plain[0].image)  # the look does change it
+
+
+def test_prepared_masks_for_another_border_band() -> None:
+    from svhn_erase.removal.segment import prepare
+
+    crop = np.zeros((14, 12, 3), np.uint8)
+    inner = (slice(2, 12), slice(2, 10))
+    others = np.zeros((14, 12), bool)
+    others[:, :1] = True
+    p = prepare(crop, np.zeros((2, 14, 12), np.float32), inner, others,
+                RemovalConfig(border_band_px=1))
+    assert p.masks(1)[0] is p.ring
+    ring, centre = p.masks(0)
+    assert centre.sum() == 10 * 8 and not (ring & centre).any()
+    assert not ring[:, 0].any() and ring.sum() == 14 * 12 - 80 - 14
+    assert p.centre.sum() == 8 * 6

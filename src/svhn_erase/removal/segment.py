@@ -106,15 +106,38 @@ def native_map_stats(model: ConvNet, crops: list[np.ndarray]) -> list[np.ndarray
 @dataclass
 class Prepared:
     """One crop ready for clustering: features (h, w, d), the context ring the background
-    prior compares with, and the box's centre (the box less its border band)."""
+    prior compares with, and the box's centre (the box less its border band of ``band``
+    pixels); ``inner`` and ``others`` give the ring and centre for another band (``masks``)."""
 
     features: np.ndarray
     ring: np.ndarray
     centre: np.ndarray
+    band: int = 0
+    inner: tuple[slice, slice] | None = None
+    others: np.ndarray | None = None
 
     def clusterable(self, clusters: int) -> bool:
         """Enough pixels for ``clusters`` groups and a box centre to compare."""
         return self.ring.size >= clusters * 2 and bool(self.centre.any())
+
+    def masks(self, band: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ring and the centre with a border band of ``band`` pixels."""
+        if band == self.band or self.inner is None:
+            return self.ring, self.centre
+        return ring_and_centre(self.ring.shape, self.inner, self.others, band)
+
+
+def ring_and_centre(shape: tuple[int, int], inner: tuple[slice, slice],
+                    others: np.ndarray | None, band: int) -> tuple[np.ndarray, np.ndarray]:
+    """The box less its border band of ``band`` pixels (the centre) and everything else but
+    ``others`` (the ring the background prior compares with)."""
+    rs, cs = inner
+    centre = np.zeros(shape, bool)
+    centre[rs.start + band:rs.stop - band, cs.start + band:cs.stop - band] = True
+    ring = ~centre  # the context margin and the box's own border band
+    if others is not None:
+        ring &= ~others
+    return ring, centre
 
 
 def pixel_features(crop: np.ndarray, stats: np.ndarray, fmap_weight: float) -> np.ndarray:
@@ -131,14 +154,10 @@ def prepare(crop: np.ndarray, stats: np.ndarray, inner: tuple[slice, slice],
             others: np.ndarray | None, config: RemovalConfig) -> Prepared:
     """Features, ring and box centre of one context crop (``inner``: the box inside it;
     ``others``: pixels inside other digits' boxes, left out of the ring)."""
-    rs, cs = inner
     band = config.border_band_px
-    centre = np.zeros(crop.shape[:2], bool)
-    centre[rs.start + band:rs.stop - band, cs.start + band:cs.stop - band] = True
-    ring = ~centre  # the context margin and the box's own border band
-    if others is not None:
-        ring &= ~others
-    return Prepared(pixel_features(crop, stats, config.fmap_weight), ring, centre)
+    ring, centre = ring_and_centre(crop.shape[:2], inner, others, band)
+    return Prepared(pixel_features(crop, stats, config.fmap_weight), ring, centre, band, inner,
+                    others)
 
 
 def cluster_shares(label: np.ndarray, ring: np.ndarray, box: np.ndarray,
@@ -258,17 +277,25 @@ def assign(flat: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def split_assigned(shape: tuple[int, int], label: np.ndarray, dist: np.ndarray,
                    centres: np.ndarray, ring: np.ndarray, box: np.ndarray,
-                   config: RemovalConfig) -> Segmented:
+                   config: RemovalConfig,
+                   again: tuple[np.ndarray, np.ndarray] | None = None) -> Segmented:
     """``cluster_masks`` from the pixels' nearest centres ``label`` (n,) and squared
-    distances ``dist`` (n, k) to the ``centres``."""
+    distances ``dist`` (n, k) to the ``centres``; ``again``: the ring and box the second
+    look compares (by default ``ring`` and ``box``)."""
     h, w = shape
+    same = again is None or again[0] is ring
     ring, box = ring.ravel(), box.ravel()
     noise = ring_noise(dist, ring)
     distinct = distinct_clusters(label, ring, centres, noise, config)
     shares = cluster_shares(label, ring, box, config.clusters)
     is_digit = digit_clusters(label, ring, box, config, distinct, shares)
-    could_grow = second_look_grows(label, ring, box, centres, noise, config, is_digit,
-                                   distinct, shares)
+    if same:
+        could_grow = second_look_grows(label, ring, box, centres, noise, config, is_digit,
+                                       distinct, shares)
+    else:  # another border band: its own evidence
+        ring2, box2 = again[0].ravel(), again[1].ravel()
+        could_grow = second_look_grows(label, ring2, box2, centres, ring_noise(dist, ring2),
+                                       config, is_digit)
     if not is_digit.any() or is_digit.all():
         return Segmented.empty((h, w), could_grow)
     d_bg = np.sqrt(dist[:, ~is_digit].min(1))
@@ -286,9 +313,10 @@ def split_assigned(shape: tuple[int, int], label: np.ndarray, dist: np.ndarray,
 
 @lru_cache(maxsize=8)
 def second_look_config(config: RemovalConfig) -> RemovalConfig:
-    """``config`` with the second look's minimum digit share (made once per config: a
-    dataclass ``replace`` per crop cost 2 % of the method's time)."""
-    return replace(config, min_digit_share=config.ghost_digit_share)
+    """``config`` with the second look's minimum digit share and border band (made once per
+    config: a dataclass ``replace`` per crop cost 2 % of the method's time)."""
+    return replace(config, min_digit_share=config.ghost_digit_share,
+                   border_band_px=config.ghost_band_px)
 
 
 def second_look_grows(label: np.ndarray, ring: np.ndarray, box: np.ndarray,
@@ -353,11 +381,13 @@ def split_clustered(crop: Clustered, config: RemovalConfig) -> Segmented:
     """``cluster_masks`` of one clustered crop; the digit mask dilated by
     ``config.digit_dilation``."""
     p = crop.prepared
+    ring, centre = p.masks(config.border_band_px)
     if crop.centres is None:
-        seg = cluster_masks(p.features, p.ring, p.centre, config)
+        seg = cluster_masks(p.features, ring, centre, config)
     else:
-        seg = split_assigned(p.ring.shape, *crop.assigned(), crop.centres, p.ring, p.centre,
-                             config)
+        again = p.masks(second_look_config(config).border_band_px)
+        seg = split_assigned(p.ring.shape, *crop.assigned(), crop.centres, ring, centre,
+                             config, again)
     if config.digit_dilation > 0:
         seg.digit = dilate(seg.digit, iterations=config.digit_dilation, cross=True)
     return seg
