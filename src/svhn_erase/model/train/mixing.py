@@ -10,8 +10,9 @@ both, as ``loop.TrainData``; and where its validation crops come from.
 
 With ``augment`` the training crops are context crops (``augment.context_margin``) that an
 ``Augmenter`` cuts and jitters per batch; validation crops are always the plain ones. With
-``teacher`` each distinct training crop gets the teacher's probabilities once, averaged over
-the box-jitter ``views`` of its context crop (the plain crop without ``augment``).
+``teacher`` each distinct training crop gets the teacher's probabilities once (several
+teachers: averaged), over the box-jitter ``views`` of its context crop with ``augment`` or
+``teacher_views``, else of the plain crop.
 """
 
 from __future__ import annotations
