@@ -26,7 +26,7 @@ class RemovalConfig:
     kmeans_sample: int = 300  # k-means is fitted on at most this many evenly spaced pixels
     kmeans_iterations: int = 15
     border_band_px: int = 1  # the box's own outer ring of this width counts as context
-    over: float = 2.0  # a cluster this many times more common in the box than around is digit
+    over: float = 2.5  # a cluster this many times more common in the box than around is digit
     best_min: float = 1.3  # the most over-represented cluster is digit from this ratio on
     min_cluster_share: float = 0.02  # a cluster under this share of the box is never digit
     min_digit_share: float = 0.35  # fewer digit pixels in the box: the next clusters join ...
