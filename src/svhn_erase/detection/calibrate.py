@@ -11,7 +11,8 @@ score threshold, zoom and NMS overlap again on the tuning photos (``train.tune_t
 number). ``train-detector`` runs this after training; ``calibrate-detector``
 (``run_calibration``) runs it on existing weights.
 
-Measured on the packaged weights (photos 1-1400 measure the scale, 1401-1600 tune): the
+Measured on the previous packaged single network (now the packaged ensemble's first member;
+photos 1-1400 measure the scale, 1401-1600 tune): the
 scale is 1.025 and F1 at IoU >= 0.5 on the tuning photos goes from 0.906 (P 0.893 / R
 0.919) to 0.913 (P 0.900 / R 0.926); other numbers needing 0.6 then give 0.921 (P 0.916 /
 R 0.926). Tried and not kept (no better on 1401-1600): a scale

@@ -61,8 +61,9 @@ class DetectSettings:
     max_width: int = 1024
     zoom: float = 1.0  # > 1: a second pass at this zoom for small numbers (at most
     small: float = 0.5  # ``small`` of the photo's height), merged by ``nms``
-    erase_min_score: float = 0.2  # the threshold of the erase commands (recall first)
-    erase_grow: float = 0.1  # the erase commands grow each box by this share on every side
+    erase_min_score: float = 0.1  # the threshold of the erase commands (recall first) and
+    erase_grow: float = 0.1  # how much they grow each box on every side (both chosen by the
+    # still-read on photos 1401-1600 for the packaged ensemble: checkpoints/README.md)
     width_scale: float = 1.0  # each box's width times this, about its centre (calibrated:
     # the median official / found width of matched boxes on the training photos)
     other_min_score: float = 0.0  # digits outside the photo's main number need this score
