@@ -1,5 +1,6 @@
 """Same-run speed ablation of the default method: this tree's code against an older copy of
-the package, each with today's settings and the settings from before issue 14.
+the package, each with the settings from before issue 14 and those of commit a2c1337, and
+this tree's default settings.
 
 Usage::
 
@@ -16,7 +17,7 @@ best pass counts. CPU time is the worker's own (``time.process_time``), so other
 the machine slow the wall clock more than it. Every pass also hashes its outputs (erased
 images, written pixels, digit masks, key pixels, classes): pairs with the same settings must
 hash alike, or the new code changed what the method does. The ratio column is the speed
-(digits per CPU second) over the first row's.
+(digits per CPU second) over the first row's: the older code with the pre-issue settings.
 """
 
 from __future__ import annotations
@@ -28,15 +29,17 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 
 CHUNK = 32
-# the default's settings before issue 14 (the target's baseline: "removal speed does not drop
-# below today's"), as overrides of today's RemovalConfig
-PRE_ISSUE = {"min_digit_share": 0.0, "ghost_prob": 0.0, "seam_alphas": (0.8,),
+# the default's settings of commit a2c1337 (issue 14's previous session), and before issue 14
+# (the target's baseline: "removal speed does not drop below today's"), as overrides of
+# today's RemovalConfig (a field the older code lacks is left out: it had its effect off)
+LAST_SESSION = {"ghost_prob": 0.25, "ghost_skip": (), "over": 2.5, "texture_k": 0}
+PRE_ISSUE = {**LAST_SESSION, "min_digit_share": 0.0, "ghost_prob": 0.0, "seam_alphas": (0.8,),
              "kmeans_sample": 500, "peel_step": 1, "node_outlier": 0.0, "node_spread": 0.0,
-             "extend_steps": 0, "thin_noise": 0.0, "certainty_share": 0.0, "texture_k": 0}
-SETTINGS = {"default": {}, "pre-issue": PRE_ISSUE}
+             "extend_steps": 0, "thin_noise": 0.0, "certainty_share": 0.0}
+SETTINGS = {"pre-issue": PRE_ISSUE, "a2c1337": LAST_SESSION, "default": {}}
 
 
 def _digest(outputs) -> str:
@@ -66,7 +69,10 @@ def worker(args: argparse.Namespace) -> None:
     path = split.split_dir(args.data, args.split)
     scenes = [Scene(p.image, p.boxes) for p in split.iter_parents(path, limit=args.limit)]
     chunks = [scenes[i:i + CHUNK] for i in range(0, len(scenes), CHUNK)]
-    methods = {k: create("default", replace(RemovalConfig(), **v)) for k, v in SETTINGS.items()}
+    known = {f.name for f in fields(RemovalConfig)}
+    methods = {k: create("default", replace(RemovalConfig(), **{a: b for a, b in v.items()
+                                                                 if a in known}))
+               for k, v in SETTINGS.items()}
     for m in methods.values():
         m.erase(chunks[0], model)
     print(json.dumps({"package": svhn_erase.__file__}), flush=True)
@@ -117,8 +123,8 @@ def main() -> None:
         parser.error("--baseline-src is required")
     here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
     codes = {"baseline": _start(args.baseline_src, args), "this tree": _start(here, args)}
-    pairs = [("baseline", "pre-issue"), ("baseline", "default"), ("this tree", "pre-issue"),
-             ("this tree", "default")]
+    pairs = [("baseline", "pre-issue"), ("baseline", "a2c1337"), ("this tree", "pre-issue"),
+             ("this tree", "a2c1337"), ("this tree", "default")]
     runs: dict[tuple[str, str], list[dict]] = {p: [] for p in pairs}
     for _ in range(args.repeat):
         for code, settings in pairs:
@@ -137,7 +143,7 @@ def main() -> None:
         print(f"{code:<10} {settings:<10} {cpu:7.2f} {wall:7.2f} {digits / cpu:12.0f} "
               f"{base_cpu / cpu:6.3f} {base_wall / wall:6.3f}  {','.join(hashes)}")
     same = {s: {r["hash"] for r in runs["baseline", s]} == {r["hash"] for r in runs["this tree", s]}
-            for s in SETTINGS}
+            for s in ("pre-issue", "a2c1337")}
     print(f"({digits} digits; best of {args.repeat} interleaved passes, one thread; the two "
           "codes' outputs: " + ", ".join(f"{s} {'identical' if ok else 'DIFFER'}"
                                          for s, ok in same.items()) + ")")
