@@ -37,7 +37,7 @@ from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import default_device
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.weights import load_classifier, resolve_weights
-from svhn_erase.removal.methods import Erased, RemovalMethod, Scene, create
+from svhn_erase.removal.methods import Erased, RemovalMethod, Scene, method_tag, resolve
 
 log = logging.getLogger(__name__)
 
@@ -176,14 +176,14 @@ def erase_batch(method: RemovalMethod, model: ConvNet | None, batch: Sequence[Pa
     return [_inside(p) for p in batch], seconds
 
 
-def split_method(method: str, limit: int | None) -> RemovalMethod:
-    """The removal method called ``method``, for erasing a split: refused if it needs
-    ground truth, or if ``limit`` is below 1."""
+def split_method(method: str | RemovalMethod, limit: int | None) -> RemovalMethod:
+    """The removal method ``method`` (a name, or a method with its settings), for erasing a
+    split: refused if it needs ground truth, or if ``limit`` is below 1."""
     if limit is not None and limit < 1:
         raise SvhnEraseError(f"--limit must be at least 1, not {limit}")
-    remover = create(method)
+    remover = resolve(method)
     if remover.needs_truth:
-        raise SvhnEraseError(f"the {method} method needs ground truth; run it through "
+        raise SvhnEraseError(f"the {remover.name} method needs ground truth; run it through "
                              "'svhn-erase bench'")
     return remover
 
@@ -203,27 +203,29 @@ class _SplitWriter:
 
 
 def erase_split(data: str | os.PathLike[str], split_name: str, out: str | os.PathLike[str],
-                weights: str | os.PathLike[str] | None = None, method: str = "default",
-                limit: int | None = None, progress: bool = True) -> dict:
-    """Erase every digit of a split with the method called ``method``; returns the timing
-    written to ``OUT/timing.json``.
+                weights: str | os.PathLike[str] | None = None,
+                method: str | RemovalMethod = "default", limit: int | None = None,
+                progress: bool = True) -> dict:
+    """Erase every digit of a split with ``method`` (a name, or a method with its settings);
+    returns the timing written to ``OUT/timing.json``.
 
     The timing covers the erase stage alone (classifier, key pixels, infill, paste), not
     reading or writing files. Images that do not decode are reported, listed under
     ``skipped`` and left out; ``index_skipped`` lists those the index left out.
     """
     remover = split_method(method, limit)
+    tag = method_tag(remover)
     path, out = find_split(data, split_name), Path(out)
     table = load_table(path)
     files = list(dict.fromkeys(table["file"]))
-    check_output_folder(out, path, method, files)
+    check_output_folder(out, path, tag, files)
     model, weights_path = load_model(remover, weights)
-    atomic_io.write_json(out / MANIFEST, {"split": str(path.resolve()), "method": method})
+    atomic_io.write_json(out / MANIFEST, {"split": str(path.resolve()), "method": tag})
     for folder in (out, out / "masks"):
         atomic_io.clean_temporaries(folder)
     writer, skipped = _SplitWriter(remover, model, out), []
     bar = tqdm(total=len(files) if limit is None else min(limit, len(files)), unit="image",
-               desc=f"erase ({method})", disable=not progress or not sys.stderr.isatty())
+               desc=f"erase ({remover.name})", disable=not progress or not sys.stderr.isatty())
     for batch in batches(iter_parents(path, table, limit, skipped=skipped)):
         writer.erase(batch)
         bar.update(len(batch))
@@ -268,13 +270,15 @@ def check_output_image(out: Path, image: Path) -> None:
 
 def erase_image_file(image: str | os.PathLike[str], boxes: list[np.ndarray],
                      out: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None,
-                     method: str = "default") -> Erased:
-    """Erase the given boxes from one photo and write the result to ``out``."""
+                     method: str | RemovalMethod = "default") -> Erased:
+    """Erase the given boxes from one photo with ``method`` (a name, or a method with its
+    settings) and write the result to ``out``."""
     if not boxes:
         raise SvhnEraseError("give at least one --box LEFT,TOP,WIDTH,HEIGHT")
-    remover = create(method)
+    remover = resolve(method)
     if remover.needs_truth:
-        raise SvhnEraseError(f"the {method} method needs ground truth; it cannot erase a photo")
+        raise SvhnEraseError(f"the {remover.name} method needs ground truth; it cannot erase "
+                             "a photo")
     check_output_image(Path(out), Path(image))
     rgb = read_rgb(image)
     h, w = rgb.shape[:2]

@@ -36,7 +36,7 @@ from svhn_erase.apps.erase import (
 )
 from svhn_erase.data.split import Parent, read_rgb
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.removal.methods import Erased, RemovalMethod, create
+from svhn_erase.removal.methods import Erased, RemovalMethod, method_tag, resolve
 
 if TYPE_CHECKING:
     from svhn_erase.detection.detect import Detector
@@ -62,7 +62,8 @@ class Request:
 
 
 def erase_image_detected(image: str | os.PathLike[str], out: str | os.PathLike[str],
-                         weights: str | os.PathLike[str] | None = None, method: str = "default",
+                         weights: str | os.PathLike[str] | None = None,
+                         method: str | RemovalMethod = "default",
                          detector: str | os.PathLike[str] | None = None,
                          min_score: float | None = None) -> tuple[Erased | None, np.ndarray]:
     """Detect the digits of one photo and erase them into ``out``; returns the result (None
@@ -70,8 +71,10 @@ def erase_image_detected(image: str | os.PathLike[str], out: str | os.PathLike[s
     from svhn_erase.detection import load_detector
     from svhn_erase.detection.photos import detected_boxes
 
-    if create(method).needs_truth:
-        raise SvhnEraseError(f"the {method} method needs ground truth; it cannot erase a photo")
+    remover = resolve(method)
+    if remover.needs_truth:
+        raise SvhnEraseError(f"the {remover.name} method needs ground truth; it cannot erase "
+                             "a photo")
     check_output_image(Path(out), Path(image))
     rgb = read_rgb(image)
     found = load_detector(detector)
@@ -80,11 +83,12 @@ def erase_image_detected(image: str | os.PathLike[str], out: str | os.PathLike[s
     if not len(boxes):
         atomic_io.write_image(out, rgb)
         return None, boxes
-    return erase_image_file(image, list(boxes), out, weights=weights, method=method), boxes
+    return erase_image_file(image, list(boxes), out, weights=weights, method=remover), boxes
 
 
 def prepare(folder: str | os.PathLike[str], out: str | os.PathLike[str],
-            weights: str | os.PathLike[str] | None, method: str, limit: int | None,
+            weights: str | os.PathLike[str] | None, method: str | RemovalMethod,
+            limit: int | None,
             detector: str | os.PathLike[str] | None, min_score: float | None) -> Request:
     """Check an ``erase --detect`` request as every engine does (folder, method, output
     folder) and load what it needs (detector, classifier); nothing is written yet."""
@@ -96,7 +100,7 @@ def prepare(folder: str | os.PathLike[str], out: str | os.PathLike[str],
         raise SvhnEraseError(f"{path}: photo folder not found")
     remover = split_method(method, limit)
     files = photo_files([path])[:limit]
-    tag = f"{method} (detected boxes)"
+    tag = f"{method_tag(remover)} (detected boxes)"
     check_output_folder(out, path, tag, [f.name for f in files])
     found = load_detector(detector)
     model, weights_path = load_model(remover, weights)
@@ -162,7 +166,7 @@ def write_boxes(out: Path, rows: Iterable[list[dict]]) -> None:
 
 def erase_folder_detected(folder: str | os.PathLike[str], out: str | os.PathLike[str],
                           weights: str | os.PathLike[str] | None = None,
-                          method: str = "default", limit: int | None = None,
+                          method: str | RemovalMethod = "default", limit: int | None = None,
                           detector: str | os.PathLike[str] | None = None,
                           min_score: float | None = None, progress: bool = True) -> dict:
     """Detect and erase the digits of every photo in ``folder``; returns the timing written

@@ -29,6 +29,7 @@ from svhn_erase.apps.erase import IMAGES_PER_BATCH
 from svhn_erase.detection.detect import Detector
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import default_device
+from svhn_erase.removal.methods import RemovalMethod
 
 
 class DetectEraseWorker(ray_engine.EraseWorker):
@@ -71,7 +72,8 @@ class DetectEraseWorker(ray_engine.EraseWorker):
 
 def erase_folder_detected_ray(folder: str | os.PathLike[str], out: str | os.PathLike[str],
                               weights: str | os.PathLike[str] | None = None,
-                              method: str = "default", limit: int | None = None,
+                              method: str | RemovalMethod = "default",
+                              limit: int | None = None,
                               detector: str | os.PathLike[str] | None = None,
                               min_score: float | None = None, address: str | None = None,
                               workers: int | None = None, progress: bool = True,

@@ -46,7 +46,7 @@ from svhn_erase.data.split import Parent, index_skipped, load_table, read_rgb
 from svhn_erase.data.split import split_dir as find_split
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import default_device
-from svhn_erase.removal.methods import RemovalMethod
+from svhn_erase.removal.methods import RemovalMethod, method_tag
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def done(out: Path, file: str) -> bool:
 
 def erase_split_ray(data: str | os.PathLike[str], split_name: str,
                     out: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None,
-                    method: str = "default", limit: int | None = None,
+                    method: str | RemovalMethod = "default", limit: int | None = None,
                     address: str | None = None, workers: int | None = None,
                     progress: bool = True, batch_size: int = erase.IMAGES_PER_BATCH) -> dict:
     """``erase.erase_split`` on Ray: the same outputs, manifest and refusals; returns the
@@ -194,15 +194,16 @@ def erase_split_ray(data: str | os.PathLike[str], split_name: str,
     again) to the local engine's keys. Its ``seconds`` sums the erase stage over all
     workers."""
     remover = erase.split_method(method, limit)
+    tag = method_tag(remover)
     path, out = find_split(data, split_name).resolve(), Path(out)
     table = load_table(path)
     files = list(dict.fromkeys(table["file"]))
-    erase.check_output_folder(out, path, method, files)
+    erase.check_output_folder(out, path, tag, files)
     model, weights_path = erase.load_model(remover, weights)
     files = files[:limit] if limit is not None else files
     with ray_session(address, workers) as startup:
         workers = pool_size(workers)
-        atomic_io.write_json(out / erase.MANIFEST, {"split": str(path), "method": method})
+        atomic_io.write_json(out / erase.MANIFEST, {"split": str(path), "method": tag})
         clean_outputs(out)
         todo = [f for f in files if not done(out, f)]
         start, started_at = time.perf_counter(), time.time()

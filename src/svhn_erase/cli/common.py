@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 
 def _whole(low: int) -> Callable[[str], int]:
@@ -33,3 +35,40 @@ def method_choices() -> tuple[list[str], str]:
     names = method_names(with_truth=False)
     return names, "; ".join(f"{n}: {method_class(n).description}" for n in names)
 
+
+
+STUDENT_WEIGHTS_HELP = ("the student method's network: a .safetensors written by "
+                        "'svhn-erase train-student' (default: the packaged "
+                        "checkpoints/student.safetensors)")
+
+
+def add_student_weights(p: argparse.ArgumentParser) -> None:
+    """``--student-weights``: run the ``student`` method with weights of the user's."""
+    p.add_argument("--student-weights", type=Path, default=None, metavar="WEIGHTS",
+                   help=STUDENT_WEIGHTS_HELP)
+
+
+def student_config(path: Path | None) -> Any:
+    """The ``student`` method's settings for ``--student-weights`` (None: its defaults); a
+    user error when the file is missing."""
+    if path is None:
+        return None
+    from svhn_erase.errors import SvhnEraseError
+    from svhn_erase.removal.methods.student import StudentConfig
+
+    if not path.is_file():
+        raise SvhnEraseError(f"{path}: no such student weights file (--student-weights)")
+    return StudentConfig(weights=str(path))
+
+
+def chosen_method(args: argparse.Namespace) -> Any:
+    """``--method``, as a name, or as the configured ``student`` when ``--student-weights``
+    is given (refused with another method)."""
+    config = student_config(args.student_weights)
+    if config is None:
+        return args.method
+    if args.method != "student":
+        from svhn_erase.errors import SvhnEraseError
+        raise SvhnEraseError("--student-weights goes with --method student")
+    from svhn_erase.removal.methods import create
+    return create("student", config)

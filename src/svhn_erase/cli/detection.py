@@ -7,7 +7,7 @@ import argparse
 import math
 from pathlib import Path
 
-from svhn_erase.cli.common import positive
+from svhn_erase.cli.common import chosen_method, positive
 
 DETECTOR_HELP = "detector weights (.safetensors; default: the packaged detector)"
 
@@ -234,7 +234,7 @@ def add_erase_detect(p: argparse.ArgumentParser) -> None:
 
 def _erase_detected_on_engine(args: argparse.Namespace) -> dict:
     """``erase --detect`` on the engine the options name; returns its timing."""
-    common = {"weights": args.weights, "method": args.method, "limit": args.limit,
+    common = {"weights": args.weights, "method": chosen_method(args), "limit": args.limit,
               "detector": args.detector, "min_score": args.min_score}
     folder = Path(args.data) / args.split
     if getattr(args, "engine", "local") == "ray":
@@ -261,7 +261,7 @@ def add_erase_image_detect(p: argparse.ArgumentParser) -> None:
         from svhn_erase.apps.erase_detected import erase_image_detected
 
         result, boxes = erase_image_detected(args.image, args.out, weights=args.weights,
-                                             method=args.method, detector=args.detector,
+                                             method=chosen_method(args), detector=args.detector,
                                              min_score=args.min_score)
         found = " ".join(",".join(map(str, b)) for b in boxes.tolist())
         print(f"found {len(boxes)} digit(s){' at ' + found if found else ''}; "

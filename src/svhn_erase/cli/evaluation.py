@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from svhn_erase.cli.common import non_negative, positive
+from svhn_erase.cli.common import add_student_weights, non_negative, positive, student_config
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
@@ -70,6 +70,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reader", type=Path, default=None,
                    help="real-photo mode: the classifier that reads the erased boxes, e.g. "
                    "the original .pkl (default: the packaged judge)")
+    add_student_weights(p)
     p.set_defaults(func=_run_bench)
 
 
@@ -81,7 +82,8 @@ def _run_bench(args: argparse.Namespace) -> None:
                              judge=args.judge, seed_limit=args.seed_limit,
                              progress=sys.stderr.isatty(), methods=args.methods,
                              files=args.files, reader=args.reader,
-                             seed_weights=args.seed_weights)
+                             seed_weights=args.seed_weights,
+                             method_configs={"student": student_config(args.student_weights)})
     if "floor" in result:
         print(real_report.format_real_table(result["methods"], result["floor"]))
     else:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from svhn_erase.cli.common import WEIGHTS_HELP, method_choices, positive
+from svhn_erase.cli.common import (
+    WEIGHTS_HELP,
+    add_student_weights,
+    chosen_method,
+    method_choices,
+    positive,
+)
 from svhn_erase.cli.detection import add_erase_detect, add_erase_image_detect
 
 
@@ -20,6 +26,7 @@ def _add_erase(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     names, help_text = method_choices()
     p.add_argument("--method", choices=names, default="default", help=help_text)
+    add_student_weights(p)
     p.add_argument("--limit", type=positive, default=None, help="only the first N images")
     _add_engine_options(p)
     p.set_defaults(func=_run_erase)
@@ -48,13 +55,13 @@ def _run_erase_on_engine(args: argparse.Namespace) -> dict:
         from svhn_erase.apps import ray_engine
 
         return ray_engine.erase_split_ray(args.data, args.split, args.out,
-                                          weights=args.weights, method=args.method,
+                                          weights=args.weights, method=chosen_method(args),
                                           limit=args.limit, address=args.address,
                                           workers=args.workers)
     if args.address is not None or args.workers is not None:
         raise SvhnEraseError("--address and --workers go with --engine ray")
     return erase.erase_split(args.data, args.split, args.out, weights=args.weights,
-                             method=args.method, limit=args.limit)
+                             method=chosen_method(args), limit=args.limit)
 
 
 def _run_erase(args: argparse.Namespace) -> None:
@@ -86,6 +93,7 @@ def _add_erase_image(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output image file (e.g. out.png)")
     names, help_text = method_choices()
     p.add_argument("--method", choices=names, default="default", help=help_text)
+    add_student_weights(p)
     p.set_defaults(func=_run_erase_image)
     add_erase_image_detect(p)  # no --box: detect first (issue 16)
 
@@ -95,7 +103,7 @@ def _run_erase_image(args: argparse.Namespace) -> None:
 
     boxes = [erase.parse_box(b) for b in args.box]
     result = erase.erase_image_file(args.image, boxes, args.out, weights=args.weights,
-                                    method=args.method)
+                                    method=chosen_method(args))
     read = f" (read as {' '.join(map(str, result.preds))})" if result.preds is not None else ""
     print(f"erased {len(boxes)} digit(s){read} -> {args.out}")
 

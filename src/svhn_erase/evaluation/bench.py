@@ -21,9 +21,10 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -235,7 +236,8 @@ def run_bench(data_root: str | os.PathLike[str], split: str, weights: str | os.P
               seed_limit: int | None = DEFAULT_SEED_LIMIT, progress: bool = True,
               methods: Sequence[str] | None = None, files: str | None = None,
               reader: str | os.PathLike[str] | None = None,
-              seed_weights: str | os.PathLike[str] | None = None) -> dict:
+              seed_weights: str | os.PathLike[str] | None = None,
+              method_configs: Mapping[str, Any] | None = None) -> dict:
     """Run the removal methods on ``data_root/split`` and write ``out/summary.json``,
     ``out/results.csv`` and ``out/report.html``; return what ``summary.json`` holds:
     ``{"methods": {name: figures}, "settings": {...}}``. A split with ground truth is scored
@@ -249,6 +251,8 @@ def run_bench(data_root: str | os.PathLike[str], split: str, weights: str | os.P
     names (None: the headline ones; ``["all"]``: every registered one). ``files``: a range of
     file numbers such as ``"1601-2000"``. ``limit``: first N images (of those) only;
     ``seed_limit``: run ``seed`` on the first M of those (None: all; 0: not at all).
+    ``method_configs``: settings for some methods by name (e.g. ``{"student":
+    StudentConfig(weights=...)}``); the others run with their defaults.
     """
     path = split_mod.split_dir(data_root, split)
     if limit is not None and limit < 1:
@@ -259,7 +263,7 @@ def run_bench(data_root: str | os.PathLike[str], split: str, weights: str | os.P
     skipped = [str(p) for p in table.attrs.get("index_report", {}).get("problems", [])]
     listed = select_files(list(dict.fromkeys(table["file"])), files)[:limit]
     table = table[table["file"].isin(set(listed))]
-    created = [create(name) for name in names]
+    created = [create(name, (method_configs or {}).get(name)) for name in names]
     counts = image_counts(created, len(listed), seed_limit)
     run = {"data": str(Path(data_root).resolve()), "split": split, "split_path": str(path),
            "images_listed": len(listed), "files": files, "limit": limit,

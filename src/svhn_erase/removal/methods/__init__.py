@@ -8,9 +8,10 @@ functions are re-exported here.
 # isort: off
 # the import order is the registration order: the benchmark's and the report's order
 from svhn_erase.removal.methods.base import (Erased, RemovalMethod, Scene, create,
-                                             method_class, method_names, register, unregister)
+                                             method_class, method_names, method_tag, register,
+                                             resolve, unregister)
 from svhn_erase.removal.methods import default, seed, student, classical  # noqa: F401
 # isort: on
 
 __all__ = ["Erased", "RemovalMethod", "Scene", "create", "method_class", "method_names",
-           "register", "unregister"]
+           "method_tag", "register", "resolve", "unregister"]

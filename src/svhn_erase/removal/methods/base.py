@@ -130,3 +130,16 @@ def create(name: str, config: Any = None) -> RemovalMethod:
     """An instance of the method called ``name`` (with ``config``, or its defaults)."""
     cls = method_class(name)
     return cls(config) if config is not None else cls()
+
+
+def resolve(method: str | RemovalMethod) -> RemovalMethod:
+    """``method`` itself when it is a method (e.g. one made with settings of the user's),
+    else a new instance of the method of that name with its defaults."""
+    return method if isinstance(method, RemovalMethod) else create(method)
+
+
+def method_tag(method: RemovalMethod) -> str:
+    """How output manifests name the method: its name, and the weights it loads when they
+    are not its packaged ones (so two erasures with other weights do not mix in a folder)."""
+    weights = getattr(method.config, "weights", None)
+    return method.name if weights is None else f"{method.name} (weights {weights})"
