@@ -149,9 +149,7 @@ def _add_calibrate_detector(sub: argparse._SubParsersAction) -> None:
                        "the same after training. Last it picks the score the digits outside a "
                        "photo's main number need (other_min_score; 0 = off) for F1 there.")
     p.add_argument("--detector", type=Path, default=None, metavar="WEIGHTS", help=DETECTOR_HELP)
-    _add_real_ranges(p, "the width scale is measured on (the photos it was trained on)")
-    _add_criterion(p, "f1")
-    p.add_argument("--out", type=Path, required=True, help="weights to write (.safetensors)")
+    _add_calibration_options(p, "f1")
     p.set_defaults(func=_run_calibrate_detector)
 
 
@@ -171,6 +169,14 @@ def _print_calibration(r: dict, out: Path) -> None:
           f"{t['precision']:.3f}, recall {t['recall']:.3f} -> {out}")
 
 
+def _add_calibration_options(p: argparse.ArgumentParser, criterion: str) -> None:
+    """What calibrating a detector reads and writes: the real photos, the tuning criterion
+    (default ``criterion``) and the weights to write."""
+    _add_real_ranges(p, "the width scale is measured on (the photos it was trained on)")
+    _add_criterion(p, criterion)
+    p.add_argument("--out", type=Path, required=True, help="weights to write (.safetensors)")
+
+
 def _add_criterion(p: argparse.ArgumentParser, default: str) -> None:
     from svhn_erase.detection.train import CRITERIA
 
@@ -188,9 +194,7 @@ def _add_combine_detectors(sub: argparse._SubParsersAction) -> None:
                        "member.")
     p.add_argument("members", nargs="+", type=Path, metavar="WEIGHTS",
                    help="the detectors to combine (.safetensors, e.g. from 'train-detector')")
-    _add_real_ranges(p, "the width scale is measured on (the photos it was trained on)")
-    _add_criterion(p, "min-pr")
-    p.add_argument("--out", type=Path, required=True, help="weights to write (.safetensors)")
+    _add_calibration_options(p, "min-pr")
     p.set_defaults(func=_run_combine_detectors)
 
 
