@@ -14,9 +14,9 @@ from builders import make_split
 from svhn_erase.cli import main
 from svhn_erase.detection import load_detector
 from svhn_erase.detection.dataset import load_photos
-from svhn_erase.detection.detect import read_metadata, save_detector, with_settings
+from svhn_erase.detection.detect import Detector, read_metadata, save_detector, with_settings
 from svhn_erase.detection.ensemble import combine, members
-from svhn_erase.detection.net import DigitCenterNet, DigitEnsemble, NetConfig
+from svhn_erase.detection.net import DigitCenterNet, DigitEnsemble, NetConfig, _rescaled
 from svhn_erase.detection.targets import to_batch
 from svhn_erase.detection.train import TrainSettings, best_row, train_detector
 from svhn_erase.errors import SvhnEraseError
@@ -78,11 +78,33 @@ def test_ensemble_weights_round_trip_and_are_deterministic(two: list[Path],
 
 def test_members_must_share_an_architecture() -> None:
     with pytest.raises(ValueError):
-        DigitEnsemble([DigitCenterNet(), DigitCenterNet(NetConfig(input_height=64))])
-    from svhn_erase.detection.detect import Detector
-
+        DigitEnsemble([DigitCenterNet(), DigitCenterNet(NetConfig(head=16))])
     with pytest.raises(SvhnEraseError, match="differ"):
         combine([Detector(DigitCenterNet()), Detector(DigitCenterNet(NetConfig(head=16)))])
+
+
+def test_members_of_another_input_height_are_resized(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    base, tall = DigitCenterNet().eval(), DigitCenterNet(NetConfig(input_height=160)).eval()
+    x, _ = to_batch([_images()[0][:48]])  # 48 x 96 input: a 12 x 24 grid
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(_rescaled(base, x, 1.0).values(),
+                                                     base(x).values(), strict=True))
+        tall.size.weight.zero_()
+        tall.size.bias.copy_(torch.tensor([1.0, 2.0]))  # log sizes 1 and 2 in its pixels
+        size = _rescaled(tall, x, 2.0)["size"]  # twice the pixels: log 2 less in x's
+        assert size.shape[-2:] == (12, 24)
+        assert torch.allclose(size, torch.tensor([1.0, 2.0]).view(1, 2, 1, 1) - np.log(2.0))
+        mixed = DigitEnsemble([base, tall]).eval()
+        out = mixed(x)
+        assert torch.equal(out["offset"], base(x)["offset"])  # only same-height offsets
+    detector = combine([Detector(base), Detector(tall)])
+    path = tmp_path / "mixed.safetensors"
+    save_detector(detector, path)
+    assert read_metadata(path)["member_heights"] == [80, 160]
+    loaded = load_detector(path, device="cpu")
+    assert [m.config.input_height for m in members(loaded)] == [80, 160]
+    assert loaded.detect(_images(), 0.0) == detector.detect(_images(), 0.0)
 
 
 def test_min_pr_prefers_the_balanced_setting() -> None:

@@ -188,7 +188,8 @@ def _add_criterion(p: argparse.ArgumentParser, default: str) -> None:
 def _add_combine_detectors(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("combine-detectors", help="several trained detectors as one ensemble",
                        description="Put the networks of several trained detectors (one "
-                       "architecture, e.g. other --seed) into one detector that averages their "
+                       "architecture, e.g. other --seed or --input-height; the first one's "
+                       "input height is the ensemble's) into one detector that averages their "
                        "heat, class, size and offset maps before finding peaks, calibrate it as "
                        "'calibrate-detector' does, and write one weights file holding every "
                        "member.")

@@ -232,11 +232,15 @@ class Detector:
 def save_detector(detector: Detector, path: str | os.PathLike[str], extra: dict | None = None
                   ) -> None:
     """Write the weights (safetensors, atomically) and ``<path>.json`` with the metadata
-    (an ensemble's: ``members``, its count; its tensors are named ``members.<i>.*``)."""
+    (an ensemble's: ``members``, its count, and ``member_heights`` where its members' input
+    heights differ; its tensors are named ``members.<i>.*``)."""
     meta = {"kind": "svhn-erase detector", "net": detector.config.to_dict(),
             "detect": asdict(detector.settings), **(extra or {})}
     if isinstance(detector.net, DigitEnsemble):
         meta["members"] = len(detector.net.members)
+        heights = [m.config.input_height for m in detector.net.members]
+        if len(set(heights)) > 1:
+            meta["member_heights"] = heights
     state = {k: v.detach().cpu().contiguous() for k, v in detector.net.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={"detector": json.dumps(meta)})
@@ -269,8 +273,9 @@ def load_detector(weights: str | os.PathLike | None = None, device: str | None =
     meta = read_metadata(path)
     config = NetConfig.from_dict(meta["net"])
     members = int(meta.get("members", 0))
-    net = (DigitEnsemble([DigitCenterNet(config) for _ in range(members)]) if members
-           else DigitCenterNet(config))
+    heights = meta.get("member_heights") or [config.input_height] * members
+    net = (DigitEnsemble([DigitCenterNet(replace(config, input_height=int(h)))
+                          for h in heights]) if members else DigitCenterNet(config))
     try:
         net.load_state_dict(load_file(str(path)))
     except (RuntimeError, KeyError) as exc:

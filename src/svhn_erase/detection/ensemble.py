@@ -1,14 +1,14 @@
 """Several trained detectors as one (``svhn-erase combine-detectors``).
 
 ``combine`` puts the networks of several detectors (one architecture, e.g. other training
-seeds) into one ``DigitEnsemble``, whose heat, class, size and offset maps are the members'
-averages, so peak finding and NMS run once on maps where one member's spurious peak or size
-error is outvoted. ``run_combine`` then calibrates the ensemble like a freshly trained
-detector (``calibrate.calibrate``: width scale on the training photos, score threshold, zoom,
-NMS overlap and the other numbers' score on the tuning photos; the members' own settings
-play no part) and writes one weights file holding every member. An ensemble of one detector
-detects exactly as that detector with the same settings.
-"""
+seeds; input heights may differ, the first member's is the ensemble's) into one
+``DigitEnsemble``, whose heat, class, size and offset maps are the members' averages, so
+peak finding and NMS run once on maps where one member's spurious peak or size error is
+outvoted. ``run_combine`` then calibrates the ensemble like a freshly trained detector
+(``calibrate.calibrate``: width scale on the training photos, score threshold, zoom, NMS
+overlap and the other numbers' score on the tuning photos; the members' own settings play no
+part) and writes one weights file holding every member. An ensemble of one detector detects
+exactly as that detector with the same settings."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from svhn_erase.detection.detect import Detector, DetectSettings
-from svhn_erase.detection.net import DigitCenterNet, DigitEnsemble
+from svhn_erase.detection.net import DigitCenterNet, DigitEnsemble, same_architecture
 from svhn_erase.errors import SvhnEraseError
 
 
@@ -34,8 +34,8 @@ def combine(detectors: Sequence[Detector]) -> Detector:
     nets = [copy.deepcopy(m) for d in detectors for m in members(d)]
     if not nets:
         raise ValueError("no detectors to combine")
-    if any(n.config != nets[0].config for n in nets):
-        raise SvhnEraseError("the detectors to combine differ in architecture or input height: "
+    if any(not same_architecture(n.config, nets[0].config) for n in nets):
+        raise SvhnEraseError("the detectors to combine differ in architecture: "
                              + ", ".join(str(n.config) for n in nets))
     return Detector(DigitEnsemble(nets).eval(), DetectSettings(), detectors[0].device)
 

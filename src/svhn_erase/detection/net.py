@@ -85,18 +85,50 @@ class DigitCenterNet(nn.Module):
 class DigitEnsemble(nn.Module):
     """Several ``DigitCenterNet`` of one architecture whose maps are averaged: heat and class
     logits, log sizes and offsets alike (a mean of logits is a geometric mean of odds, so a
-    peak that only one member sees is damped). One member gives its own maps unchanged."""
+    peak that only one member sees is damped). One member gives its own maps unchanged.
+
+    Members may differ in input height (the ensemble's is the first member's): such a member
+    runs on the input resized by its height over the ensemble's, and its maps are resized
+    back to the ensemble's grid (log sizes shifted by the resize factor); its offsets, sub-cell
+    positions on another grid, are left out of the offsets' mean."""
 
     def __init__(self, members: list[DigitCenterNet]) -> None:
         super().__init__()
-        if not members or any(m.config != members[0].config for m in members):
+        if not members or any(not same_architecture(m.config, members[0].config)
+                              for m in members):
             raise ValueError("an ensemble needs one or more members of one architecture")
         self.config = members[0].config
         self.members = nn.ModuleList(members)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The members' maps (see ``DigitCenterNet.forward``), averaged key by key."""
-        outs = [m(x) for m in self.members]
-        if len(outs) == 1:
-            return outs[0]
-        return {k: torch.stack([o[k] for o in outs]).mean(0) for k in outs[0]}
+        if len(self.members) == 1:
+            return self.members[0](x)
+        base = self.config.input_height
+        outs = [m(x) if m.config.input_height == base
+                else _rescaled(m, x, m.config.input_height / base) for m in self.members]
+        mean = {k: torch.stack([o[k] for o in outs]).mean(0) for k in ("heat", "cls", "size")}
+        mean["offset"] = torch.stack([o["offset"] for o, m in zip(outs, self.members, strict=True)
+                                      if m.config.input_height == base]).mean(0)
+        return mean
+
+
+def same_architecture(a: NetConfig, b: NetConfig) -> bool:
+    """Whether two configs differ at most in input height (so they can be ensembled)."""
+    return a.widths == b.widths and a.head == b.head
+
+
+def _rescaled(net: DigitCenterNet, x: torch.Tensor, scale: float) -> dict[str, torch.Tensor]:
+    """``net``'s maps for ``x`` resized by ``scale`` (to multiples of 16), brought back to
+    ``x``'s grid: heat, class and offset resized, log sizes in ``x``'s pixels."""
+    height, width = x.shape[-2:]
+    h = max(16, int(round(height * scale / 16)) * 16)
+    w = max(16, int(round(width * scale / 16)) * 16)
+    out = net(F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False))
+    grid = (height // STRIDE, width // STRIDE)
+    maps = {k: F.interpolate(v, size=grid, mode="bilinear", align_corners=False)
+            for k, v in out.items()}
+    shift = torch.tensor([w / width, h / height], dtype=maps["size"].dtype,
+                         device=maps["size"].device).log().view(1, 2, 1, 1)
+    maps["size"] = maps["size"] - shift
+    return maps
