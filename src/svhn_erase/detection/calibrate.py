@@ -86,27 +86,49 @@ def calibrate(detector: Detector, train: list[Photo], tune: list[Photo], criteri
                                            for r in others]}
 
 
-def run_calibration(weights: Path | None, real_dir: Path, real_files: str, tune_files: str,
-                    out: str | os.PathLike[str], progress: bool = True,
-                    criterion: str = "f1") -> dict:
-    """``calibrate-detector``: calibrate ``weights`` (None: the packaged detector) on the
-    photos of ``real_dir`` (settings best by ``criterion``) and write them to ``out`` with
-    their metadata updated."""
+def check_request(out: str | os.PathLike[str], real_files: str, tune_files: str) -> None:
+    """Refuse, before any work, an output that is not a writable ``.safetensors`` path or
+    tuning photos that overlap the training ones."""
     from svhn_erase.atomic_io import check_target
-    from svhn_erase.detection.dataset import load_photos
-    from svhn_erase.detection.detect import PACKAGED, load_detector, read_metadata, save_detector
     from svhn_erase.detection.train import check_tuning_split
 
     check_target(out)
     if Path(out).suffix != ".safetensors":
         raise SvhnEraseError(f"{out}: detector weights are written as .safetensors")
     check_tuning_split(real_files, tune_files)
-    meta = read_metadata(weights if weights is not None else PACKAGED)
-    detector = load_detector(weights, device="cpu")
+
+
+def calibrate_on(detector: Detector, real_dir: Path, real_files: str, tune_files: str,
+                 criterion: str, progress: bool, tune_first: bool = False
+                 ) -> tuple[Detector, dict]:
+    """``calibrate`` on the photos ``real_files`` (width scale) and ``tune_files`` (settings)
+    of ``real_dir``, after tuning the settings once on ``tune_files`` when ``tune_first`` (as
+    ``train-detector`` does for new networks); the record names the photos."""
+    from svhn_erase.detection.dataset import load_photos
+    from svhn_erase.detection.train import tune_threshold
+
     train = load_photos(real_dir, real_files, progress)
     tune = load_photos(real_dir, tune_files, progress)
+    if tune_first:
+        detector, _ = tune_threshold(detector, tune, criterion)
     detector, record = calibrate(detector, train, tune, criterion)
     record.update({"width_files": real_files, "tune_files": tune_files})
+    return detector, record
+
+
+def run_calibration(weights: Path | None, real_dir: Path, real_files: str, tune_files: str,
+                    out: str | os.PathLike[str], progress: bool = True,
+                    criterion: str = "f1") -> dict:
+    """``calibrate-detector``: calibrate ``weights`` (None: the packaged detector) on the
+    photos of ``real_dir`` (settings best by ``criterion``) and write them to ``out`` with
+    their metadata updated."""
+    from svhn_erase.detection.detect import PACKAGED, load_detector, read_metadata, save_detector
+
+    check_request(out, real_files, tune_files)
+    meta = read_metadata(weights if weights is not None else PACKAGED)
+    detector = load_detector(weights, device="cpu")
+    detector, record = calibrate_on(detector, real_dir, real_files, tune_files, criterion,
+                                    progress)
     extra = {k: v for k, v in meta.items() if k not in ("kind", "net", "detect")}
     extra.update({"tune": record["tune"], "calibrate": record})
     save_detector(detector, out, extra)

@@ -46,27 +46,18 @@ def run_combine(weights: Sequence[Path], real_dir: Path, real_files: str, tune_f
     """``combine-detectors``: combine the detectors at ``weights``, calibrate the ensemble on
     the photos of ``real_dir`` (settings best by ``criterion``) and write it to ``out``; the
     record (also in the file's metadata, with each member's training record)."""
-    from svhn_erase.atomic_io import check_target
-    from svhn_erase.detection.calibrate import calibrate
-    from svhn_erase.detection.dataset import load_photos
+    from svhn_erase.detection.calibrate import calibrate_on, check_request
     from svhn_erase.detection.detect import load_detector, read_metadata, save_detector
-    from svhn_erase.detection.train import check_tuning_split, tune_threshold
     from svhn_erase.model.weights import weights_digest
 
-    check_target(out)
-    if Path(out).suffix != ".safetensors":
-        raise SvhnEraseError(f"{out}: detector weights are written as .safetensors")
-    check_tuning_split(real_files, tune_files)
+    check_request(out, real_files, tune_files)
     sources = [{"weights": str(w), "sha256": weights_digest(w),
                 **{k: v for k, v in read_metadata(w).items()
                    if k in ("train", "seconds", "synth", "real_files", "members")}}
                for w in weights]
     detector = combine([load_detector(w, device="cpu") for w in weights])
-    train = load_photos(real_dir, real_files, progress)
-    tune = load_photos(real_dir, tune_files, progress)
-    detector, _ = tune_threshold(detector, tune, criterion)  # as train-detector does
-    detector, record = calibrate(detector, train, tune, criterion)
-    record.update({"width_files": real_files, "tune_files": tune_files})
+    detector, record = calibrate_on(detector, real_dir, real_files, tune_files, criterion,
+                                    progress, tune_first=True)  # as train-detector does
     save_detector(detector, out, {"combined_from": sources, "real": str(real_dir),
                                   "real_files": real_files, "tune_files": tune_files,
                                   "tune": record["tune"], "calibrate": record})

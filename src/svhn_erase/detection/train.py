@@ -223,15 +223,11 @@ def run_training(real_dir: Path, real_files: str, tune_files: str, synth_dir: Pa
     """``train-detector``: read the photos, train, tune the threshold, calibrate the box
     widths on the training photos and tune again (``calibrate``; settings best by
     ``criterion``), save; the record."""
-    from svhn_erase.atomic_io import check_target
-    from svhn_erase.detection.calibrate import calibrate
+    from svhn_erase.detection.calibrate import calibrate, check_request
     from svhn_erase.detection.dataset import load_photos
     from svhn_erase.detection.detect import save_detector
 
-    check_target(out)
-    if Path(out).suffix != ".safetensors":
-        raise SvhnEraseError(f"{out}: detector weights are written as .safetensors")
-    check_tuning_split(real_files, tune_files)
+    check_request(out, real_files, tune_files)
     real = load_photos(real_dir, real_files, progress)
     tune = load_photos(real_dir, tune_files, progress)
     synth = load_photos(synth_dir, None, progress) if synth_dir is not None else []

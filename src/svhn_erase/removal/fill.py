@@ -23,10 +23,11 @@ from svhn_erase.removal.regions import region_labels
 
 
 def scatter_blur(shape: tuple[int, int], rc: np.ndarray, values: np.ndarray,
-                 sigma: float) -> np.ndarray:
+                 sigma: float, canvas: np.ndarray | None = None) -> np.ndarray:
     """``values`` (n, c) placed at pixels ``rc`` of a zero (h, w, c) image, Gaussian blurred:
-    ``sum_i W_i k_i(X)`` at every pixel."""
-    num = np.zeros((*shape, values.shape[1]), np.float32)
+    ``sum_i W_i k_i(X)`` at every pixel. ``canvas``: that float32 image, reused by calls
+    with the same ``rc`` (its other pixels stay zero); None: a new one."""
+    num = np.zeros((*shape, values.shape[1]), np.float32) if canvas is None else canvas
     num[rc[:, 0], rc[:, 1]] = values
     return cv2.GaussianBlur(num, (0, 0), sigmaX=float(sigma), borderType=cv2.BORDER_CONSTANT)
 
@@ -50,12 +51,10 @@ def solve_local(shape: tuple[int, int], rc: np.ndarray, values: np.ndarray, sigm
     num, den = gaussian_sums(shape, rc, w, sigma)
     den_nodes = np.maximum(den[rc[:, 0], rc[:, 1]], 1e-12)[:, None]
     target = (1.0 + ridge) * values
-    scattered = np.zeros((*shape, values.shape[1]), np.float32)  # zero off the nodes
+    canvas = np.zeros((*shape, values.shape[1]), np.float32)  # reused by every step
     for step in range(iterations):
         if step:
-            scattered[rc[:, 0], rc[:, 1]] = w
-            num = cv2.GaussianBlur(scattered, (0, 0), sigmaX=float(sigma),
-                                   borderType=cv2.BORDER_CONSTANT)
+            num = scatter_blur(shape, rc, w, sigma, canvas)
         aw = num[rc[:, 0], rc[:, 1]] / den_nodes
         new = (target - aw) / ridge
         done = float(np.abs(new - w).max()) < tol

@@ -31,7 +31,6 @@ from svhn_erase.removal.segment import (
     Clustered,
     Segmented,
     cluster_crops,
-    default_segments,
     second_look_config,
     split_clustered,
 )
@@ -42,10 +41,8 @@ def find_segments(digits: list[records.DigitRecord], model: ConvNet,
                   config: RemovalConfig, n_scenes: int) -> list[Segmented]:
     """Per record, its context crop split into digit and background (``Segmented``), other
     digits' boxes left out of the background prior."""
-    groups = records.by_scene(digits, n_scenes)
-    others = [records.other_boxes(r, groups[r.scene]) for r in digits]
-    return default_segments(model, [r.context_crop for r in digits],
-                            [r.inner for r in digits], others, config)
+    return [split_clustered(c, config)
+            for c in cluster_records(digits, model, config, n_scenes)]
 
 
 def find_backgrounds(digits: list[records.DigitRecord], model: ConvNet,
