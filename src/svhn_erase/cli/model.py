@@ -71,6 +71,10 @@ def _add_train_real(p: argparse.ArgumentParser) -> None:
     p.add_argument("--real-none", type=int, default=0,
                    help="extra 'no digit' crops cut per real training photo, away from its "
                         "boxes (--classes 11 only; default: 0)")
+    p.add_argument("--real-shapes", type=int, default=0,
+                   help="composites per real training digit: its shape (the student removal's "
+                   "mask and erased background) moved onto another real box's erased "
+                   "background with a new contrast and polarity (default: 0, off)")
     p.add_argument("--init", type=Path, default=None,
                    help="start from these weights (fine-tuning; .safetensors or run folder)")
     p.add_argument("--augment", action="store_true",
@@ -114,7 +118,7 @@ def _run_train(args: argparse.Namespace) -> None:
         precision=args.precision, cpu=args.cpu,
         real=str(args.real.resolve()) if args.real else None, real_range=args.real_range,
         real_val_range=args.real_val_range, real_repeat=args.real_repeat,
-        real_none=args.real_none,
+        real_none=args.real_none, real_shapes=args.real_shapes,
         init=str(args.init.resolve()) if args.init else None, augment=args.augment,
         schedule=args.schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, ema=args.ema,

@@ -40,6 +40,8 @@ class TrainConfig:
     split's held-out part as validation; ``split`` None trains on the real crops alone.
     ``real_none`` (11 classes only) adds that many "no digit" crops per real training photo,
     cut from its digit-free areas (``real.real_none_crops``), repeated as the digits are.
+    ``real_shapes`` adds that many real-shape composites per real training digit, once per
+    epoch (``shapes``: the digit moved onto another real box's erased background).
     ``init`` starts from a weights file (fine-tuning); ``augment`` random box jitter,
     rotation, contrast and blur (``augment``); ``schedule`` "cosine" anneals the lr to 0
     over the epochs; ``weight_decay`` and ``label_smoothing`` as torch's.
@@ -76,6 +78,7 @@ class TrainConfig:
     real_val_range: str | None = None
     real_repeat: int = 1
     real_none: int = 0
+    real_shapes: int = 0
     init: str | None = None
     augment: bool = False
     schedule: str = "constant"
@@ -120,6 +123,9 @@ class TrainConfig:
                 parse_range(text)
         _whole("--real-repeat", self.real_repeat, 1, 1000)
         _whole("--real-none", self.real_none, 0, 100)
+        _whole("--real-shapes", self.real_shapes, 0, 100)
+        if self.real_shapes and self.real is None:
+            raise SvhnEraseError("--real-shapes needs --real")
         if self.real_none and (self.real is None or self.classes != 11):
             raise SvhnEraseError("--real-none needs --real and --classes 11")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):

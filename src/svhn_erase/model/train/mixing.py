@@ -5,6 +5,7 @@ both, as ``loop.TrainData``; and where its validation crops come from.
   parents held out for validation (``loop.split_train_val``, ``limit`` crops at most);
 - ``real`` with ``real_range`` adds the real crops of those photos, ``real_repeat`` times
   (with ``real_none`` that many extra digit-free crops per photo, for an 11-class judge);
+- ``real_shapes`` adds that many real-shape composites per real training digit (``shapes``);
 - ``real_val_range`` makes those real photos the validation set instead (the generated
   split is then used whole).
 
@@ -27,7 +28,7 @@ import torch
 from svhn_erase.data import crops as crops_mod
 from svhn_erase.data import split as split_mod
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.model.train import augment, loop, real, views
+from svhn_erase.model.train import augment, loop, real, shapes, views
 from svhn_erase.model.train.config import TrainConfig
 from svhn_erase.model.weights import weights_digest
 
@@ -93,12 +94,20 @@ def training_data(data: PathLike, config: TrainConfig, device: torch.device,
             x_parts += [none.crops] * config.real_repeat
             y_parts += [none.labels] * config.real_repeat
             prints.append(f"real-none:{none.fingerprint}")
+    if config.real_shapes:
+        made, labels, made_print = shapes.composite_set(
+            config.real, config.real_range, *_geometry(config, context), config.real_shapes,
+            config.seed, progress)
+        x_parts.append(made)
+        y_parts.append(labels)
+        prints.append(f"real-shapes:{made_print}")
     if real_val:
         val_set = _real_set(config, config.real_val_range, progress)
         val_parts = [(val_set.crops, val_set.labels)]
         prints.append(f"real-val:{val_set.fingerprint}")
-    if views_only and config.real_none:
-        raise SvhnEraseError("--teacher-views without --augment does not take --real-none")
+    if views_only and (config.real_none or config.real_shapes):
+        raise SvhnEraseError("--teacher-views without --augment does not take --real-none "
+                             "or --real-shapes")
     soft = _soft_labels(config, t_parts if views_only else x_parts, device, progress)
     x_train = crops_mod.normalize(np.concatenate(x_parts))
     y_train = torch.as_tensor(np.concatenate(y_parts))

@@ -1,0 +1,137 @@
+"""Real-shape composites: new training crops made of the real digits' own shapes.
+
+The real training digits are few (about 3,100 in photos 1-1400) but the project can already
+separate a digit from its background without labels: the ``student`` removal method gives
+every box a digit mask and an erased background. ``cut_pieces`` runs it over the training
+photos and keeps, per digit, three crops cut exactly as the training crops are (same size
+and margin): the photo, the erased photo and the mask. ``composites`` then adds each
+digit's signal (its crop minus its erased background: zero outside the mask, so no paste
+edge) to the erased background of another real box or its own, scaled to a new contrast
+and polarity, shifted a little, sometimes blurred, with some noise. The label is the real
+digit's label; validation photos are never read (the caller passes the training range).
+
+Everything is seeded (``seed``), so a run's composites are the same each time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+from tqdm import tqdm
+
+from svhn_erase.data import crops as crops_mod
+from svhn_erase.data import split as split_mod
+from svhn_erase.errors import SvhnEraseError
+from svhn_erase.model.train.real import photo_table
+
+PathLike = str | os.PathLike[str]
+CHUNK = 64  # photos erased per call of the removal method
+MIN_COVER, MAX_COVER = 0.03, 0.95  # masks covering less / more of the crop are not trusted
+OWN_BACKGROUND = 0.3  # share of composites pasted back onto the digit's own erased box
+CONTRAST = (0.6, 1.4)  # the digit's contrast to its background is scaled by this range
+FLIP = 0.2  # share of composites whose polarity goes against the background's room
+SHIFT = 2.0  # pixels (at crop size 40; scaled with the size) the shape moves at most
+BLUR_P, BLUR_SIGMA = 0.3, (0.4, 1.0)
+NOISE = 2.0  # std of added Gaussian noise, grey levels
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """Per real digit, float32 ``(n, size, size)``: the crop, its erased background, its
+    digit mask (0..1); ``labels`` (n,) the digits' labels."""
+
+    crop: np.ndarray
+    background: np.ndarray
+    mask: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _mask_image(mask: np.ndarray) -> np.ndarray:
+    """A bool (H, W) mask as an RGB uint8 image, so it is cut as a photo is."""
+    return np.repeat((mask.astype(np.uint8) * 255)[..., None], 3, axis=2)
+
+
+def cut_pieces(split_dir: PathLike, photo_range: str | None, size: int, margin: float,
+               progress: bool = True) -> tuple[Pieces, str]:
+    """Run the ``student`` removal method over the photos in ``photo_range`` of a Format 1
+    split and cut every digit's crop, erased background and mask at ``size`` with
+    ``margin``. Digits whose mask covers under ``MIN_COVER`` or over ``MAX_COVER`` of the
+    crop are left out (the mask missed the digit or took its background). Also returns the
+    student weights' digest (the masks depend on them)."""
+    from svhn_erase.model.weights import weights_digest
+    from svhn_erase.removal.methods.base import Scene, create
+
+    path = Path(split_dir)
+    table = photo_table(crops_mod.load_split_table(path), photo_range)
+    if len(table) == 0:
+        raise SvhnEraseError(f"{path}: no digits in photos {photo_range}")
+    method = create("student")
+    parents = list(split_mod.iter_parents(path, table))
+    out: dict[str, list] = {"crop": [], "background": [], "mask": [], "labels": []}
+    for start in tqdm(range(0, len(parents), CHUNK), desc="real-shape pieces", unit="chunk",
+                      leave=False, disable=None if progress else True):
+        chunk = parents[start:start + CHUNK]
+        erased = method.erase([Scene(p.image, p.boxes) for p in chunk])
+        for parent, done in zip(chunk, erased, strict=True):
+            mask_image = _mask_image(done.mask)
+            for box, label in zip(parent.boxes, parent.labels, strict=True):
+                mask = crops_mod.crop_digit(mask_image, box, size, margin) / 255.0
+                if not MIN_COVER <= mask.mean() <= MAX_COVER:
+                    continue
+                out["mask"].append(mask.astype(np.float32))
+                out["crop"].append(crops_mod.crop_digit(parent.image, box, size, margin))
+                out["background"].append(crops_mod.crop_digit(done.image, box, size, margin))
+                out["labels"].append(int(label))
+    if not out["labels"]:
+        raise SvhnEraseError(f"{path}: no digit of photos {photo_range} has a usable mask")
+    pieces = Pieces(*(np.stack(out[k]).astype(np.float32)
+                      for k in ("crop", "background", "mask")),
+                    labels=np.asarray(out["labels"], np.int64))
+    return pieces, weights_digest(method.weights_path())
+
+
+def _one(pieces: Pieces, i: int, rng: np.random.Generator) -> np.ndarray:
+    """One composite of digit ``i`` (float, 0..255): its signal (the crop minus its erased
+    background: zero outside the mask, the digit's strokes and texture inside, no mask edge)
+    scaled, perhaps negated, shifted and added to another box's erased background."""
+    size = pieces.crop.shape[-1]
+    signal = pieces.crop[i] - pieces.background[i]
+    j = i if rng.random() < OWN_BACKGROUND else int(rng.integers(len(pieces)))
+    ground = pieces.background[j]
+    lighter = float((signal * pieces.mask[i]).sum()) > 0  # a light digit on its own box
+    room_up = float(ground.mean()) < 128  # a dark background leaves room for a light digit
+    up = room_up != (rng.random() < FLIP)
+    gain = rng.uniform(*CONTRAST) * (1.0 if lighter == up else -1.0)
+    shift = rng.uniform(-SHIFT, SHIFT, 2) * size / 40
+    out = ground + gain * ndimage.shift(signal, shift, order=1, mode="constant", cval=0.0)
+    if rng.random() < BLUR_P:
+        out = ndimage.gaussian_filter(out, rng.uniform(*BLUR_SIGMA))
+    return out + rng.normal(0.0, NOISE, out.shape)
+
+
+def composites(pieces: Pieces, per_digit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(crops (n * per_digit, size, size) uint8, labels)``: ``per_digit`` composites of
+    every digit of ``pieces``, seeded."""
+    rng = np.random.default_rng(seed)
+    made = [_one(pieces, i, rng) for _ in range(per_digit) for i in range(len(pieces))]
+    crops = np.clip(np.rint(np.stack(made)), 0, 255).astype(np.uint8)
+    return crops, np.tile(pieces.labels, per_digit)
+
+
+def composite_set(split_dir: PathLike, photo_range: str | None, size: int, margin: float,
+                  per_digit: int, seed: int, progress: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(crops, labels, fingerprint)`` of ``per_digit`` composites per real digit of the
+    photos in ``photo_range`` (``cut_pieces``, then ``composites``)."""
+    pieces, student = cut_pieces(split_dir, photo_range, size, margin, progress)
+    crops, labels = composites(pieces, per_digit, seed)
+    table = photo_table(crops_mod.load_split_table(Path(split_dir)), photo_range)
+    return crops, labels, (f"shapes{per_digit}-{seed}-{size}-{margin}-{student}-"
+                           f"{crops_mod.table_fingerprint(table)}")
