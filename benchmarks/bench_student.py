@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bench_student.py --data /work/scratch/s3/data --split heldout \
-        [--limit 300] [--threads 1,2,all] [--repeat 3]
+        [--limit 300] [--threads 1,2,all] [--repeat 3] [--student LABEL=WEIGHTS ...]
 
 For each thread count a fresh process sets ``torch.set_num_threads`` and
 ``cv2.setNumThreads``, reads the images (not timed), warms every method up on one chunk,
@@ -15,7 +15,8 @@ with timers around each method's stages: classifier (the classifier's forward an
 inputs), mask (the digit mask or box mask, and for the student the crops it is cut from),
 fill and paste (for the student: mask is cutting the crops, the network's forward and
 mapping its masks back to the boxes; fill is the batched GRNN). The ratio column is digits/s
-over Telea's in the same process.
+over Telea's in the same process. ``--student LABEL=WEIGHTS`` adds a row for the student
+method with other weights (e.g. a candidate from ``train-student``), timed in the same turns.
 """
 
 from __future__ import annotations
@@ -87,13 +88,15 @@ def worker(args: argparse.Namespace) -> dict:
     from svhn_erase.model.weights import load_classifier, resolve_weights
     from svhn_erase.removal.methods import create
     from svhn_erase.removal.methods.records import box_count
-    from svhn_erase.removal.methods.student import erase_with
+    from svhn_erase.removal.methods.student import StudentConfig, StudentMethod, erase_with
 
     model = load_classifier(resolve_weights(None))
     scenes = _scenes(args.data, args.split, args.limit)
     chunks = [scenes[i:i + CHUNK] for i in range(0, len(scenes), CHUNK)]
     digits = sum(box_count(s) for s in scenes)
     methods = {n: create(n) for n in args.methods}
+    for label, path in (s.split("=", 1) for s in args.student):
+        methods[label] = create("student", StudentConfig(weights=path))
     for m in methods.values():  # warm-up: loading weights, first calls
         m.erase(chunks[0], model)
     best = {n: float("inf") for n in methods}
@@ -108,7 +111,7 @@ def worker(args: argparse.Namespace) -> dict:
     stages: dict[str, dict[str, float]] = {n: {} for n in methods}
     for chunk in chunks:
         for name, m in methods.items():
-            if name == "student":
+            if isinstance(m, StudentMethod):
                 timer: dict[str, float] = {}
                 erase_with(m.network(), chunk, m.config, timer)
                 for stage, sec in timer.items():
@@ -156,6 +159,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed passes (default 3)")
     parser.add_argument("--methods", default=",".join(METHODS),
                         help=f"methods, comma-separated (default {','.join(METHODS)})")
+    parser.add_argument("--student", action="append", default=[], metavar="LABEL=WEIGHTS",
+                        help="also time the student method with these weights, as row LABEL; "
+                        "repeat for more")
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.methods = [m for m in args.methods.split(",") if m]
@@ -171,6 +177,7 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--data", args.data, "--split", args.split,
                "--limit", str(args.limit), "--repeat", str(args.repeat),
                "--methods", ",".join(args.methods), "--worker", str(n)]
+        cmd += [f"--student={s}" for s in args.student]
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
         result = json.loads(out.strip().splitlines()[-1])
         print("\n".join(_table(result)), flush=True)

@@ -43,6 +43,13 @@ def _add_train_student(sub: argparse._SubParsersAction) -> None:
                    f"{config.stretch})")
     p.add_argument("--shear", type=float, default=config.shear,
                    help=f"augmentation: slant of up to +- this (default: {config.shear})")
+    p.add_argument("--seeds", type=_seed_list, default=config.seeds, metavar="S1,S2,...",
+                   help="train one network per seed (each as --seed S would) and write their "
+                   "ensemble, the mean of their logits, in one file (default: one network, "
+                   "--seed)")
+    p.add_argument("--distil-from", type=Path, default=None, metavar="WEIGHTS",
+                   help="learn the masks of this student (e.g. an ensemble) instead of the "
+                   "teacher's, on the boxes the teacher's confidence keeps (default: none)")
     p.add_argument("--width", type=positive, default=spec.width,
                    help=f"channels at full resolution (default: {spec.width})")
     p.add_argument("--size", type=positive, default=spec.size,
@@ -50,6 +57,17 @@ def _add_train_student(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--margin", type=float, default=spec.margin,
                    help=f"context per side, as a share of the box (default: {spec.margin})")
     p.set_defaults(func=_run_train_student)
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    """``--seeds``: two or more comma-separated integers."""
+    try:
+        seeds = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from None
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError("give two or more different seeds, e.g. 15,17")
+    return seeds
 
 
 def _run_train_student(args: argparse.Namespace) -> None:
@@ -63,7 +81,8 @@ def _run_train_student(args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     spec = StudentSpec(size=args.size, margin=args.margin, width=args.width)
     config = TrainConfig(seed=args.seed, epochs=args.epochs, rounds=args.rounds,
-                         stretch=args.stretch, shear=args.shear)
+                         stretch=args.stretch, shear=args.shear, seeds=args.seeds,
+                         distil_from=str(args.distil_from) if args.distil_from else None)
     record = run_training([Source.parse(s) for s in args.source], args.out, spec, config,
                           args.weights, args.judge, args.teacher_data)
     for n, r in enumerate(record["rounds"], start=1):

@@ -7,6 +7,10 @@ every output pixel sees the whole box and its surroundings (what the background 
 decides what the digit is). It runs on whole batches of crops (``crops``); its output is one
 digit logit per crop pixel. About 6 M multiply-adds per 32 x 32 crop.
 
+An ensemble (``StudentEnsemble``) is several such networks of one spec trained from different
+seeds; its logit is the mean of theirs (one training run's noise averaged out). It is stored
+in one file like a single network, with ``members`` in the metadata.
+
 Weights are safetensors with the settings that shaped them (``StudentSpec``: crop size,
 context margin, width) and the training record as metadata.
 """
@@ -73,17 +77,53 @@ class StudentNet(nn.Module):
         return self.out(self.mix(full + up))
 
 
-def save_student(net: StudentNet, path: str | os.PathLike[str], record: dict) -> None:
-    """Save ``net`` as safetensors (atomically) with its spec and ``record`` (how it was
-    trained) as metadata."""
+class StudentEnsemble(nn.Module):
+    """Several ``StudentNet`` of one spec; crops to the mean of their digit logits."""
+
+    def __init__(self, spec: StudentSpec | None = None, members: int = 2) -> None:
+        super().__init__()
+        self.spec = spec or StudentSpec()
+        self.members = nn.ModuleList(StudentNet(self.spec) for _ in range(members))
+
+    @classmethod
+    def of(cls, nets: list[StudentNet]) -> StudentEnsemble:
+        """The ensemble of ``nets`` (copies of their weights; one spec for all)."""
+        if len({n.spec for n in nets}) != 1:
+            raise SvhnEraseError("the ensemble's networks differ in crop size, margin or width")
+        out = cls(nets[0].spec, len(nets))
+        for member, net in zip(out.members, nets, strict=True):
+            member.load_state_dict(net.state_dict())
+        return out.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logit = self.members[0](x)
+        for member in self.members[1:]:
+            logit = logit + member(x)
+        return logit / len(self.members)
+
+
+Student = StudentNet | StudentEnsemble
+
+
+def save_student(net: Student, path: str | os.PathLike[str], record: dict) -> None:
+    """Save ``net`` (one network or an ensemble) as safetensors (atomically) with its spec,
+    its member count and ``record`` (how it was trained) as metadata."""
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     meta = {"kind": KIND, "spec": json.dumps(asdict(net.spec)), "record": json.dumps(record)}
+    if isinstance(net, StudentEnsemble):
+        meta["members"] = str(len(net.members))
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=meta)
 
 
 def student_metadata(path: str | os.PathLike[str]) -> tuple[StudentSpec, dict]:
     """The spec and training record stored in a student file; a user error if it is none."""
+    spec, record, _ = _metadata(path)
+    return spec, record
+
+
+def _metadata(path: str | os.PathLike[str]) -> tuple[StudentSpec, dict, int]:
+    """Spec, training record and member count (0: a single network) of a student file."""
     path = Path(path)
     if not path.is_file():
         raise SvhnEraseError(f"{path}: student weights not found (train them with "
@@ -94,16 +134,16 @@ def student_metadata(path: str | os.PathLike[str]) -> tuple[StudentSpec, dict]:
         if meta.get("kind") != KIND:
             raise ValueError("not a student network")
         spec = StudentSpec(**json.loads(meta["spec"]))
-        return spec, json.loads(meta.get("record", "{}"))
+        return spec, json.loads(meta.get("record", "{}")), int(meta.get("members", 0))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SvhnEraseError(f"{path}: not student weights ({exc})") from exc
 
 
 def load_student(path: str | os.PathLike[str],
-                 device: torch.device | str = "cpu") -> StudentNet:
-    """The student network stored at ``path``, in eval mode on ``device``."""
-    spec, _ = student_metadata(path)
-    net = StudentNet(spec)
+                 device: torch.device | str = "cpu") -> Student:
+    """The student network (or ensemble) stored at ``path``, in eval mode on ``device``."""
+    spec, _, members = _metadata(path)
+    net = StudentEnsemble(spec, members) if members else StudentNet(spec)
     try:
         net.load_state_dict(load_file(str(path)))
     except (RuntimeError, OSError) as exc:
@@ -111,9 +151,11 @@ def load_student(path: str | os.PathLike[str],
     return net.to(device).eval()
 
 
-def fused(net: StudentNet) -> StudentNet:
-    """A copy of ``net`` for inference: eval mode, every batch norm folded into the
-    convolution before it (same outputs up to rounding, fewer passes over the maps)."""
+def fused(net: Student) -> Student:
+    """A copy of ``net`` (one network or an ensemble) for inference: eval mode, every batch
+    norm folded into the convolution before it (same outputs up to rounding, fewer passes
+    over the maps). (An ensemble's members run one after the other: stacking them into
+    grouped convolutions was 1.6x slower on CPU.)"""
     out = copy.deepcopy(net).eval()
     for block in out.modules():
         if isinstance(block, nn.Sequential) and len(block) == 3 \
@@ -124,3 +166,4 @@ def fused(net: StudentNet) -> StudentNet:
             conv.bias = nn.Parameter((norm.bias - norm.running_mean * scale).detach())
             block[1] = nn.Identity()
     return out
+

@@ -18,7 +18,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,14 @@ from svhn_erase import __version__
 from svhn_erase.atomic_io import write_json
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.removal.student.crops import to_tensor
-from svhn_erase.removal.student.net import StudentNet, StudentSpec, save_student
+from svhn_erase.removal.student.net import (
+    Student,
+    StudentEnsemble,
+    StudentNet,
+    StudentSpec,
+    load_student,
+    save_student,
+)
 from svhn_erase.removal.student.teacher import TEACHER, Source, TeacherData, teacher_data
 
 log = logging.getLogger(__name__)
@@ -51,6 +58,14 @@ class TrainConfig:
     rounds: int = 1  # 2: a noisy-student round on the student's own masks (worse here)
     stretch: float = 0.0  # augmentation: widths scaled by up to 1 +- this on top of the scale
     shear: float = 0.0  # augmentation: slanted by up to +- this (x moves by shear x y)
+    seeds: tuple[int, ...] = ()  # given: an ensemble of one net per seed (``seed`` unused)
+    distil_from: str | None = None  # a student file (an ensemble) whose masks replace the
+    # teacher's as labels of the boxes the teacher's confidence keeps
+
+    def __post_init__(self) -> None:
+        if self.seeds and self.rounds != 1:
+            raise SvhnEraseError("an ensemble (--seeds) is trained with one round "
+                                 "(--rounds 1)")
 
 
 def augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, stretch: float = 0.0,
@@ -84,7 +99,7 @@ def augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, stretch: flo
     return x.clamp(-1.5, 1.5), y
 
 
-def predict(net: StudentNet, squares: np.ndarray, batch: int = 512) -> np.ndarray:
+def predict(net: Student, squares: np.ndarray, batch: int = 512) -> np.ndarray:
     """(n, s, s) digit probability of uint8 crops, averaged with the mirrored crop's."""
     net.eval()
     out = []
@@ -148,14 +163,35 @@ def certainty(prob: np.ndarray) -> np.ndarray:
 
 
 def train_student(data: TeacherData, spec: StudentSpec, config: TrainConfig,
-                  progress: bool = True) -> tuple[StudentNet, dict]:
-    """The noisy-student rounds on ``data``; the last round's network and what each round
+                  progress: bool = True) -> tuple[Student, dict]:
+    """The noisy-student rounds on ``data``; the last round's network (with ``seeds`` the
+    ensemble of one network per seed, each trained as with that ``seed``) and what each round
     used and scored (mask IoU against the generated truth, evaluation only)."""
+    if not config.seeds:
+        return _train_one(data, spec, config, progress)
+    nets, records = [], []
+    for seed in config.seeds:
+        net, rec = _train_one(data, spec, replace(config, seed=seed, seeds=()), progress)
+        nets.append(net)
+        records.append(rec["rounds"][0])
+    ensemble = StudentEnsemble.of(nets)
+    record = {**rec, "train": asdict(config), "rounds": [{
+        "boxes": records[0]["boxes"], "members": records,
+        "truth_iou": mask_iou(predict(ensemble, data.squares), data.truth)}]}
+    return ensemble, record
+
+
+def _train_one(data: TeacherData, spec: StudentSpec, config: TrainConfig,
+               progress: bool) -> tuple[StudentNet, dict]:
+    """``train_student`` for one network."""
     keep = (data.removed | (not config.judged)) & (data.agreement >= config.min_agreement)
     labels, weights = data.labels.astype(np.float32), data.agreement
     record: dict = {"train": asdict(config), "spec": asdict(spec), "boxes": int(len(keep)),
                     "sources": [str(s) for s in data.sources],
                     "teacher_truth_iou": mask_iou(labels, data.truth), "rounds": []}
+    if config.distil_from:
+        labels = predict(load_student(config.distil_from), data.squares)
+        record["distilled_truth_iou"] = mask_iou(labels, data.truth)
     net = None
     for r in range(config.rounds):
         log.info("round %d: %d of %d boxes", r + 1, int(keep.sum()), len(keep))
