@@ -96,3 +96,24 @@ def test_ensembles_refuse_mixed_specs_and_several_rounds(labelled, tmp_path, cap
     assert "--rounds 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train-student", "--out", str(tmp_path), "--seeds", "15,15"])
+
+
+def test_distilling_learns_the_given_students_masks(labelled, monkeypatch):
+    from svhn_erase.removal.student import train
+    from svhn_erase.removal.student.teacher import TeacherData
+
+    data = TeacherData.load(labelled / "one" / "teacher.npz")
+    source = labelled / "one" / "student.safetensors"
+    seen = {}
+
+    def fake_fit(spec, squares, labels, weights, config, seed, progress=True):
+        seen["labels"] = labels
+        return load_student(source)
+
+    monkeypatch.setattr(train, "fit", fake_fit)
+    _, record = train.train_student(data, SPEC, TrainConfig(judged=False, min_agreement=0.0,
+                                                            distil_from=str(source)),
+                                    progress=False)
+    expected = train.predict(load_student(source), data.squares)
+    assert np.allclose(seen["labels"], expected) and not np.allclose(expected, data.labels)
+    assert record["train"]["distil_from"] == str(source) and "distilled_truth_iou" in record
