@@ -117,3 +117,14 @@ def test_distilling_learns_the_given_students_masks(labelled, monkeypatch):
     expected = train.predict(load_student(source), data.squares)
     assert np.allclose(seen["labels"], expected) and not np.allclose(expected, data.labels)
     assert record["train"]["distil_from"] == str(source) and "distilled_truth_iou" in record
+
+
+def test_the_packaged_student_is_the_pair_of_seeds_15_and_17():
+    from svhn_erase.removal.methods.student import PACKAGED
+    from svhn_erase.removal.student.net import student_metadata
+
+    net = load_student(PACKAGED)
+    spec, record = student_metadata(PACKAGED)
+    assert isinstance(net, StudentEnsemble) and len(net.members) == 2
+    assert spec == StudentSpec() and record["train"]["seeds"] == [15, 17]
+    assert record["teacher"]["method"] == "default"

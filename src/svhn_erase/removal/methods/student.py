@@ -9,7 +9,8 @@ default method's does, at each box's own resolution and batched across boxes: ev
 of the hole (the digit in the box and a one-pixel seam) becomes the Gaussian-weighted mean
 of the key pixels touching it; the hole is written and the seam blended. No classifier is
 needed: it reads no digits. The weights are the packaged ``checkpoints/student.safetensors``
-unless ``StudentConfig.weights`` names others; CUDA is used when present.
+(two networks, their logits averaged: ``student.net.StudentEnsemble``) unless
+``StudentConfig.weights`` names others; CUDA is used when present.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from svhn_erase.removal.student.fill import (
     pad_bucket,
     paste_context,
 )
-from svhn_erase.removal.student.net import StudentNet, fused, load_student
+from svhn_erase.removal.student.net import Student, fused, load_student
 from svhn_erase.removal.student.refine import ColourCheck, colour_cut
 
 PACKAGED = Path(__file__).resolve().parents[2] / "checkpoints" / "student.safetensors"
@@ -84,7 +85,7 @@ def _timed(timer: dict[str, float] | None, stage: str):
         timer[stage] = timer.get(stage, 0.0) + time.perf_counter() - start
 
 
-def digit_probabilities(net: StudentNet, x: torch.Tensor, inside: torch.Tensor,
+def digit_probabilities(net: Student, x: torch.Tensor, inside: torch.Tensor,
                         others: torch.Tensor, config: StudentConfig) -> torch.Tensor:
     """(n, 1, s, s) digit probability of every crop, 0 outside its box, lowered where a
     pixel's colour lies towards its crop's background (``student.refine``), on the network's
@@ -100,7 +101,7 @@ def digit_probabilities(net: StudentNet, x: torch.Tensor, inside: torch.Tensor,
         return torch.sigmoid(logit) * inside
 
 
-def erase_with(net: StudentNet, scenes: Sequence[Scene], config: StudentConfig,
+def erase_with(net: Student, scenes: Sequence[Scene], config: StudentConfig,
                timer: dict[str, float] | None = None) -> list[Erased]:
     """The method's work with a given network; ``timer`` (if given) collects seconds per
     stage (``STAGES``)."""
@@ -142,7 +143,7 @@ def fill_all(scenes: Sequence[Scene], digits: list[records.DigitRecord],
     return out
 
 
-def _erase(net: StudentNet, scenes: Sequence[Scene], config: StudentConfig,
+def _erase(net: Student, scenes: Sequence[Scene], config: StudentConfig,
            timer: dict[str, float] | None) -> list[Erased]:
     spec = net.spec
     device = next(net.parameters()).device
@@ -186,13 +187,13 @@ class StudentMethod(RemovalMethod):
 
     def __init__(self, config: StudentConfig | None = None) -> None:
         super().__init__(config or StudentConfig())
-        self._net: StudentNet | None = None
+        self._net: Student | None = None
 
     def weights_path(self) -> Path:
         """The weights file this method loads."""
         return Path(self.config.weights) if self.config.weights else PACKAGED
 
-    def network(self) -> StudentNet:
+    def network(self) -> Student:
         """The student network (loaded on first use, on CUDA when present)."""
         if self._net is None:
             path = self.weights_path()
