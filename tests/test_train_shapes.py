@@ -71,6 +71,8 @@ def test_real_shapes_join_the_training_data_and_the_command_line(root, tmp_path)
     assert len(more.y_train) == len(base.y_train) + 2 * count and more_print != base_print
     with pytest.raises(SvhnEraseError, match="--real-shapes needs --real"):
         TrainConfig(real_shapes=1)
+    with pytest.raises(SvhnEraseError, match="--real-shapes-student needs --real-shapes"):
+        dataclasses.replace(config, real_shapes_student="student.safetensors")
     code = cli.main(["train", "--data", str(root), "--net", "ConvNet48_333", "--size", "32",
                      "--test-split", "none", "--real", str(root / "photos"), "--real-range",
                      "1-8", "--real-val-range", "9-12", "--real-shapes", "1", "--epochs", "1",

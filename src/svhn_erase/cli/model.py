@@ -75,6 +75,9 @@ def _add_train_real(p: argparse.ArgumentParser) -> None:
                    help="composites per real training digit: its shape (the student removal's "
                    "mask and erased background) moved onto another real box's erased "
                    "background with a new contrast and polarity (default: 0, off)")
+    p.add_argument("--real-shapes-student", type=Path, default=None,
+                   help="the student weights that mask and erase the real digits for "
+                   "--real-shapes (default: the packaged checkpoints/student.safetensors)")
     p.add_argument("--init", type=Path, default=None,
                    help="start from these weights (fine-tuning; .safetensors or run folder)")
     p.add_argument("--augment", action="store_true",
@@ -119,6 +122,8 @@ def _run_train(args: argparse.Namespace) -> None:
         real=str(args.real.resolve()) if args.real else None, real_range=args.real_range,
         real_val_range=args.real_val_range, real_repeat=args.real_repeat,
         real_none=args.real_none, real_shapes=args.real_shapes,
+        real_shapes_student=str(args.real_shapes_student.resolve())
+        if args.real_shapes_student else None,
         init=str(args.init.resolve()) if args.init else None, augment=args.augment,
         schedule=args.schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, ema=args.ema,

@@ -41,7 +41,8 @@ class TrainConfig:
     ``real_none`` (11 classes only) adds that many "no digit" crops per real training photo,
     cut from its digit-free areas (``real.real_none_crops``), repeated as the digits are.
     ``real_shapes`` adds that many real-shape composites per real training digit, once per
-    epoch (``shapes``: the digit moved onto another real box's erased background).
+    epoch (``shapes``: the digit moved onto another real box's erased background), masked
+    and erased by the student weights ``real_shapes_student`` (None: the packaged ones).
     ``init`` starts from a weights file (fine-tuning); ``augment`` random box jitter,
     rotation, contrast and blur (``augment``); ``schedule`` "cosine" anneals the lr to 0
     over the epochs; ``weight_decay`` and ``label_smoothing`` as torch's.
@@ -79,6 +80,7 @@ class TrainConfig:
     real_repeat: int = 1
     real_none: int = 0
     real_shapes: int = 0
+    real_shapes_student: str | None = None
     init: str | None = None
     augment: bool = False
     schedule: str = "constant"
@@ -126,6 +128,8 @@ class TrainConfig:
         _whole("--real-shapes", self.real_shapes, 0, 100)
         if self.real_shapes and self.real is None:
             raise SvhnEraseError("--real-shapes needs --real")
+        if self.real_shapes_student and not self.real_shapes:
+            raise SvhnEraseError("--real-shapes-student needs --real-shapes")
         if self.real_none and (self.real is None or self.classes != 11):
             raise SvhnEraseError("--real-none needs --real and --classes 11")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):

@@ -97,7 +97,7 @@ def training_data(data: PathLike, config: TrainConfig, device: torch.device,
     if config.real_shapes:
         made, labels, made_print = shapes.composite_set(
             config.real, config.real_range, *_geometry(config, context), config.real_shapes,
-            config.seed, progress)
+            config.seed, progress, config.real_shapes_student)
         x_parts.append(made)
         y_parts.append(labels)
         prints.append(f"real-shapes:{made_print}")

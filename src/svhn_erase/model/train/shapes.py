@@ -59,20 +59,22 @@ def _mask_image(mask: np.ndarray) -> np.ndarray:
 
 
 def cut_pieces(split_dir: PathLike, photo_range: str | None, size: int, margin: float,
-               progress: bool = True) -> tuple[Pieces, str]:
+               progress: bool = True, student: str | None = None) -> tuple[Pieces, str]:
     """Run the ``student`` removal method over the photos in ``photo_range`` of a Format 1
     split and cut every digit's crop, erased background and mask at ``size`` with
     ``margin``. Digits whose mask covers under ``MIN_COVER`` or over ``MAX_COVER`` of the
-    crop are left out (the mask missed the digit or took its background). Also returns the
-    student weights' digest (the masks depend on them)."""
+    crop are left out (the mask missed the digit or took its background). ``student``: the
+    student weights (None: the packaged ones). Also returns their digest (the masks depend
+    on them)."""
     from svhn_erase.model.weights import weights_digest
     from svhn_erase.removal.methods.base import Scene, create
+    from svhn_erase.removal.methods.student import StudentConfig
 
     path = Path(split_dir)
     table = photo_table(crops_mod.load_split_table(path), photo_range)
     if len(table) == 0:
         raise SvhnEraseError(f"{path}: no digits in photos {photo_range}")
-    method = create("student")
+    method = create("student", StudentConfig(weights=student))
     parents = list(split_mod.iter_parents(path, table))
     out: dict[str, list] = {"crop": [], "background": [], "mask": [], "labels": []}
     for start in tqdm(range(0, len(parents), CHUNK), desc="real-shape pieces", unit="chunk",
@@ -126,12 +128,12 @@ def composites(pieces: Pieces, per_digit: int, seed: int) -> tuple[np.ndarray, n
 
 
 def composite_set(split_dir: PathLike, photo_range: str | None, size: int, margin: float,
-                  per_digit: int, seed: int, progress: bool = True
-                  ) -> tuple[np.ndarray, np.ndarray, str]:
+                  per_digit: int, seed: int, progress: bool = True,
+                  student: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """``(crops, labels, fingerprint)`` of ``per_digit`` composites per real digit of the
     photos in ``photo_range`` (``cut_pieces``, then ``composites``)."""
-    pieces, student = cut_pieces(split_dir, photo_range, size, margin, progress)
+    pieces, digest = cut_pieces(split_dir, photo_range, size, margin, progress, student)
     crops, labels = composites(pieces, per_digit, seed)
     table = photo_table(crops_mod.load_split_table(Path(split_dir)), photo_range)
-    return crops, labels, (f"shapes{per_digit}-{seed}-{size}-{margin}-{student}-"
+    return crops, labels, (f"shapes{per_digit}-{seed}-{size}-{margin}-{digest}-"
                            f"{crops_mod.table_fingerprint(table)}")
