@@ -1,6 +1,7 @@
 """Same-run speed ablation of the default method: this tree's code against an older copy of
 the package, each with the settings from before issue 14 and those of commit a2c1337, and
-this tree's default settings.
+both codes' own default settings (this tree also with 167f413's: the default before the
+mending of torn masks).
 
 Usage::
 
@@ -35,11 +36,17 @@ CHUNK = 32
 # the default's settings of commit a2c1337 (issue 14's previous session), and before issue 14
 # (the target's baseline: "removal speed does not drop below today's"), as overrides of
 # today's RemovalConfig (a field the older code lacks is left out: it had its effect off)
-LAST_SESSION = {"ghost_prob": 0.25, "ghost_skip": (), "over": 2.5, "texture_k": 0}
+# (the mending of torn masks, grow_ratio and hole_ratio, came after both, with over 2.7)
+LAST_SESSION = {"ghost_prob": 0.25, "ghost_skip": (), "over": 2.5, "texture_k": 0,
+                "grow_ratio": 0.0, "hole_ratio": 0.0}
 PRE_ISSUE = {**LAST_SESSION, "min_digit_share": 0.0, "ghost_prob": 0.0, "seam_alphas": (0.8,),
              "kmeans_sample": 500, "peel_step": 1, "node_outlier": 0.0, "node_spread": 0.0,
              "extend_steps": 0, "thin_noise": 0.0, "certainty_share": 0.0}
-SETTINGS = {"pre-issue": PRE_ISSUE, "a2c1337": LAST_SESSION, "default": {}}
+# the default of commit 167f413 (before the mending): the baseline code's own default when
+# the baseline is that commit
+BEFORE_MENDING = {"over": 2.5, "grow_ratio": 0.0, "hole_ratio": 0.0}
+SETTINGS = {"pre-issue": PRE_ISSUE, "a2c1337": LAST_SESSION, "167f413": BEFORE_MENDING,
+            "default": {}}
 
 
 def _digest(outputs) -> str:
@@ -123,8 +130,9 @@ def main() -> None:
         parser.error("--baseline-src is required")
     here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
     codes = {"baseline": _start(args.baseline_src, args), "this tree": _start(here, args)}
-    pairs = [("baseline", "pre-issue"), ("baseline", "a2c1337"), ("this tree", "pre-issue"),
-             ("this tree", "a2c1337"), ("this tree", "default")]
+    pairs = [("baseline", "pre-issue"), ("baseline", "a2c1337"), ("baseline", "default"),
+             ("this tree", "pre-issue"), ("this tree", "a2c1337"), ("this tree", "167f413"),
+             ("this tree", "default")]
     runs: dict[tuple[str, str], list[dict]] = {p: [] for p in pairs}
     for _ in range(args.repeat):
         for code, settings in pairs:
@@ -144,6 +152,11 @@ def main() -> None:
               f"{base_cpu / cpu:6.3f} {base_wall / wall:6.3f}  {','.join(hashes)}")
     same = {s: {r["hash"] for r in runs["baseline", s]} == {r["hash"] for r in runs["this tree", s]}
             for s in ("pre-issue", "a2c1337")}
+    same["baseline default = 167f413"] = ({r["hash"] for r in runs["baseline", "default"]}
+                                          == {r["hash"] for r in runs["this tree", "167f413"]})
+    head = min(r["cpu"] for r in runs["baseline", "default"])
+    now = min(r["cpu"] for r in runs["this tree", "default"])
+    print(f"this tree's default vs the baseline's: x{head / now:.3f} by CPU time")
     print(f"({digits} digits; best of {args.repeat} interleaved passes, one thread; the two "
           "codes' outputs: " + ", ".join(f"{s} {'identical' if ok else 'DIFFER'}"
                                          for s, ok in same.items()) + ")")

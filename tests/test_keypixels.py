@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -189,3 +191,43 @@ def test_thinning_drops_grown_pixels_that_do_not_stand_out() -> None:
     kept = segment.cluster_masks(features, ring, ~ring, thin)
     assert grown.digit.sum() > kept.digit.sum() >= kept.core.sum()
     assert kept.digit[8:22, 12:18].all()
+
+
+def test_fill_holes_takes_enclosed_holes_of_like_pixels_only() -> None:
+    mask = np.zeros((9, 9), bool)
+    mask[1:8, 1:8] = True
+    mask[3:6, 3:6] = False  # a hole
+    mask[0:3, 6] = False  # a bay open to the edge
+    like = np.ones((9, 9), bool)
+    filled = keypixels.fill_holes(mask, like)
+    assert filled[3:6, 3:6].all() and not filled[0:3, 6].any()
+    unlike = np.zeros((9, 9), bool)
+    unlike[3, 3] = True  # a minority of the hole's pixels: it stays
+    np.testing.assert_array_equal(keypixels.fill_holes(mask, unlike), mask)
+
+
+def _mended_crop() -> tuple[np.ndarray, np.ndarray]:
+    """A bright bar with a counter of the wall's colour, a patch of a colour a little more
+    common in the box than around it, and a stripe beside it of a colour twice as common."""
+    crop = np.full((30, 30, 3), 80, np.uint8)
+    crop[5:25, 7:23] = 230
+    crop[12:18, 13:17] = 80  # counter: the wall seen through the digit
+    crop[20:22, 12:15] = 160  # torn stroke: 6 px in the box, 2 on the ring
+    crop[0, 0:2] = 160
+    crop[10:20, 23:25] = 200  # faint edge: 20 px in the box, 5 on the ring
+    crop[0, 10:15] = 200
+    ring = np.ones((30, 30), bool)
+    ring[3:27, 3:27] = False
+    return np.concatenate([crop / 255.0, np.zeros((30, 30, 2))], -1), ring
+
+
+def test_mending_fills_torn_strokes_and_grows_into_faint_edges_not_counters() -> None:
+    features, ring = _mended_crop()
+    base = RemovalConfig(kmeans_sample=1000)
+    off = segment.cluster_masks(features, ring, ~ring, replace(base, grow_ratio=0,
+                                                               hole_ratio=0)).digit
+    on = segment.cluster_masks(features, ring, ~ring, base).digit
+    assert not off[20:22, 12:15].any() and on[20:22, 12:15].all()  # the torn stroke
+    assert not off[10:20, 23].any() and on[10:20, 23].all()  # one step into the faint edge
+    assert not on[10:20, 24].any()
+    assert not on[12:18, 13:17].any() and not off[12:18, 13:17].any()  # the counter stays

@@ -50,6 +50,22 @@ def dilate(mask: np.ndarray, iterations: int = 1, cross: bool = False) -> np.nda
     return out.astype(bool)
 
 
+def fill_holes(mask: np.ndarray, like: np.ndarray, max_px: float = np.inf) -> np.ndarray:
+    """``mask`` with the holes it encloses made True where most of a hole's pixels are
+    ``like`` (a hole: a 4-connected group of at most ``max_px`` False pixels not touching
+    the mask's edge)."""
+    n, label, stats, _ = cv2.connectedComponentsWithStats((~mask).view(np.uint8),
+                                                           connectivity=4)
+    if n <= 1:
+        return mask
+    h, w = mask.shape
+    left, top, width, height, area = stats.T
+    hole = (left > 0) & (top > 0) & (left + width < w) & (top + height < h) & (area <= max_px)
+    hole &= np.bincount(label.ravel(), like.ravel(), n) * 2 > area
+    hole[0] = False  # label 0: the mask's own pixels
+    return mask | hole[label]
+
+
 def classifier_input(crops: list[np.ndarray]) -> torch.Tensor:
     """Digit crops (each (h, w, 3) uint8) as the classifier's (n, 1, 40, 40) input in [-1, 1]:
     the training preprocessing (``crops.crop_digit`` of the whole crop, ``crops.normalize``)."""

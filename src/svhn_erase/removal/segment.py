@@ -12,7 +12,10 @@ then grows into neighbouring pixels that sit between background and digit colour
 out from every background cluster by several times the ring's own noise: soft edges and
 shadows join, while a crisp digit's mask stops at its rim (``extend_digit``); grown pixels
 that do not stand out from the background by ``thin_noise`` noise units drop again (the
-1-pixel rim the growth adds around a crisp digit is mostly background). Each pixel's
+1-pixel rim the growth adds around a crisp digit is mostly background). Last, the mask of a
+faint digit is mended: it grows into neighbouring clusters that are still clearly more
+common in the box than around it, and the holes it encloses join it unless their colours
+are common around the box (a counter shows the background). Each pixel's
 position between background and digit is kept (``Segmented``): the fill trusts a key pixel
 less the closer it sits to the digit's colours.
 """
@@ -29,7 +32,7 @@ import torch.nn.functional as F
 
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.removal.config import RemovalConfig
-from svhn_erase.removal.keypixels import dilate
+from svhn_erase.removal.keypixels import dilate, fill_holes
 from svhn_erase.removal.kmeans import kmeans, kmeans_centres, sq_dist
 from svhn_erase.removal.median import median0
 
@@ -308,6 +311,11 @@ def split_assigned(shape: tuple[int, int], label: np.ndarray, dist: np.ndarray,
         soft = (position > config.extend_share) & (out > config.extend_noise)
         digit = extend_digit(digit, soft, config.extend_steps)
         digit &= core | (out > config.thin_noise)
+    ratio = shares[1][label].reshape(h, w)  # per pixel, its cluster's box-to-ring ratio
+    if config.grow_ratio > 0 and config.ratio_steps > 0:
+        digit = extend_digit(digit, ratio > config.grow_ratio, config.ratio_steps)
+    if config.hole_ratio > 0:  # a "hole" larger than the box's centre runs around the box
+        digit = fill_holes(digit, ratio > config.hole_ratio, box.sum())
     return Segmented(digit, core, position.astype(np.float32), could_grow)
 
 
