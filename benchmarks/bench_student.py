@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bench_student.py --data /work/scratch/s3/data --split heldout \
-        [--limit 300] [--threads 1,2,all] [--repeat 3] [--student LABEL=WEIGHTS ...]
+        [--limit 300] [--threads 1,2,all] [--repeat 3] [--student LABEL=WEIGHTS ...] [--no-flat]
 
 For each thread count a fresh process sets ``torch.set_num_threads`` and
 ``cv2.setNumThreads``, reads the images (not timed), warms every method up on one chunk,
@@ -16,7 +16,8 @@ inputs), mask (the digit mask or box mask, and for the student the crops it is c
 fill and paste (for the student: mask is cutting the crops, the network's forward and
 mapping its masks back to the boxes; fill is the batched GRNN). The ratio column is digits/s
 over Telea's in the same process. ``--student LABEL=WEIGHTS`` adds a row for the student
-method with other weights (e.g. a candidate from ``train-student``), timed in the same turns.
+method with other weights (e.g. a candidate from ``train-student``), timed in the same turns;
+``--no-flat`` one for the student without its flat-background step (``student.fill``).
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def worker(args: argparse.Namespace) -> dict:
     from svhn_erase.removal.methods import create
     from svhn_erase.removal.methods.records import box_count
     from svhn_erase.removal.methods.student import StudentConfig, StudentMethod, erase_with
+    from svhn_erase.removal.student.fill import FillSettings
 
     model = load_classifier(resolve_weights(None))
     scenes = _scenes(args.data, args.split, args.limit)
@@ -97,6 +99,8 @@ def worker(args: argparse.Namespace) -> dict:
     methods = {n: create(n) for n in args.methods}
     for label, path in (s.split("=", 1) for s in args.student):
         methods[label] = create("student", StudentConfig(weights=path))
+    if args.no_flat:
+        methods["no flat"] = create("student", StudentConfig(fill=FillSettings(flat_noise=0)))
     for m in methods.values():  # warm-up: loading weights, first calls
         m.erase(chunks[0], model)
     best = {n: float("inf") for n in methods}
@@ -162,6 +166,9 @@ def main() -> None:
     parser.add_argument("--student", action="append", default=[], metavar="LABEL=WEIGHTS",
                         help="also time the student method with these weights, as row LABEL; "
                         "repeat for more")
+    parser.add_argument("--no-flat", action="store_true",
+                        help="also time the student without its flat-background step "
+                        "(FillSettings.flat_noise 0), as row 'no flat'")
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.methods = [m for m in args.methods.split(",") if m]
@@ -177,7 +184,7 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--data", args.data, "--split", args.split,
                "--limit", str(args.limit), "--repeat", str(args.repeat),
                "--methods", ",".join(args.methods), "--worker", str(n)]
-        cmd += [f"--student={s}" for s in args.student]
+        cmd += [f"--student={s}" for s in args.student] + ["--no-flat"] * args.no_flat
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
         result = json.loads(out.strip().splitlines()[-1])
         print("\n".join(_table(result)), flush=True)

@@ -7,7 +7,8 @@ background (``student.refine``), mapped back to the box and thresholded; the dig
 of all boxes of a scene make its digit map. The fill (``student.fill``) then does what the
 default method's does, at each box's own resolution and batched across boxes: every pixel
 of the hole (the digit in the box and a one-pixel seam) becomes the Gaussian-weighted mean
-of the key pixels touching it; the hole is written and the seam blended. No classifier is
+of the key pixels touching it (on flat backgrounds the hole is first redrawn by colour:
+``student.fill.flat_hole``); the hole is written and the seam blended. No classifier is
 needed: it reads no digits. The weights are the packaged ``checkpoints/student.safetensors``
 (two networks, their logits averaged: ``student.net.StudentEnsemble``) unless
 ``StudentConfig.weights`` names others; CUDA is used when present.
@@ -23,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import ndimage
 
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import default_device
@@ -119,7 +119,7 @@ def digit_maps(scenes: Sequence[Scene], digits: list[records.DigitRecord],
     than a counter filled from around: tune split +0.12 dB, real photos 1201-1600 the same)."""
     maps = [np.zeros(s.image.shape[:2], bool) for s in scenes]
     for record, win, p in zip(digits, windows, prob, strict=True):
-        maps[record.scene][record.rect.slices] |= ndimage.binary_fill_holes(
+        maps[record.scene][record.rect.slices] |= cropping.fill_holes(
             cropping.back(p, win) > threshold)
     return maps
 

@@ -12,6 +12,14 @@ between its colour clusters), and so does one far from the nodes' median colour
 (``odd_node_weights``, the default's odd nodes). The default's onion peel added nothing on
 the tuning split once sigma was retuned, so every hole pixel is predicted at once.
 
+On a flat background (``flat_hole``: the context ring outside every box spreads under
+``flat_noise`` levels) the hole is redrawn by colour before the fill: it grows into the
+neighbouring box pixels that stand out from the ring's colour (a faint rim the mask missed),
+and box pixels more than ``flat_carve`` pixels from any such pixel leave it (a counter the
+mask filled). There the fill from the flat surroundings is nearly exact, so a slightly big
+hole costs little and a ghost of the rim a lot (tuning splits: flat +0.20 / +0.24 dB, all
+kinds +0.10).
+
 Crops of similar shape are padded into one tensor (``buckets``); a Gaussian blur of a
 padded crop is two matrix products ``G_h @ X @ G_w`` with that crop's own sigma, so a bucket
 is a handful of batched matrix products (zero padding is OpenCV's constant border). The
@@ -51,6 +59,12 @@ class FillSettings:
     node_spread: float = 6.0  # ... or this x their median distance, if farther, weigh 1/e
     grow_steps: int = 1  # the hole grows this many pixels into the box's pixels ...
     grow_share: float = 0.5  # ... placed past this share of the way towards its colour
+    flat_noise: float = 12.0  # a crop is flat when its ring's colours spread less (RMS,
+    # 0-255) around their mean (0: none is; ``flat_ring``); there the hole grows ...
+    flat_k: float = 1.5  # ... into box pixels farther than this x that spread ...
+    flat_min: float = 4.0  # ... (at least this many levels) from the ring's colour ...
+    flat_steps: int = 1  # ... by this many pixels, and drops pixels farther than
+    flat_carve: int = 1  # ... this many from any such pixel (a counter's inside)
 
 
 def _max3(x: torch.Tensor, dim: int) -> torch.Tensor:
@@ -166,6 +180,50 @@ def odd_node_weights(pixels: torch.Tensor, nodes: torch.Tensor, settings: FillSe
     return torch.exp(-((d / s[..., None, None]) ** 2)).clamp_min(0.02)
 
 
+def flat_ring(pixels: torch.Tensor, ring: torch.Tensor, in_box: torch.Tensor,
+              settings: FillSettings) -> tuple[torch.Tensor, torch.Tensor]:
+    """In flat crops, the box pixels that stand out from the background: ``(stand_out,
+    flat)``, (n, 1, h, w) 0/1 and (n, 1, 1, 1) 0/1. The background is the ``ring`` (the
+    context outside every box, no digit): its mean colour and RMS spread, taken twice, the
+    second time without its pixels over 2.5 x the first spread (a stroke poking out of the
+    box). A crop is flat when that spread is under ``flat_noise``; there a box pixel stands
+    out when its colour is more than ``flat_k`` x the spread (at least ``flat_min``) from
+    the mean."""
+    keep = ring
+    for _ in range(2):
+        count = keep.sum((2, 3), keepdim=True).clamp_min(1.0)
+        mean = (pixels * keep).sum((2, 3), keepdim=True) / count
+        d2 = ((pixels - mean) ** 2).sum(1, keepdim=True)
+        spread = ((d2 * keep).sum((2, 3), keepdim=True) / count).sqrt()
+        keep = ring * (d2 <= (2.5 * spread) ** 2)
+    flat = ((spread < settings.flat_noise) & (ring.sum((2, 3), keepdim=True) > 0)).to(
+        pixels.dtype)
+    far = (settings.flat_k * spread).clamp_min(settings.flat_min)
+    return (d2 > far * far).to(pixels.dtype) * in_box * flat, flat
+
+
+def flat_hole(hole: torch.Tensor, digit: torch.Tensor, pixels: torch.Tensor,
+              in_box: torch.Tensor, valid: torch.Tensor, settings: FillSettings
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The hole and digit mask of flat crops (``flat_ring``) redrawn by colour: the hole
+    grows ``flat_steps`` times into neighbouring box pixels that stand out, and the box's
+    pixels farther than ``flat_carve`` from any that stands out leave it (and the digit).
+    On a flat background a digit's faint rim still shows after the fill, while a pixel of
+    background filled from its flat surroundings costs next to nothing; a counter left out
+    of the hole is kept as it is. Tuning split +0.10 dB (flat +0.20), tune2 +0.10."""
+    ring = valid * (1.0 - in_box) * (1.0 - digit)
+    stand_out, flat = flat_ring(pixels, ring, in_box, settings)
+    for _ in range(settings.flat_steps):
+        hole = torch.maximum(hole, dilate(hole) * stand_out)
+    if settings.flat_carve > 0:
+        near = stand_out
+        for _ in range(settings.flat_carve):
+            near = dilate(near)
+        away = flat * in_box * (1.0 - near)
+        hole, digit = hole * (1.0 - away), digit * (1.0 - away)
+    return hole, digit
+
+
 def _regions(digit: torch.Tensor, in_box: torch.Tensor, valid: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The hole (digit in the box), the seam around it (in the box), both together, and the
@@ -193,6 +251,9 @@ def grnn_fill(pixels: torch.Tensor, digit: torch.Tensor, in_box: torch.Tensor,
         soft = (place > settings.grow_share).to(pixels.dtype) * in_box
         for _ in range(settings.grow_steps):
             hole = torch.maximum(hole, dilate(hole) * soft)
+    if settings.flat_noise > 0:
+        hole, digit = flat_hole(hole, digit, pixels, in_box, valid, settings)
+    if settings.grow_steps > 0 or settings.flat_noise > 0:
         hole, seam, target, nodes = _regions(torch.maximum(digit, hole), in_box, valid)
     nodes = nodes * node_certainty(place, settings) * odd_node_weights(pixels, nodes, settings)
     low, high = settings.sigma_range
