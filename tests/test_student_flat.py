@@ -8,7 +8,7 @@ import torch
 from scipy import ndimage
 
 from svhn_erase.removal.student import crops
-from svhn_erase.removal.student.fill import FillSettings, flat_ring, grnn_fill
+from svhn_erase.removal.student.fill import Filled, FillSettings, flat_ring, grnn_fill
 
 
 def test_fill_holes_matches_scipy_on_random_masks():
@@ -57,3 +57,14 @@ def test_a_busy_crop_is_left_alone():
     off = grnn_fill(pixels, digit, in_box, valid, FillSettings(flat_noise=0))
     for a, b in zip(on, off, strict=True):
         assert torch.equal(a, b)
+
+
+def test_key_pixels_are_the_box_pixels_the_paste_leaves_alone():
+    pixels, digit, in_box, valid = _crop(noise=2.0)
+    digit[..., 5:11, 11:14] = 1.0  # a mask spilling onto the background, which flat_hole frees
+    fill, hole, seam = grnn_fill(pixels, digit, in_box, valid, FillSettings())
+    filled = Filled.of(fill, hole, seam, in_box, 0.8)
+    box = in_box[0, 0].numpy() > 0
+    untouched = box & (filled.alpha[0] == 0)
+    assert np.array_equal(filled.key[0], untouched)
+    assert (untouched & (digit[0, 0].numpy() > 0)).any()  # freed pixels are reported kept

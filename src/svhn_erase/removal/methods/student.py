@@ -137,7 +137,7 @@ def fill_all(scenes: Sequence[Scene], digits: list[records.DigitRecord],
         pixels, digit, in_box, valid = (torch.from_numpy(a).to(device)
                                         for a in (b.pixels, b.digit, b.in_box, b.valid))
         fill, hole, seam = grnn_fill(pixels, digit, in_box, valid, config.fill)
-        filled = Filled.of(fill, hole, seam, digit, config.seam_alpha)
+        filled = Filled.of(fill, hole, seam, in_box, config.seam_alpha)
         for k, i in enumerate(group):
             out[i] = (filled, k)
     return out

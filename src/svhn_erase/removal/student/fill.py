@@ -306,7 +306,8 @@ def pad_bucket(images: Sequence[np.ndarray], digits: Sequence[np.ndarray],
 class Filled:
     """One bucket's results as NumPy arrays, padded: the fill (n, h, w, 3) float32 0..255,
     the paste weight ``alpha`` (n, h, w) float32 (1 on the hole, the seam's weight on the
-    seam, 0 elsewhere), the hole (bool) and the key pixels (bool: no digit, no seam)."""
+    seam, 0 elsewhere), the hole (bool) and the key pixels (bool: the pixels of the crop's
+    own box that are kept as they are, in neither the hole nor the seam)."""
 
     fill: np.ndarray
     alpha: np.ndarray
@@ -315,10 +316,12 @@ class Filled:
 
     @classmethod
     def of(cls, fill: torch.Tensor, hole: torch.Tensor, seam: torch.Tensor,
-           digit: torch.Tensor, seam_alpha: float) -> Filled:
-        """From ``grnn_fill``'s tensors and the digit mask it was given."""
+           in_box: torch.Tensor, seam_alpha: float) -> Filled:
+        """From ``grnn_fill``'s tensors and the crop's own box. Inside the box the hole
+        holds every digit pixel that is replaced (any box's; ``flat_hole`` may have freed
+        some the network marked, and those are kept, so they are key pixels)."""
         alpha = hole + seam_alpha * seam
-        key = (1.0 - digit) * (1.0 - hole) * (1.0 - seam)
+        key = in_box * (1.0 - hole) * (1.0 - seam)
         return cls(fill.permute(0, 2, 3, 1).cpu().numpy(), alpha[:, 0].cpu().numpy(),
                    hole[:, 0].cpu().numpy() > 0, key[:, 0].cpu().numpy() > 0)
 
