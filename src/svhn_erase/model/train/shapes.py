@@ -10,7 +10,9 @@ edge) to the erased background of another real box or its own, scaled to a new c
 and polarity, shifted a little, sometimes blurred, with some noise. The label is the real
 digit's label; validation photos are never read (the caller passes the training range).
 
-Everything is seeded (``seed``), so a run's composites are the same each time.
+Everything is seeded (``seed``), so a run's composites are the same each time, for the same
+student weights (their digest is in the run's fingerprint) and the same student code (its
+fill makes the erased backgrounds; a change there changes the composites).
 """
 
 from __future__ import annotations
