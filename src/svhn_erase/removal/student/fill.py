@@ -37,7 +37,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from svhn_erase.boxes import Rect
 
@@ -68,11 +67,15 @@ class FillSettings:
 
 
 def _max3(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """Maximum over each pixel and its two neighbours along ``dim`` (zero beyond the edge)."""
-    p = F.pad(x, (1, 1, 0, 0) if dim == -1 else (0, 0, 1, 1))
+    """Maximum over each pixel and its two neighbours along ``dim`` (nothing beyond the edge:
+    the same as zero there for the non-negative masks it takes); written into shifted views
+    of a copy (no padded tensor)."""
+    out = x.clone()
     n = x.shape[dim]
-    return torch.maximum(torch.maximum(p.narrow(dim, 0, n), p.narrow(dim, 1, n)),
-                         p.narrow(dim, 2, n))
+    for a, b in ((1, 0), (0, 1)):
+        view = out.narrow(dim, a, n - 1)
+        torch.maximum(view, x.narrow(dim, b, n - 1), out=view)
+    return out
 
 
 def dilate(mask: torch.Tensor) -> torch.Tensor:
@@ -81,20 +84,31 @@ def dilate(mask: torch.Tensor) -> torch.Tensor:
     return _max3(_max3(mask, -2), -1)
 
 
+def _min3(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Bool ``x`` and-ed with its two neighbours along ``dim`` (the edge counts as inside)."""
+    out = x.clone()
+    n = x.shape[dim]
+    out.narrow(dim, 1, n - 1).logical_and_(x.narrow(dim, 0, n - 1))
+    out.narrow(dim, 0, n - 1).logical_and_(x.narrow(dim, 1, n - 1))
+    return out
+
+
 def _erode(mask: torch.Tensor, square: bool) -> torch.Tensor:
-    """``mask`` shrunk by one pixel: 3 x 3 square, or cross (the edge counts as inside)."""
-    off = 1.0 - mask
+    """Bool ``mask`` shrunk by one pixel: 3 x 3 square, or cross (the edge counts as
+    inside)."""
     if square:
-        return 1.0 - dilate(off)
-    return 1.0 - torch.maximum(_max3(off, -2), _max3(off, -1))
+        return _min3(_min3(mask, -2), -1)
+    return _min3(mask, -2) & _min3(mask, -1)
 
 
 def mean_depth(mask: torch.Tensor) -> torch.Tensor:
     """(n,) each mask's mean distance from its pixels to the nearest pixel outside it
-    (octagonal: cross and square erosions in turn; 1 for a pixel on the rim)."""
+    (octagonal: cross and square erosions in turn; 1 for a pixel on the rim). The erosions
+    run on bool masks and count in integers (exact, as the float counts were)."""
     total = mask.sum((1, 2, 3))
-    depth = torch.zeros_like(total)
-    current, step = mask, 0
+    current = mask > 0
+    depth = torch.zeros(len(mask), dtype=torch.int64, device=mask.device)
+    step = 0
     while True:
         count = current.sum((1, 2, 3))
         if not bool(count.any()):
@@ -102,7 +116,7 @@ def mean_depth(mask: torch.Tensor) -> torch.Tensor:
         depth += count
         current = _erode(current, square=step % 2 == 1)
         step += 1
-    return depth / total.clamp_min(1.0)
+    return depth.to(total.dtype) / total.clamp_min(1.0)
 
 
 def gaussian_matrices(size: int, sigma: torch.Tensor) -> torch.Tensor:
