@@ -128,3 +128,23 @@ def test_the_packaged_student_is_the_pair_of_seeds_15_and_17():
     assert isinstance(net, StudentEnsemble) and len(net.members) == 2
     assert spec == StudentSpec() and record["train"]["seeds"] == [15, 17]
     assert record["teacher"]["method"] == "default"
+
+
+def test_members_and_buckets_side_by_side_give_the_same_bits(labelled):
+    """With two torch threads and a small batch the members and the fill's buckets run on a
+    pool of one-thread workers: the same bytes as one after the other on one thread."""
+    scenes = _scenes(labelled)
+    method = StudentMethod()
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            results.append(method.erase(scenes))
+            assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+    for one, two in zip(*results, strict=True):
+        assert np.array_equal(one.image, two.image) and np.array_equal(one.mask, two.mask)
+        for a, b in zip(one.keypix, two.keypix, strict=True):
+            assert np.array_equal(a, b)

@@ -17,10 +17,12 @@ needed: it reads no digits. The weights are the packaged ``checkpoints/student.s
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -39,11 +41,13 @@ from svhn_erase.removal.student.fill import (
     pad_bucket,
     paste_context,
 )
-from svhn_erase.removal.student.net import Student, fused, load_student
+from svhn_erase.removal.student.net import Student, StudentEnsemble, fused, load_student
 from svhn_erase.removal.student.refine import ColourCheck, colour_cut
 
 PACKAGED = Path(__file__).resolve().parents[2] / "checkpoints" / "student.safetensors"
 STAGES = ("cut", "mask", "fill", "paste")
+T = TypeVar("T")
+R = TypeVar("R")
 CROPS_PER_THREAD = 256  # smaller batches run on fewer CPU threads: handing tiny convolutions
 # between threads costs more than it saves (a chunk of 32 images is ~70 crops)
 
@@ -65,16 +69,45 @@ class StudentConfig:
 @contextmanager
 def _threads_for(crops: int, device: torch.device):
     """At most one CPU thread per ``CROPS_PER_THREAD`` crops for the block (at least one;
-    never more than torch has now); restored afterwards."""
+    never more than torch has now); restored afterwards. Yields a pool of the threads torch
+    had (each running torch on one thread) where that leaves a single one, for the work
+    that can run side by side (``_map``); None otherwise. Every torch call still runs on one
+    thread, so the results are the same bits as one after the other."""
     before = torch.get_num_threads()
     wanted = max(1, min(before, crops // CROPS_PER_THREAD))
     if device.type == "cpu" and wanted != before:
         torch.set_num_threads(wanted)
     try:
-        yield
+        if device.type == "cpu" and wanted == 1 and before > 1:
+            with ThreadPoolExecutor(before, initializer=torch.set_num_threads,
+                                    initargs=(1,)) as pool:
+                yield pool
+        else:
+            yield None
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
+
+
+def _map(pool: ThreadPoolExecutor | None, fn: Callable[[T], R], items: Iterable[T]
+         ) -> list[R]:
+    """``fn`` of every item, in order: on ``pool``'s threads (in inference mode, as the
+    caller's) or, without a pool, here."""
+    if pool is None:
+        return [fn(item) for item in items]
+
+    def run(item: T) -> R:
+        with torch.inference_mode():
+            return fn(item)
+    return list(pool.map(run, items))
+
+
+def _logit(net: Student, x: torch.Tensor, pool: ThreadPoolExecutor | None) -> torch.Tensor:
+    """``net(x)``; an ensemble's members run side by side on ``pool`` (if any), their logits
+    averaged in member order as its forward does."""
+    if pool is None or not isinstance(net, StudentEnsemble):
+        return net(x)
+    return StudentEnsemble.mean_logit(_map(pool, lambda member: member(x), net.members))
 
 
 @contextmanager
@@ -86,14 +119,15 @@ def _timed(timer: dict[str, float] | None, stage: str):
 
 
 def digit_probabilities(net: Student, x: torch.Tensor, inside: torch.Tensor,
-                        others: torch.Tensor, config: StudentConfig) -> torch.Tensor:
+                        others: torch.Tensor, config: StudentConfig,
+                        pool: ThreadPoolExecutor | None = None) -> torch.Tensor:
     """(n, 1, s, s) digit probability of every crop, 0 outside its box, lowered where a
     pixel's colour lies towards its crop's background (``student.refine``), on the network's
-    device."""
+    device; an ensemble's members side by side on ``pool`` (if any)."""
     device = next(net.parameters()).device
     with torch.inference_mode():
         x = x.to(device)
-        logit = torch.cat([net(x[start:start + config.batch])
+        logit = torch.cat([_logit(net, x[start:start + config.batch], pool)
                            for start in range(0, len(x), config.batch)]) if len(x) else \
             torch.zeros(0, 1, *x.shape[-2:], device=device)
         inside, others = inside.to(device), others.to(device)
@@ -106,8 +140,8 @@ def erase_with(net: Student, scenes: Sequence[Scene], config: StudentConfig,
     """The method's work with a given network; ``timer`` (if given) collects seconds per
     stage (``STAGES``)."""
     boxes = sum(records.box_count(s) for s in scenes)
-    with _threads_for(boxes, next(net.parameters()).device):
-        return _erase(net, scenes, config, timer)
+    with _threads_for(boxes, next(net.parameters()).device) as pool:
+        return _erase(net, scenes, config, timer, pool)
 
 
 def digit_maps(scenes: Sequence[Scene], digits: list[records.DigitRecord],
@@ -124,27 +158,36 @@ def digit_maps(scenes: Sequence[Scene], digits: list[records.DigitRecord],
     return maps
 
 
+def fill_bucket(scenes: Sequence[Scene], part: list[records.DigitRecord],
+                maps: list[np.ndarray], config: StudentConfig, device: torch.device
+                ) -> Filled:
+    """The batched fill (``student.fill``) of one bucket's records."""
+    b = pad_bucket([scenes[r.scene].image for r in part], [maps[r.scene] for r in part],
+                   [r.context for r in part], [r.rect for r in part])
+    pixels, digit, in_box, valid = (torch.from_numpy(a).to(device)
+                                    for a in (b.pixels, b.digit, b.in_box, b.valid))
+    fill, hole, seam = grnn_fill(pixels, digit, in_box, valid, config.fill)
+    return Filled.of(fill, hole, seam, in_box, config.seam_alpha)
+
+
 def fill_all(scenes: Sequence[Scene], digits: list[records.DigitRecord],
-             maps: list[np.ndarray], config: StudentConfig, device: torch.device
-             ) -> list[tuple[Filled, int]]:
-    """Per record, its bucket's results and its place in them (``student.fill``)."""
+             maps: list[np.ndarray], config: StudentConfig, device: torch.device,
+             pool: ThreadPoolExecutor | None = None) -> list[tuple[Filled, int]]:
+    """Per record, its bucket's results and its place in them; the buckets side by side on
+    ``pool`` (if any)."""
     out: list = [None] * len(digits)
     shapes = [(r.context.height, r.context.width) for r in digits]
-    for group in buckets(shapes, config.bucket):
-        part = [digits[i] for i in group]
-        b = pad_bucket([scenes[r.scene].image for r in part], [maps[r.scene] for r in part],
-                       [r.context for r in part], [r.rect for r in part])
-        pixels, digit, in_box, valid = (torch.from_numpy(a).to(device)
-                                        for a in (b.pixels, b.digit, b.in_box, b.valid))
-        fill, hole, seam = grnn_fill(pixels, digit, in_box, valid, config.fill)
-        filled = Filled.of(fill, hole, seam, in_box, config.seam_alpha)
+    groups = buckets(shapes, config.bucket)
+    filled = _map(pool, lambda group: fill_bucket(scenes, [digits[i] for i in group], maps,
+                                                  config, device), groups)
+    for group, result in zip(groups, filled, strict=True):
         for k, i in enumerate(group):
-            out[i] = (filled, k)
+            out[i] = (result, k)
     return out
 
 
 def _erase(net: Student, scenes: Sequence[Scene], config: StudentConfig,
-           timer: dict[str, float] | None) -> list[Erased]:
+           timer: dict[str, float] | None, pool: ThreadPoolExecutor | None) -> list[Erased]:
     spec = net.spec
     device = next(net.parameters()).device
     with _timed(timer, "cut"):
@@ -156,10 +199,10 @@ def _erase(net: Student, scenes: Sequence[Scene], config: StudentConfig,
         inside = cropping.box_masks(windows, spec.size)
         others = cropping.other_box_masks(windows, [r.scene for r in digits], spec.size)
     with _timed(timer, "mask"):
-        prob = digit_probabilities(net, x, inside, others, config)[:, 0].cpu().numpy()
+        prob = digit_probabilities(net, x, inside, others, config, pool)[:, 0].cpu().numpy()
         maps = digit_maps(scenes, digits, windows, prob, config.threshold)
     with _timed(timer, "fill"), torch.inference_mode():
-        fills = fill_all(scenes, digits, maps, config, device)
+        fills = fill_all(scenes, digits, maps, config, device, pool)
     with _timed(timer, "paste"):
         images = [s.image.copy() for s in scenes]
         replaced = [np.zeros(s.image.shape[:2], bool) for s in scenes]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -96,10 +97,17 @@ class StudentEnsemble(nn.Module):
         return out.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logit = self.members[0](x)
-        for member in self.members[1:]:
-            logit = logit + member(x)
-        return logit / len(self.members)
+        return self.mean_logit(member(x) for member in self.members)
+
+    @staticmethod
+    def mean_logit(logits: Iterable[torch.Tensor]) -> torch.Tensor:
+        """The members' logits (in member order) averaged: summed one after the other, then
+        divided by their count (the one order, so members run apart give the same bits)."""
+        logits = iter(logits)
+        total, count = next(logits), 1
+        for logit in logits:
+            total, count = total + logit, count + 1
+        return total / count
 
 
 Student = StudentNet | StudentEnsemble
