@@ -162,8 +162,9 @@ def load_student(path: str | os.PathLike[str],
 def fused(net: Student) -> Student:
     """A copy of ``net`` (one network or an ensemble) for inference: eval mode, every batch
     norm folded into the convolution before it (same outputs up to rounding, fewer passes
-    over the maps). (An ensemble's members run one after the other: stacking them into
-    grouped convolutions was 1.6x slower on CPU.)"""
+    over the maps). (An ensemble's members run one after the other, or side by side on
+    spare threads in the ``student`` method: stacking them into grouped convolutions was
+    1.6x slower on CPU.)"""
     out = copy.deepcopy(net).eval()
     for block in out.modules():
         if isinstance(block, nn.Sequential) and len(block) == 3 \
