@@ -199,11 +199,11 @@ def test_fill_holes_takes_enclosed_holes_of_like_pixels_only() -> None:
     mask[3:6, 3:6] = False  # a hole
     mask[0:3, 6] = False  # a bay open to the edge
     like = np.ones((9, 9), bool)
-    filled = keypixels.fill_holes(mask, like)
+    filled = keypixels.fill_holes_like(mask, like)
     assert filled[3:6, 3:6].all() and not filled[0:3, 6].any()
     unlike = np.zeros((9, 9), bool)
     unlike[3, 3] = True  # a minority of the hole's pixels: it stays
-    np.testing.assert_array_equal(keypixels.fill_holes(mask, unlike), mask)
+    np.testing.assert_array_equal(keypixels.fill_holes_like(mask, unlike), mask)
 
 
 def _mended_crop() -> tuple[np.ndarray, np.ndarray]:

@@ -1,5 +1,5 @@
 """The student fill's flat-background step (``student.fill.flat_hole``) and the flood-fill
-``crops.fill_holes`` the method's masks go through."""
+``keypixels.fill_holes`` the method's masks go through."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from svhn_erase.removal.student import crops
+from svhn_erase.removal import keypixels
 from svhn_erase.removal.student.fill import Filled, FillSettings, flat_ring, grnn_fill
 
 
@@ -18,7 +18,7 @@ def test_fill_holes_matches_scipy_on_random_masks():
         mask = rng.random((h, w)) < rng.random()
         if i % 2 and mask.any():
             mask = ndimage.binary_opening(mask)
-        assert np.array_equal(crops.fill_holes(mask), ndimage.binary_fill_holes(mask))
+        assert np.array_equal(keypixels.fill_holes(mask), ndimage.binary_fill_holes(mask))
 
 
 def _crop(noise: float, seed: int = 0) -> list[torch.Tensor]:

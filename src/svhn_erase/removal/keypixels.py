@@ -50,7 +50,18 @@ def dilate(mask: np.ndarray, iterations: int = 1, cross: bool = False) -> np.nda
     return out.astype(bool)
 
 
-def fill_holes(mask: np.ndarray, like: np.ndarray, max_px: float = np.inf) -> np.ndarray:
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """(h, w) bool ``mask`` with its enclosed holes filled: every pixel not joined to the
+    border through unmasked pixels (4-neighbourhood), as ``scipy.ndimage.binary_fill_holes``
+    gives, by one OpenCV flood fill (about 3x faster on the small masks of boxes)."""
+    h, w = mask.shape
+    canvas = np.zeros((h + 2, w + 2), np.uint8)
+    canvas[1:-1, 1:-1] = mask
+    cv2.floodFill(canvas, None, (0, 0), 2, flags=4)
+    return canvas[1:-1, 1:-1] != 2
+
+
+def fill_holes_like(mask: np.ndarray, like: np.ndarray, max_px: float = np.inf) -> np.ndarray:
     """``mask`` with the holes it encloses made True where most of a hole's pixels are
     ``like`` (a hole: a 4-connected group of at most ``max_px`` False pixels not touching
     the mask's edge)."""

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.removal.config import RemovalConfig
-from svhn_erase.removal.keypixels import dilate, fill_holes
+from svhn_erase.removal.keypixels import dilate, fill_holes_like
 from svhn_erase.removal.kmeans import kmeans, kmeans_centres, sq_dist
 from svhn_erase.removal.median import median0
 
@@ -315,7 +315,7 @@ def split_assigned(shape: tuple[int, int], label: np.ndarray, dist: np.ndarray,
     if config.grow_ratio > 0 and config.ratio_steps > 0:
         digit = extend_digit(digit, ratio > config.grow_ratio, config.ratio_steps)
     if config.hole_ratio > 0:  # a "hole" larger than the box's centre runs around the box
-        digit = fill_holes(digit, ratio > config.hole_ratio, box.sum())
+        digit = fill_holes_like(digit, ratio > config.hole_ratio, box.sum())
     return Segmented(digit, core, position.astype(np.float32), could_grow)
 
 

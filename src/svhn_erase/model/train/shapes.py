@@ -66,8 +66,8 @@ def cut_pieces(split_dir: PathLike, photo_range: str | None, size: int, margin: 
     split and cut every digit's crop, erased background and mask at ``size`` with
     ``margin``. Digits whose mask covers under ``MIN_COVER`` or over ``MAX_COVER`` of the
     crop are left out (the mask missed the digit or took its background). ``student``: the
-    student weights (None: the packaged ones). Also returns their digest (the masks depend
-    on them)."""
+    student weights (None: the packaged ones). Also returns the fingerprint of what the
+    pieces depend on: the student weights' digest and the photos' table."""
     from svhn_erase.model.weights import weights_digest
     from svhn_erase.removal.methods.base import Scene, create
     from svhn_erase.removal.methods.student import StudentConfig
@@ -98,7 +98,7 @@ def cut_pieces(split_dir: PathLike, photo_range: str | None, size: int, margin: 
     pieces = Pieces(*(np.stack(out[k]).astype(np.float32)
                       for k in ("crop", "background", "mask")),
                     labels=np.asarray(out["labels"], np.int64))
-    return pieces, weights_digest(method.weights_path())
+    return pieces, f"{weights_digest(method.weights_path())}-{crops_mod.table_fingerprint(table)}"
 
 
 def _one(pieces: Pieces, i: int, rng: np.random.Generator) -> np.ndarray:
@@ -134,8 +134,6 @@ def composite_set(split_dir: PathLike, photo_range: str | None, size: int, margi
                   student: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """``(crops, labels, fingerprint)`` of ``per_digit`` composites per real digit of the
     photos in ``photo_range`` (``cut_pieces``, then ``composites``)."""
-    pieces, digest = cut_pieces(split_dir, photo_range, size, margin, progress, student)
+    pieces, source = cut_pieces(split_dir, photo_range, size, margin, progress, student)
     crops, labels = composites(pieces, per_digit, seed)
-    table = photo_table(crops_mod.load_split_table(Path(split_dir)), photo_range)
-    return crops, labels, (f"shapes{per_digit}-{seed}-{size}-{margin}-{digest}-"
-                           f"{crops_mod.table_fingerprint(table)}")
+    return crops, labels, f"shapes{per_digit}-{seed}-{size}-{margin}-{source}"

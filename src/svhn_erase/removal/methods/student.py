@@ -32,6 +32,7 @@ import torch
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import default_device
 from svhn_erase.model.nets import ConvNet
+from svhn_erase.removal.keypixels import fill_holes
 from svhn_erase.removal.methods import records
 from svhn_erase.removal.methods.base import Erased, RemovalMethod, Scene, register
 from svhn_erase.removal.student import crops as cropping
@@ -162,7 +163,7 @@ def digit_maps(scenes: Sequence[Scene], digits: list[records.DigitRecord],
     than a counter filled from around: tune split +0.12 dB, real photos 1201-1600 the same)."""
     maps = [np.zeros(s.image.shape[:2], bool) for s in scenes]
     for record, win, p in zip(digits, windows, prob, strict=True):
-        maps[record.scene][record.rect.slices] |= cropping.fill_holes(
+        maps[record.scene][record.rect.slices] |= fill_holes(
             cropping.back(p, win) > threshold)
     return maps
 
