@@ -14,14 +14,15 @@ import pytest
 from builders import make_split
 from svhn_erase import cli
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.evaluation import bench, real, selection
+from svhn_erase.evaluation import bench, real, real_report, selection
 from svhn_erase.evaluation.decoys import decoy_boxes
 from svhn_erase.model.classify import classify_split
+from svhn_erase.removal.methods.base import create
 
 REAL = Path(__file__).resolve().parents[2] / "shared/real-svhn"
 ORIGINAL = Path(__file__).resolve().parents[2] / "shared/reference/original-ConvNet48_Dropout3.pkl"
 FIGURES = {"still_read", "still_read_prob", "decoy_psnr", "digits_per_s", "n_images",
-           "n_digits", "n_decoy_images"}
+           "n_digits", "n_decoy_images", "still_read_floor_digits", "n_floor_digits"}
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,7 @@ def test_real_mode_writes_still_read_floor_and_decoy_figures(real_run) -> None:
         assert 0 <= m["still_read"] <= 1 and 0 < m["still_read_prob"] < 1
         assert m["decoy_psnr"] is not None and 0 < m["decoy_psnr"] <= 100
         assert (m["digits_per_s"] is None) == (name == "untouched")
+        assert m["n_floor_digits"] == on_disk["floor"]["n_digits"]
     assert on_disk["methods"]["untouched"]["decoy_psnr"] == 100.0  # nothing changed
     assert on_disk["methods"]["default"]["n_images"] == 5  # the corrupt one is skipped
     floor = on_disk["floor"]
@@ -71,6 +73,7 @@ def test_real_mode_csvs_and_report(real_run) -> None:
     assert len(untouched) == result["methods"]["untouched"]["n_digits"]
     page = (out / "report.html").read_text()
     assert "Removal on real photos" in page and "<tr id='floor'>" in page
+    assert "still read, floor&#39;s digits" in page
     assert "How to read this" in page and "Decoy fidelity" in page and "Floor" in page
     assert "<script" not in page and "src='http" not in page
     assert page.count("data:image/png;base64,") > 10  # chart and galleries
@@ -91,6 +94,30 @@ def test_untouched_still_read_equals_classify_accuracy(real_run, model_files) ->
         theirs = {(f, int(i)): int(p) for f, i, p in
                   zip(preds["file"], preds["digit_index"], preds["pred"], strict=True)}
         assert ours == theirs
+
+
+def test_still_read_over_the_floors_digits_leaves_out_photos_without_decoys() -> None:
+    """Photo a has decoys (its first digit moved), photo b none: the floor and the
+    like-for-like figure are over a's first digit, "still read" over all three."""
+    def digit(file, index, method, read):
+        return {"file": file, "digit_index": index, "label": 1, "method": method, "pred": 1,
+                "read": read, "prob": 0.9 if read else 0.1, "background": "flat"}
+
+    def photo(file, method, n, decoy_psnr, seconds):
+        return {"file": file, "method": method, "n_digits": n, "still_read": 0.0,
+                "still_read_prob": 0.0, "decoy_psnr": decoy_psnr, "seconds": seconds}
+
+    scores = real.RealScores(
+        images=[photo("a.png", "default", 2, 25.0, 0.1), photo("b.png", "default", 1, None, 0.1),
+                photo("a.png", real.FLOOR, 1, None, None)],
+        digits=[digit("a.png", 0, "default", False), digit("a.png", 1, "default", True),
+                digit("b.png", 0, "default", True), digit("a.png", 0, real.FLOOR, True)])
+    summary, floor = real.summarize(scores, [create("default")])
+    m = summary["default"]
+    assert m["still_read"] == pytest.approx(2 / 3) and m["n_digits"] == 3
+    assert m["still_read_floor_digits"] == 0.0 and m["n_floor_digits"] == 1
+    assert floor["still_read"] == 1.0 and floor["n_digits"] == 1
+    assert "floor dig." in real_report.format_real_table(summary, floor)
 
 
 def test_files_and_methods_select_what_runs(tmp_path, model_files, capsys) -> None:

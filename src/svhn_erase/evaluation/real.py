@@ -8,7 +8,10 @@ what real photos allow:
   still reads as the true digit, and its mean probability of the true digit. On the untouched
   photos this is exactly ``svhn-erase classify``'s accuracy with the same reader;
 - **floor**: the same reader on digit-free boxes of the same photos (the number's boxes moved
-  beside it, ``decoys``): what "still read" comes to when no digit is there at all;
+  beside it, ``decoys``): what "still read" comes to when no digit is there at all. Photos
+  without room for decoys have no floor, so the floor covers fewer digits than a method; each
+  method's still read is also given over the floor's own digits (``still_read_floor_digits``:
+  the photos with decoys, the digits their decoys were moved from), to compare like with like;
 - **decoy fidelity**: each method erases those moved boxes as if they held digits; PSNR
   against the untouched photo over them shows what it does to real texture.
 
@@ -193,11 +196,14 @@ def _run(photos: Iterator[Photo], methods: Sequence[RemovalMethod], model: ConvN
 
 def summarize(scores: RealScores, methods: Sequence[RemovalMethod]) -> tuple[dict, dict]:
     """``(per method, floor)``: still read and the mean probability of the true digit over
-    digits, decoy PSNR over the photos with decoys, digits per second (not for a reference
-    method), photos and digits; the floor's still read over the decoy boxes."""
+    digits, still read over the floor's digits only (None without a floor), decoy PSNR over
+    the photos with decoys, digits per second (not for a reference method), photos and
+    digits; the floor's still read over the decoy boxes."""
     images = pd.DataFrame(scores.images, columns=list(IMAGE_COLUMNS))
     digits = pd.DataFrame(scores.digits, columns=list(DIGIT_COLUMNS))
     images["decoy_psnr"] = images["decoy_psnr"].astype(float)
+    floor = digits[digits["method"] == FLOOR]
+    floor_keys = pd.MultiIndex.from_frame(floor[["file", "digit_index"]])
     summary = {}
     for method in methods:
         rows = images[images["method"] == method.name]
@@ -206,13 +212,17 @@ def summarize(scores: RealScores, methods: Sequence[RemovalMethod]) -> tuple[dic
             continue
         seconds = float(rows["seconds"].sum())
         decoy = rows["decoy_psnr"].dropna()
+        like_floor = read[pd.MultiIndex.from_frame(read[["file", "digit_index"]])
+                          .isin(floor_keys)]
         summary[method.name] = {
             "still_read": float(read["read"].mean()), "still_read_prob": float(read["prob"].mean()),
+            "still_read_floor_digits": float(like_floor["read"].mean()) if len(like_floor)
+            else None,
             "decoy_psnr": float(decoy.mean()) if len(decoy) else None,
             "digits_per_s": float(len(read) / seconds) if seconds > 0 and not method.reference
             else None,
-            "n_images": len(rows), "n_digits": len(read), "n_decoy_images": len(decoy)}
-    floor = digits[digits["method"] == FLOOR]
+            "n_images": len(rows), "n_digits": len(read), "n_decoy_images": len(decoy),
+            "n_floor_digits": len(like_floor)}
     return summary, {
         "still_read": float(floor["read"].mean()) if len(floor) else None,
         "still_read_prob": float(floor["prob"].mean()) if len(floor) else None,

@@ -2,7 +2,8 @@
 
 ``render_real_report`` fills ``templates/real_report.html.j2`` (Jinja2, autoescaped; the
 style sheet and helpers are shared with ``report``) with what ``real.run_real`` gathered:
-per method still read, the probability of the true digit, decoy PSNR and speed, the floor,
+per method still read (over all photos, and over the floor's own digits), the probability of
+the true digit, decoy PSNR and speed, the floor,
 a chart and galleries of real photos. ``format_real_table`` is the same table as text.
 """
 
@@ -17,11 +18,17 @@ from svhn_erase.evaluation.report import environment, is_reference, table_rows
 
 # (figure, heading, printf format, scale, suffix, better: "low" / "high" / None)
 COLUMNS = (("still_read", "still read", "%.1f", 100.0, " %", "low"),
+           ("still_read_floor_digits", "still read, floor's digits", "%.1f", 100.0, " %", "low"),
            ("still_read_prob", "P(true digit)", "%.3f", 1.0, "", "low"),
            ("decoy_psnr", "decoy PSNR dB", "%.2f", 1.0, "", "high"),
            ("digits_per_s", "digits / s", "%.1f", 1.0, "", None))
 PANELS = (("original", "original"), ("{m}:erased", "{m}"), ("{m}:mask", "mask used"),
           ("decoys", "decoy boxes"), ("{m}:decoys", "{m} on the decoys"))
+
+
+def _complete(summary: dict[str, dict]) -> dict[str, dict]:
+    """``summary`` with every column's figure present (None where a summary lacks it)."""
+    return {name: {**dict.fromkeys(c[0] for c in COLUMNS), **m} for name, m in summary.items()}
 
 
 def _best(summary: dict[str, dict]) -> dict[str, float]:
@@ -36,6 +43,7 @@ def _best(summary: dict[str, dict]) -> dict[str, float]:
 
 def _table(summary: dict[str, dict]) -> list[dict]:
     """The results table: per method its cells, the best of each ranked column marked."""
+    summary = _complete(summary)
     return table_rows(summary, COLUMNS, _best(summary),
                       counts=("n_images", "n_digits", "n_decoy_images"))
 
@@ -106,8 +114,8 @@ def render_real_report(summary: dict[str, dict], floor: dict, settings: dict,
 
 def format_real_table(summary: dict[str, dict], floor: dict) -> str:
     """The real-photo summary and its floor as a fixed-width text table."""
-    head = (f"{'method':<22}{'images':>7}{'digits':>7}{'still read':>11}{'P(true)':>9}"
-            f"{'decoy imgs':>11}{'decoy PSNR':>11}{'digits/s':>10}")
+    head = (f"{'method':<22}{'images':>7}{'digits':>7}{'still read':>11}{'floor dig.':>11}"
+            f"{'P(true)':>9}{'decoy imgs':>11}{'decoy PSNR':>11}{'digits/s':>10}")
     lines = [head, "-" * len(head)]
 
     def f(v, fmt, scale=1.0, suffix=""):
@@ -116,9 +124,11 @@ def format_real_table(summary: dict[str, dict], floor: dict) -> str:
     for name, m in summary.items():
         lines.append(f"{name:<22}{m['n_images']:>7}{m['n_digits']:>7}"
                      f"{f(m['still_read'], '.1f', 100, ' %'):>11}"
+                     f"{f(m.get('still_read_floor_digits'), '.1f', 100, ' %'):>11}"
                      f"{f(m['still_read_prob'], '.3f'):>9}{m['n_decoy_images']:>11}"
                      f"{f(m['decoy_psnr'], '.2f'):>11}{f(m['digits_per_s'], '.1f'):>10}")
     lines.append(f"{'floor (decoy boxes)':<22}{floor['n_images']:>7}{floor['n_digits']:>7}"
+                 f"{f(floor['still_read'], '.1f', 100, ' %'):>11}"
                  f"{f(floor['still_read'], '.1f', 100, ' %'):>11}"
                  f"{f(floor['still_read_prob'], '.3f'):>9}{'-':>11}{'-':>11}{'-':>10}")
     return "\n".join(lines)
