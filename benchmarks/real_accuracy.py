@@ -1,6 +1,7 @@
 """Real-photo accuracy of classifiers and judges: the issue-13 ablation table.
 
-Each ``--row NAME=WEIGHTS`` is a weights file (safetensors or the original ``.pkl``). For a
+Each ``--row NAME=WEIGHTS`` is a weights file (safetensors or the original ``.pkl``), or
+several joined by ``+`` for an ensemble (their logits averaged, ``model.ensemble``). For a
 10-class classifier the table gives its accuracy on the digits of the tuning photos
 (``--tune``, default 1401-1600) and of the real validation photos (``--val``, default
 1601-2000) of a Format 1 split (``--real``), optionally on a generated split's digits
@@ -36,6 +37,7 @@ import torch
 from sklearn.metrics import classification_report
 
 from svhn_erase.data import crops as crops_mod
+from svhn_erase.model.ensemble import load_ensemble
 from svhn_erase.model.inference import predict_crops
 from svhn_erase.model.train import augment, views
 from svhn_erase.model.train.real import real_crop_set
@@ -101,7 +103,7 @@ def classifier_table(args: argparse.Namespace) -> None:
     first: dict[str, np.ndarray] = {}
     reports = {}
     for name, path in args.row:
-        model = load_classifier(path)
+        model = load_ensemble(path.split("+"))
         acc, ok = {}, {}
         for key, crop_set in sets.items():
             pred, _ = predict_crops(model, crop_set.crops)
@@ -148,7 +150,8 @@ def main() -> None:
                         help="validation photos (FIRST-LAST; none: not read)")
     parser.add_argument("--generated", help="a generated split folder to score as well")
     parser.add_argument("--row", type=_named, action="append", default=[],
-                        help="NAME=WEIGHTS of a 10-class classifier (first: the baseline)")
+                        help="NAME=WEIGHTS of a 10-class classifier (first: the baseline); "
+                        "W1+W2+...: their logits averaged")
     parser.add_argument("--report", action="append", default=[],
                         help="NAME of a row to print the per-digit report of")
     parser.add_argument("--tta", action="store_true",

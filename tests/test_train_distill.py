@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -127,3 +128,42 @@ def test_classify_tta_reads_every_digit(root, teacher, tmp_path, capsys) -> None
     cli.main(["classify", "--data", str(root), "--split", "train", "--weights", str(teacher),
               "--out", str(out), "--tta", "--cpu"])
     assert "accuracy" in capsys.readouterr().out and out.is_file()
+
+
+def test_temperature_softens_the_soft_labels_and_scales_the_loss(root, teacher) -> None:
+    model = ConvNet("ConvNet48_333", image_size=32).eval()
+    x = crops.normalize(crops.build_crop_cache(root / "train", size=32, progress=False).crops)
+    plain, warm = views.plain_probs([model], x), views.plain_probs([model], x, 3.0)
+    torch.testing.assert_close(warm, (model(x) / 3.0).softmax(1))
+    assert bool((warm.max(1).values <= plain.max(1).values + 1e-6).all())
+    run = step.TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.0), distill=1.0,
+                         temperature=2.0)
+    logits, soft = torch.randn(4, 10), torch.randn(4, 10).softmax(1)
+    want = 4.0 * -(soft * (logits / 2.0).log_softmax(1)).sum(1).mean()
+    torch.testing.assert_close(run._loss(logits, torch.zeros(4, dtype=torch.long), soft), want)
+
+
+def test_temperature_reaches_the_soft_labels_and_the_run_record(root, teacher, tmp_path) -> None:
+    config = dataclasses.replace(SMALL, epochs=1, teacher=(str(teacher), str(teacher)),
+                                 distill=0.7, distill_temperature=2.0)
+    data, print_warm = mixing.training_data(root, config, torch.device("cpu"), progress=False)
+    cold, print_cold = mixing.training_data(
+        root, dataclasses.replace(config, distill_temperature=1.0), torch.device("cpu"),
+        progress=False)
+    assert print_warm != print_cold
+    assert float(data.soft.max(1).values.mean()) < float(cold.soft.max(1).values.mean())
+    out = tmp_path / "runs"
+    cli.main(["train", "--data", str(root), "--test-split", "none", "--net", "ConvNet48_333",
+              "--size", "32", "--batch", "16", "--epochs", "1", "--runs", str(out),
+              "--teacher", str(teacher), "--teacher", str(teacher), "--distill", "0.7",
+              "--distill-temperature", "2", "--cpu"])
+    run = next(out.iterdir())
+    saved = TrainConfig.from_json(json.loads((run / "config.json").read_text()))
+    assert saved.distill_temperature == 2.0 and len(saved.teachers) == 2
+
+
+def test_temperature_refused_without_a_teacher_or_below_zero(teacher) -> None:
+    with pytest.raises(SvhnEraseError, match="--distill-temperature needs --teacher"):
+        TrainConfig(distill_temperature=2.0)
+    with pytest.raises(SvhnEraseError, match="positive"):
+        TrainConfig(teacher=str(teacher), distill=0.5, distill_temperature=0.0)

@@ -98,6 +98,9 @@ def _add_train_real(p: argparse.ArgumentParser) -> None:
                    help="read the teachers through the 15 box jitters without --augment too")
     p.add_argument("--distill", type=float, default=0.0,
                    help="weight of the teacher's soft labels in the loss, 0..1 (default: 0)")
+    p.add_argument("--distill-temperature", type=float, default=1.0,
+                   help="temperature T of distillation: soft labels softmax(teacher logits / "
+                   "T), the student's term T^2 * CE at the same T (default: 1, plain)")
 
 
 def _teachers(paths: list[Path] | None) -> str | tuple[str, ...] | None:
@@ -128,7 +131,7 @@ def _run_train(args: argparse.Namespace) -> None:
         schedule=args.schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, ema=args.ema,
         teacher=_teachers(args.teacher), teacher_views=args.teacher_views,
-        distill=args.distill)
+        distill=args.distill, distill_temperature=args.distill_temperature)
     run = train.train_classifier(args.data, config, runs=args.runs, run_id=args.id,
                                  resume=args.resume)
     print(run)
@@ -145,8 +148,9 @@ def _add_classify(sub: argparse._SubParsersAction) -> None:
                        "columns file,digit_index,label,pred,prob.")
     p.add_argument("--data", type=Path, required=True, help="folder holding the split folders")
     p.add_argument("--split", required=True, help="split name, e.g. test")
-    p.add_argument("--weights", type=Path, required=True,
-                   help="run folder, .safetensors file or the original's .pkl state dict")
+    p.add_argument("--weights", type=Path, required=True, action="append",
+                   help="run folder, .safetensors file or the original's .pkl state dict; "
+                   "repeat it for an ensemble (logits averaged)")
     p.add_argument("--out", type=Path, required=True, help="CSV file to write")
     p.add_argument("--net", default=None, choices=list(NETWORKS),
                    help="network (default: from the file's metadata or its shapes)")

@@ -4,11 +4,13 @@
 ``tta=True`` reads each digit through the 15 box jitters of ``train.views`` instead (cut
 from crops with context, as augmented training sees them) and averages the probabilities:
 test-time augmentation, 15 forward passes per digit, reported apart from the plain reading.
+Several weights files are read as one ensemble (their logits averaged, ``ensemble``).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,23 +19,27 @@ import pandas as pd
 from svhn_erase import atomic_io
 from svhn_erase.data import crops as crops_mod
 from svhn_erase.data import split as split_mod
+from svhn_erase.model.ensemble import load_ensemble
 from svhn_erase.model.inference import default_device, predict_crops
 from svhn_erase.model.nets import ConvNet
-from svhn_erase.model.weights import load_classifier
+
+PathLike = str | os.PathLike[str]
 
 
-def classify_split(root: str | os.PathLike[str], split: str, weights: str | os.PathLike[str],
+def classify_split(root: PathLike, split: str, weights: PathLike | Sequence[PathLike],
                    out: str | os.PathLike[str] | None = None, net: str | None = None,
                    cpu: bool = False, batch: int = 512, margin: float = 0.0,
                    progress: bool = True, tta: bool = False) -> pd.DataFrame:
     """Classify every digit of ``root/split`` and (if ``out``) write the CSV atomically.
 
-    ``weights`` is a run folder, a ``.safetensors`` file or an original ``.pkl`` state dict.
+    ``weights`` is a run folder, a ``.safetensors`` file or an original ``.pkl`` state dict,
+    or a list of them: an ensemble whose logits are averaged.
     Parents that do not decode are reported, left out and listed in
     ``result.attrs["skipped"]``.
     """
     path = split_mod.split_dir(root, split)
-    model = load_classifier(weights, net=net, device=default_device(cpu))
+    paths = [weights] if isinstance(weights, str | os.PathLike) else list(weights)
+    model = load_ensemble(paths, net=net, device=default_device(cpu))
     table = crops_mod.load_split_table(path)
     if tta:
         crop_set, pred, prob = _tta_predict(path, table, model, margin, batch, progress)

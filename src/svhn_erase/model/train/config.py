@@ -56,6 +56,10 @@ class TrainConfig:
     with the teacher's probabilities. Several teachers (a tuple) are an ensemble: their
     probabilities averaged. ``teacher_views`` reads them through the views without
     ``augment`` too (training on plain crops with box-jitter soft labels).
+    ``distill_temperature`` T softens both sides (Hinton's knowledge distillation): the
+    soft labels are the teachers' ``softmax(logits / T)`` (averaged over teachers and
+    views), the student's term is ``T**2`` times their cross-entropy with its
+    ``log_softmax(logits / T)``; 1 (the default) is the plain distillation of before.
     """
 
     split: str | None = "train"
@@ -90,6 +94,7 @@ class TrainConfig:
     teacher: str | tuple[str, ...] | None = None
     teacher_views: bool = False
     distill: float = 0.0
+    distill_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.teacher, list):  # several teachers, read back from config.json
@@ -146,6 +151,11 @@ class TrainConfig:
             raise SvhnEraseError(f"--distill must be in [0, 1], not {self.distill}")
         if self.teacher_views and not self.teacher:
             raise SvhnEraseError("--teacher-views needs --teacher")
+        if not (math.isfinite(self.distill_temperature) and self.distill_temperature > 0):
+            raise SvhnEraseError(f"--distill-temperature must be a positive number, not "
+                                 f"{self.distill_temperature}")
+        if self.distill_temperature != 1.0 and not self.teacher:
+            raise SvhnEraseError("--distill-temperature needs --teacher")
         if bool(self.teacher) != (self.distill > 0):
             raise SvhnEraseError("--teacher and --distill go together: a teacher's weights "
                                  "file and the weight (0..1] of its soft labels")

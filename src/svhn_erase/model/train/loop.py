@@ -161,7 +161,7 @@ def run_epochs(state: TrainState, data: TrainData, config: TrainConfig,
     appending ``epoch, train_loss, train_acc, val_acc, seconds`` and keeping the weights of
     the best validation accuracy in ``state.best``; ``on_epoch(state)`` after each epoch."""
     step = TrainStep(state.model, state.optimizer, config.precision, config.label_smoothing,
-                     config.distill)
+                     config.distill, config.distill_temperature)
     for epoch in range(len(state.history) + 1, config.epochs + 1):
         start = time.perf_counter()
         loss, train_acc = _train_epoch(step, data, config, epoch, progress, state.ema)

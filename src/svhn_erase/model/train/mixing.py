@@ -120,7 +120,8 @@ def training_data(data: PathLike, config: TrainConfig, device: torch.device,
     if config.teacher:
         digests = ",".join(weights_digest(t) for t in config.teachers)
         views_flag = ":views" if config.teacher_views else ""
-        prints.append(f"teacher:{digests}:{config.augment}{views_flag}")
+        warm = f":T{config.distill_temperature:g}" if config.distill_temperature != 1 else ""
+        prints.append(f"teacher:{digests}:{config.augment}{views_flag}{warm}")
     return tensors, _fingerprint(prints)
 
 
@@ -149,11 +150,13 @@ def _teacher_probs(config: TrainConfig, teachers: list, crops: np.ndarray,
     """The teachers' averaged probabilities for one part's crops: through the box-jitter
     views of context crops (``augment`` or ``teacher_views``) or once per plain crop."""
     x = crops_mod.normalize(crops)
+    temperature = config.distill_temperature
     if not (config.augment or config.teacher_views):
-        return views.plain_probs(teachers, x)
+        return views.plain_probs(teachers, x, temperature)
     # the removal's fast forward (the same probabilities up to float rounding; the second
     # session's packaged classifier was distilled with the plain one, fast=False)
-    return views.view_probs(teachers, x, config.size, config.margin, progress=progress)
+    return views.view_probs(teachers, x, config.size, config.margin, progress=progress,
+                            temperature=temperature)
 
 
 def _fingerprint(prints: list[str]) -> str:

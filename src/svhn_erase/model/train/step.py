@@ -82,12 +82,15 @@ class TrainStep:
     input, optional autocast (``precision``), gradients set to None, fused optimizer.
     Calling it returns ``(loss, correct)`` as device tensors (no host sync). With
     ``distill`` > 0 a call also takes the batch's soft labels (a teacher's probabilities):
-    the loss is ``(1 - distill) * CE(labels) + distill * CE(soft labels)``."""
+    the loss is ``(1 - distill) * CE(labels) + distill * CE(soft labels)``; with a
+    ``temperature`` T the second term is ``T**2 * CE(soft labels, logits / T)`` (the soft
+    labels were made at the same T)."""
 
     def __init__(self, model: ConvNet, optimizer: torch.optim.Optimizer,
                  precision: str = "fp32", label_smoothing: float = 0.0,
-                 distill: float = 0.0) -> None:
+                 distill: float = 0.0, temperature: float = 1.0) -> None:
         self.model, self.optimizer, self.distill = model, optimizer, distill
+        self.temperature = temperature
         self.device = next(model.parameters()).device
         self.dtype, needs_scaler = autocast_settings(precision, self.device)
         self.scaler = torch.amp.GradScaler("cuda") if needs_scaler else None
@@ -103,7 +106,8 @@ class TrainStep:
         loss = self.loss_fn(logits, yb)
         if soft is None or self.distill == 0:
             return loss
-        soft_loss = -(soft.to(self.device) * logits.log_softmax(1)).sum(1).mean()
+        t = self.temperature
+        soft_loss = -(soft.to(self.device) * (logits / t).log_softmax(1)).sum(1).mean() * t * t
         return (1 - self.distill) * loss + self.distill * soft_loss
 
     def __call__(self, xb: torch.Tensor, yb: torch.Tensor,

@@ -46,20 +46,24 @@ def view_crops(context: torch.Tensor, view: tuple[float, float, float], size: in
                          align_corners=False)
 
 
-def plain_probs(models: list[ConvNet], crops: torch.Tensor) -> torch.Tensor:
+def plain_probs(models: list[ConvNet], crops: torch.Tensor,
+                temperature: float = 1.0) -> torch.Tensor:
     """Softmax probabilities ``(N, classes)`` of normalized plain crops, averaged over
-    ``models`` (CPU float32)."""
-    return sum(batched_logits(m, crops).softmax(1) for m in models) / len(models)
+    ``models`` (CPU float32); the logits are divided by ``temperature`` first."""
+    return sum((batched_logits(m, crops) / temperature).softmax(1)
+               for m in models) / len(models)
 
 
 @torch.no_grad()
 def view_probs(models: list[ConvNet], context: torch.Tensor, size: int, margin: float = 0.0,
                views: tuple[tuple[float, float, float], ...] = VIEWS, batch: int = 2048,
-               progress: bool = False, fast: bool = True) -> torch.Tensor:
+               progress: bool = False, fast: bool = True,
+               temperature: float = 1.0) -> torch.Tensor:
     """Softmax probabilities ``(N, classes)`` averaged over ``views`` and ``models`` of
     normalized context crops, ``batch`` crops at a time (CPU float32). ``fast``: the
     removal pipeline's forward (``inference.class_scores``: the same classes, less than half
-    the time on a CPU); off, the plain forward, equal up to float rounding."""
+    the time on a CPU); off, the plain forward, equal up to float rounding. The logits are
+    divided by ``temperature`` before the softmax (distillation's soft labels)."""
     out = []
     for start in tqdm(range(0, len(context), batch), desc="teacher views", unit="batch",
                       leave=False, disable=None if progress else True):
@@ -68,7 +72,8 @@ def view_probs(models: list[ConvNet], context: torch.Tensor, size: int, margin: 
         for view in views:
             x = view_crops(chunk, view, size, margin)
             for model in models:
-                p = batched_logits(model, x, batch=len(x), fast=fast).softmax(1)
+                logits = batched_logits(model, x, batch=len(x), fast=fast)
+                p = (logits / temperature).softmax(1)
                 total = p if total is None else total + p
         out.append(total / (len(views) * len(models)))
     if not out:
