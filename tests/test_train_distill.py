@@ -17,8 +17,18 @@ from svhn_erase.data import crops
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model import classify
 from svhn_erase.model.nets import ConvNet
-from svhn_erase.model.train import TrainConfig, augment, mixing, real, step, train_classifier, views
+from svhn_erase.model.train import (
+    TrainConfig,
+    augment,
+    loop,
+    mixing,
+    real,
+    step,
+    train_classifier,
+    views,
+)
 from svhn_erase.model.train.ema import WeightEma
+from svhn_erase.model.weights import load_classifier
 
 SMALL = TrainConfig(net="ConvNet48_333", batch=16, size=32, test_split=None)
 
@@ -167,3 +177,49 @@ def test_temperature_refused_without_a_teacher_or_below_zero(teacher) -> None:
         TrainConfig(distill_temperature=2.0)
     with pytest.raises(SvhnEraseError, match="positive"):
         TrainConfig(teacher=str(teacher), distill=0.5, distill_temperature=0.0)
+
+
+def test_mixup_blends_inputs_soft_labels_and_the_hard_term(root) -> None:
+    torch.manual_seed(2)
+    model = ConvNet("ConvNet48_333", image_size=32)
+    run = step.TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.0))
+    logits, y = torch.randn(4, 10), torch.tensor([1, 2, 3, 4])
+    mix = step.Mix(torch.tensor([3, 2, 1, 0]), 0.25)
+    want = 0.25 * torch.nn.functional.cross_entropy(logits, y) + \
+        0.75 * torch.nn.functional.cross_entropy(logits, y[mix.perm])
+    torch.testing.assert_close(run._loss(logits, y, None, mix), want)
+    x = torch.randn(6, 1, 32, 32)
+    data = loop.TrainData(x, torch.arange(6), x[:0], torch.arange(0),
+                          soft=torch.eye(10)[:6])
+    config = dataclasses.replace(SMALL, mixup=0.4)
+    idx = torch.arange(6)
+    xb, soft, got = loop._batch(data, config, idx, torch.Generator().manual_seed(0),
+                                np.random.default_rng(0))
+    torch.testing.assert_close(xb, got.lam * x + (1 - got.lam) * x[got.perm])
+    torch.testing.assert_close(soft, got.lam * torch.eye(10)[:6] +
+                               (1 - got.lam) * torch.eye(10)[got.perm])
+    plain, soft, none = loop._batch(data, SMALL, idx, torch.Generator(),
+                                    np.random.default_rng(0))
+    assert none is None and torch.equal(plain, x)
+
+
+def test_online_teachers_read_each_batch_as_trained(root, teacher, tmp_path) -> None:
+    config = dataclasses.replace(SMALL, epochs=1, augment=True, mixup=0.4, distill=0.5,
+                                 teacher=str(teacher), teacher_online=True,
+                                 distill_temperature=2.0)
+    data, print_online = mixing.training_data(root, config, torch.device("cpu"),
+                                              progress=False)
+    assert data.soft is None and data.teacher is not None
+    x = data.x_train[:5, :, :32, :32]
+    torch.testing.assert_close(data.teacher(x), views.plain_probs(
+        [load_classifier(teacher)], x, 2.0))
+    _, print_fixed = mixing.training_data(
+        root, dataclasses.replace(config, teacher_online=False), torch.device("cpu"),
+        progress=False)
+    assert print_online != print_fixed
+    run = train_classifier(root, config, runs=tmp_path, progress=False)
+    assert (run / "model.safetensors").is_file()
+    with pytest.raises(SvhnEraseError, match="--teacher-online"):
+        TrainConfig(teacher_online=True)
+    with pytest.raises(SvhnEraseError, match="--mixup"):
+        TrainConfig(mixup=-1.0)

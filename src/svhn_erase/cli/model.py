@@ -101,6 +101,12 @@ def _add_train_real(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distill-temperature", type=float, default=1.0,
                    help="temperature T of distillation: soft labels softmax(teacher logits / "
                    "T), the student's term T^2 * CE at the same T (default: 1, plain)")
+    p.add_argument("--teacher-online", action="store_true",
+                   help="the teachers read every training batch as the student sees it "
+                   "(after augmentation and mixup) instead of each crop once beforehand")
+    p.add_argument("--mixup", type=float, default=0.0,
+                   help="mixup: blend each batch with a shuffle of itself by a Beta(A, A) "
+                   "share, labels and soft labels alike (default: 0, off)")
 
 
 def _teachers(paths: list[Path] | None) -> str | tuple[str, ...] | None:
@@ -131,7 +137,8 @@ def _run_train(args: argparse.Namespace) -> None:
         schedule=args.schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, ema=args.ema,
         teacher=_teachers(args.teacher), teacher_views=args.teacher_views,
-        distill=args.distill, distill_temperature=args.distill_temperature)
+        distill=args.distill, distill_temperature=args.distill_temperature,
+        teacher_online=args.teacher_online, mixup=args.mixup)
     run = train.train_classifier(args.data, config, runs=args.runs, run_id=args.id,
                                  resume=args.resume)
     print(run)

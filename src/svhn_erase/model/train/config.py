@@ -60,6 +60,12 @@ class TrainConfig:
     soft labels are the teachers' ``softmax(logits / T)`` (averaged over teachers and
     views), the student's term is ``T**2`` times their cross-entropy with its
     ``log_softmax(logits / T)``; 1 (the default) is the plain distillation of before.
+    ``teacher_online`` has the teachers read every training batch as the student sees it
+    (after augmentation and mixup) instead of once per crop beforehand ("function
+    matching": each step's soft labels fit its exact input; costs the teachers' forward
+    passes per step). ``mixup`` (alpha, 0: off) blends each batch with a seeded shuffle of
+    itself by a Beta(alpha, alpha) share (one per batch): images, hard-label terms and
+    precomputed soft labels alike.
     """
 
     split: str | None = "train"
@@ -95,6 +101,8 @@ class TrainConfig:
     teacher_views: bool = False
     distill: float = 0.0
     distill_temperature: float = 1.0
+    teacher_online: bool = False
+    mixup: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.teacher, list):  # several teachers, read back from config.json
@@ -156,6 +164,11 @@ class TrainConfig:
                                  f"{self.distill_temperature}")
         if self.distill_temperature != 1.0 and not self.teacher:
             raise SvhnEraseError("--distill-temperature needs --teacher")
+        if self.teacher_online and (not self.teacher or self.teacher_views):
+            raise SvhnEraseError("--teacher-online needs --teacher and reads the batches "
+                                 "as trained (not with --teacher-views)")
+        if not (math.isfinite(self.mixup) and 0 <= self.mixup <= 10):
+            raise SvhnEraseError(f"--mixup must be in [0, 10], not {self.mixup}")
         if bool(self.teacher) != (self.distill > 0):
             raise SvhnEraseError("--teacher and --distill go together: a teacher's weights "
                                  "file and the weight (0..1] of its soft labels")

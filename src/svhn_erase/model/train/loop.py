@@ -26,14 +26,15 @@ from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.train.augment import Augmenter
 from svhn_erase.model.train.config import TrainConfig
 from svhn_erase.model.train.ema import WeightEma
-from svhn_erase.model.train.step import TrainStep, make_optimizer, make_training_model
+from svhn_erase.model.train.step import Mix, TrainStep, make_optimizer, make_training_model
 
 
 class TrainData(NamedTuple):
     """Normalized crops and labels: the training ones on the device (channels_last), the
     validation ones on the CPU. With ``augment`` (an ``Augmenter``) the training crops are
     context crops that it turns into augmented batches; ``soft`` holds a teacher's
-    probabilities per training crop (distillation)."""
+    probabilities per training crop (distillation), or ``teacher`` gives them for each
+    batch as trained (``TrainConfig.teacher_online``)."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -41,6 +42,7 @@ class TrainData(NamedTuple):
     y_val: torch.Tensor
     augment: Augmenter | None = None
     soft: torch.Tensor | None = None
+    teacher: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 @dataclass
@@ -141,18 +143,36 @@ def _train_epoch(step: TrainStep, data: TrainData, config: TrainConfig, epoch: i
     correct_sum = torch.zeros((), dtype=torch.int64, device=device)
     batches = tqdm(range(0, len(order), config.batch), desc=f"epoch {epoch}/{config.epochs}",
                    unit="batch", disable=None if progress else True, leave=False)
+    mix_rng = np.random.default_rng(config.seed * 1000 + epoch)
     for begin in batches:
         idx = order[begin:begin + config.batch]
-        xb = data.x_train[idx]
-        if data.augment is not None:
-            xb = data.augment(xb, generator)
-        soft = data.soft[idx] if data.soft is not None else None
-        loss, correct = step(xb, data.y_train[idx], soft)
+        xb, soft, mix = _batch(data, config, idx, generator, mix_rng)
+        loss, correct = step(xb, data.y_train[idx], soft, mix)
         if ema is not None:
             ema.update(step.model)
         loss_sum += loss.double() * len(idx)
         correct_sum += correct
     return float(loss_sum) / len(order), int(correct_sum) / len(order)  # one host sync
+
+
+def _batch(data: TrainData, config: TrainConfig, idx: torch.Tensor,
+           generator: torch.Generator, mix_rng: np.random.Generator
+           ) -> tuple[torch.Tensor, torch.Tensor | None, Mix | None]:
+    """One batch as trained: ``(inputs, soft labels or None, mixup pairing or None)``."""
+    xb = data.x_train[idx]
+    if data.augment is not None:
+        xb = data.augment(xb, generator)
+    soft = data.soft[idx] if data.soft is not None else None
+    mix = None
+    if config.mixup:
+        perm = torch.randperm(len(idx), generator=generator).to(xb.device)
+        mix = Mix(perm, float(mix_rng.beta(config.mixup, config.mixup)))
+        xb = mix.lam * xb + (1 - mix.lam) * xb[perm]
+        if soft is not None:
+            soft = mix.lam * soft + (1 - mix.lam) * soft[perm]
+    if data.teacher is not None:
+        soft = data.teacher(xb)
+    return xb, soft, mix
 
 
 def run_epochs(state: TrainState, data: TrainData, config: TrainConfig,

@@ -13,13 +13,15 @@ With ``augment`` the training crops are context crops (``augment.context_margin`
 ``Augmenter`` cuts and jitters per batch; validation crops are always the plain ones. With
 ``teacher`` each distinct training crop gets the teacher's probabilities once (several
 teachers: averaged), over the box-jitter ``views`` of its context crop with ``augment`` or
-``teacher_views``, else of the plain crop.
+``teacher_views``, else of the plain crop; with ``teacher_online`` the teachers read each
+batch as trained instead (``loop.TrainData.teacher``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +110,8 @@ def training_data(data: PathLike, config: TrainConfig, device: torch.device,
     if views_only and (config.real_none or config.real_shapes):
         raise SvhnEraseError("--teacher-views without --augment does not take --real-none "
                              "or --real-shapes")
-    soft = _soft_labels(config, t_parts if views_only else x_parts, device, progress)
+    soft = None if config.teacher_online else _soft_labels(
+        config, t_parts if views_only else x_parts, device, progress)
     x_train = crops_mod.normalize(np.concatenate(x_parts))
     y_train = torch.as_tensor(np.concatenate(y_parts))
     x_val = crops_mod.normalize(np.concatenate([v[0] for v in val_parts]))
@@ -116,13 +119,34 @@ def training_data(data: PathLike, config: TrainConfig, device: torch.device,
     tensors = loop.TrainData(x_train.to(device).contiguous(memory_format=torch.channels_last),
                              y_train.to(device), x_val, y_val,
                              augment.Augmenter(config.size, config.margin) if context else None,
-                             soft.to(device) if soft is not None else None)
+                             soft.to(device) if soft is not None else None,
+                             _online_teacher(config, device) if config.teacher_online else None)
     if config.teacher:
         digests = ",".join(weights_digest(t) for t in config.teachers)
         views_flag = ":views" if config.teacher_views else ""
         warm = f":T{config.distill_temperature:g}" if config.distill_temperature != 1 else ""
-        prints.append(f"teacher:{digests}:{config.augment}{views_flag}{warm}")
+        online = ":online" if config.teacher_online else ""
+        prints.append(f"teacher:{digests}:{config.augment}{views_flag}{warm}{online}")
     return tensors, _fingerprint(prints)
+
+
+def _teachers(config: TrainConfig, device: torch.device) -> list:
+    """The teachers' networks (eval mode), checked against the run's classes."""
+    from svhn_erase.model.weights import load_classifier
+
+    teachers = [load_classifier(path, device=device) for path in config.teachers]
+    for path, teacher in zip(config.teachers, teachers, strict=True):
+        if teacher.num_classes != config.classes:
+            raise SvhnEraseError(f"{path}: the teacher has {teacher.num_classes} "
+                                 f"classes, the run {config.classes}")
+    return teachers
+
+
+def _online_teacher(config: TrainConfig,
+                    device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function from a batch, as trained, to the teachers' averaged probabilities."""
+    teachers = _teachers(config, device)
+    return lambda xb: views.plain_probs(teachers, xb, config.distill_temperature)
 
 
 def _soft_labels(config: TrainConfig, parts: list[np.ndarray], device: torch.device,
@@ -131,13 +155,7 @@ def _soft_labels(config: TrainConfig, parts: list[np.ndarray], device: torch.dev
     a part repeated in the list (real crops, ``real_repeat``) is read once."""
     if not config.teacher:
         return None
-    from svhn_erase.model.weights import load_classifier
-
-    teachers = [load_classifier(path, device=device) for path in config.teachers]
-    for path, teacher in zip(config.teachers, teachers, strict=True):
-        if teacher.num_classes != config.classes:
-            raise SvhnEraseError(f"{path}: the teacher has {teacher.num_classes} "
-                                 f"classes, the run {config.classes}")
+    teachers = _teachers(config, device)
     done: dict[int, torch.Tensor] = {}
     for crops in parts:
         if id(crops) not in done:

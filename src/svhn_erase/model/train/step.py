@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -77,6 +78,14 @@ def autocast_settings(precision: str, device: torch.device) -> tuple[torch.dtype
     return torch.bfloat16, False
 
 
+class Mix(NamedTuple):
+    """A mixup pairing of a batch: crop i was blended as ``lam * x[i] + (1 - lam) *
+    x[perm[i]]``, so its hard-label term is blended the same way."""
+
+    perm: torch.Tensor
+    lam: float
+
+
 class TrainStep:
     """One optimisation step on a batch, as the training loop runs it: channels_last
     input, optional autocast (``precision``), gradients set to None, fused optimizer.
@@ -84,7 +93,8 @@ class TrainStep:
     ``distill`` > 0 a call also takes the batch's soft labels (a teacher's probabilities):
     the loss is ``(1 - distill) * CE(labels) + distill * CE(soft labels)``; with a
     ``temperature`` T the second term is ``T**2 * CE(soft labels, logits / T)`` (the soft
-    labels were made at the same T)."""
+    labels were made at the same T). With a ``Mix`` (mixup) the hard-label term is
+    ``lam * CE(labels) + (1 - lam) * CE(labels[perm])``."""
 
     def __init__(self, model: ConvNet, optimizer: torch.optim.Optimizer,
                  precision: str = "fp32", label_smoothing: float = 0.0,
@@ -102,8 +112,10 @@ class TrainStep:
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)
 
     def _loss(self, logits: torch.Tensor, yb: torch.Tensor,
-              soft: torch.Tensor | None) -> torch.Tensor:
+              soft: torch.Tensor | None, mix: Mix | None = None) -> torch.Tensor:
         loss = self.loss_fn(logits, yb)
+        if mix is not None:
+            loss = mix.lam * loss + (1 - mix.lam) * self.loss_fn(logits, yb[mix.perm])
         if soft is None or self.distill == 0:
             return loss
         t = self.temperature
@@ -111,13 +123,14 @@ class TrainStep:
         return (1 - self.distill) * loss + self.distill * soft_loss
 
     def __call__(self, xb: torch.Tensor, yb: torch.Tensor,
-                 soft: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                 soft: torch.Tensor | None = None,
+                 mix: Mix | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         xb = xb.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         yb = yb.to(self.device, non_blocking=True)
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             logits = self.model(xb)
-            loss = self._loss(logits.float(), yb, soft)
+            loss = self._loss(logits.float(), yb, soft, mix)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
