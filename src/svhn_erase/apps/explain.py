@@ -124,8 +124,11 @@ def _detail_parts(fill: np.ndarray, hole: np.ndarray, sigma: float
 def stages_figure(context_crop: np.ndarray, stages: dict, result: np.ndarray,
                   config: RemovalConfig, title: str):
     """The default method's stages on one digit's context crop."""
-    fill = stages["low"] + stages["high"]
+    grain = stages.get("grain", np.zeros_like(stages["low"]))
+    fill = stages["low"] + stages["high"] + grain
     low, high = _detail_parts(fill, stages["hole"], config.texture_sigma)
+    grain_rms = float(np.sqrt((grain[stages["hole"]] ** 2).mean())) if stages["hole"].any() \
+        else 0.0
     certainty = fill_mod.node_certainty(stages["position"], config)
     regions = stages.get("regions", (~stages["hole"]).astype(np.int32))
     fig, axes = new_figure(2, 5, figsize=(15, 7))
@@ -137,7 +140,8 @@ def stages_figure(context_crop: np.ndarray, stages: dict, result: np.ndarray,
         regions, low, high, fill.clip(0, 255).astype(np.uint8), result),
         ("box and context", "digit: clusters", "digit: grown, extended", "hole and seam",
          "node certainty", "regions (fill)", "low frequencies",
-         f"high freq. (texture {stages['gain']:.2f})", "fill", "result"))
+         f"high freq. (texture {stages['gain']:.2f}, grain {grain_rms:.1f})", "fill",
+         "result"))
     fig.suptitle(f"Default method's stages. {title}")
     return fig
 

@@ -23,6 +23,7 @@ from svhn_erase.model.inference import batched_logits, prepared
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.removal.config import RemovalConfig
 from svhn_erase.removal.fill import fill_default
+from svhn_erase.removal.grain import add_grain
 from svhn_erase.removal.keypixels import classifier_input
 from svhn_erase.removal.methods import records
 from svhn_erase.removal.methods.base import Erased, RemovalMethod, Scene, register
@@ -163,8 +164,8 @@ def still_read(digits: list[records.DigitRecord], images: list[np.ndarray], mode
 
 
 class Fills:
-    """The fill of every record from its split (``segments``): hole, seam, fill and texture
-    detail per record, recomputed for the records asked (``update``) and pasted into copies
+    """The fill of every record from its split (``segments``): hole, seam, fill, texture
+    detail and grain (``grain``, off by default) per record, recomputed for the records asked (``update``) and pasted into copies
     of the scenes (``paste``)."""
 
     def __init__(self, digits: list[records.DigitRecord], segments: list[Segmented],
@@ -179,7 +180,7 @@ class Fills:
         self.replaced: list[np.ndarray] = []  # ... and pixels written, per scene
 
     def update(self, scenes: Sequence[Scene], which: Sequence[int]) -> None:
-        """Hole, seam and fill (with texture detail) of the records ``which``."""
+        """Hole, seam and fill (with texture detail and grain) of the records ``which``."""
         config, which = self.config, list(which)
         digits = [self.digits[n] for n in which]
         segments = [self.segments[n] for n in which]
@@ -192,6 +193,11 @@ class Fills:
         low = [f.copy() for f in fills] if self.keep_stages else None
         details = add_texture(scenes, digits, [hole | seam for hole, seam in masks], fills,
                               config)
+        grains = [add_grain(r.context_crop, ~seg.digit, hole | seam, config)
+                  for r, seg, (hole, seam) in zip(digits, segments, masks, strict=True)]
+        if config.grain > 0:
+            for fill, grain in zip(fills, grains, strict=True):
+                np.clip(fill + grain, 0.0, 255.0, out=fill)
         for i, n in enumerate(which):
             self.masks[n], self.fills[n] = masks[i], fills[i]
             if self.keep_stages:
@@ -199,7 +205,7 @@ class Fills:
                 self.stages[n] = {**stages[i], "core": seg.core, "position": seg.position,
                                   "digit": seg.digit, "hole": hole, "seam": seam,
                                   "low": low[i], "high": details[i].added,
-                                  "gain": details[i].gain}
+                                  "gain": details[i].gain, "grain": grains[i]}
 
     def refill(self, scenes: Sequence[Scene], which: Sequence[int]
                ) -> tuple[list[np.ndarray], list[np.ndarray]]:
