@@ -27,6 +27,7 @@ from svhn_erase.model.train import (
     train_classifier,
     views,
 )
+from svhn_erase.model.train.degrade import degrade
 from svhn_erase.model.train.ema import WeightEma
 from svhn_erase.model.weights import load_classifier
 
@@ -223,3 +224,17 @@ def test_online_teachers_read_each_batch_as_trained(root, teacher, tmp_path) -> 
         TrainConfig(teacher_online=True)
     with pytest.raises(SvhnEraseError, match="--mixup"):
         TrainConfig(mixup=-1.0)
+
+
+def test_degrade_changes_the_chosen_share_only_and_is_seeded() -> None:
+    x = torch.rand(64, 1, 40, 40) * 2 - 1
+    assert degrade(x, torch.Generator().manual_seed(0), 0.0) is x
+    one = degrade(x, torch.Generator().manual_seed(1), 0.5)
+    two = degrade(x, torch.Generator().manual_seed(1), 0.5)
+    assert torch.equal(one, two) and one.shape == x.shape
+    changed = (one != x).flatten(1).any(1)
+    assert 10 < int(changed.sum()) < 54  # about half of 64
+    assert float(one.abs().max()) <= 1.0 + 1e-6  # averages of [-1, 1] values
+    assert float(one[changed].std()) < float(x[changed].std())  # smoother
+    with pytest.raises(SvhnEraseError, match="--degrade"):
+        TrainConfig(degrade=1.5)

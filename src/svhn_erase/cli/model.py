@@ -107,6 +107,9 @@ def _add_train_real(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mixup", type=float, default=0.0,
                    help="mixup: blend each batch with a shuffle of itself by a Beta(A, A) "
                    "share, labels and soft labels alike (default: 0, off)")
+    p.add_argument("--degrade", type=float, default=0.0,
+                   help="share of each batch's crops made low-resolution (shrunk to 30-60 %% "
+                   "and blown up), half of them also motion-smeared (default: 0, off)")
 
 
 def _teachers(paths: list[Path] | None) -> str | tuple[str, ...] | None:
@@ -138,7 +141,7 @@ def _run_train(args: argparse.Namespace) -> None:
         label_smoothing=args.label_smoothing, ema=args.ema,
         teacher=_teachers(args.teacher), teacher_views=args.teacher_views,
         distill=args.distill, distill_temperature=args.distill_temperature,
-        teacher_online=args.teacher_online, mixup=args.mixup)
+        teacher_online=args.teacher_online, mixup=args.mixup, degrade=args.degrade)
     run = train.train_classifier(args.data, config, runs=args.runs, run_id=args.id,
                                  resume=args.resume)
     print(run)

@@ -23,6 +23,7 @@ One module per job:
 - ``mixing``: the run's training and validation crops: a generated split, real photos of a
   range (``real``), or both;
 - ``augment``: seeded on-the-fly box jitter, rotation, contrast and blur of context crops;
+- ``degrade``: seeded low-resolution and motion-smear copies of a batch's crops;
 - ``views``: the 15 fixed box jitters and their averaged probabilities (``classify --tta``
   and the distillation teacher's soft labels);
 - ``ema``: the moving average of the weights (``TrainConfig.ema``);

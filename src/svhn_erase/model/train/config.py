@@ -65,7 +65,8 @@ class TrainConfig:
     matching": each step's soft labels fit its exact input; costs the teachers' forward
     passes per step). ``mixup`` (alpha, 0: off) blends each batch with a seeded shuffle of
     itself by a Beta(alpha, alpha) share (one per batch): images, hard-label terms and
-    precomputed soft labels alike.
+    precomputed soft labels alike. ``degrade`` (0: off) makes that share of each batch's
+    crops low-resolution, half of them also motion-smeared (``degrade``).
     """
 
     split: str | None = "train"
@@ -103,6 +104,7 @@ class TrainConfig:
     distill_temperature: float = 1.0
     teacher_online: bool = False
     mixup: float = 0.0
+    degrade: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.teacher, list):  # several teachers, read back from config.json
@@ -169,6 +171,8 @@ class TrainConfig:
                                  "as trained (not with --teacher-views)")
         if not (math.isfinite(self.mixup) and 0 <= self.mixup <= 10):
             raise SvhnEraseError(f"--mixup must be in [0, 10], not {self.mixup}")
+        if not (math.isfinite(self.degrade) and 0 <= self.degrade <= 1):
+            raise SvhnEraseError(f"--degrade must be in [0, 1], not {self.degrade}")
         if bool(self.teacher) != (self.distill > 0):
             raise SvhnEraseError("--teacher and --distill go together: a teacher's weights "
                                  "file and the weight (0..1] of its soft labels")

@@ -25,6 +25,7 @@ from svhn_erase.model.inference import batched_logits
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.train.augment import Augmenter
 from svhn_erase.model.train.config import TrainConfig
+from svhn_erase.model.train.degrade import degrade
 from svhn_erase.model.train.ema import WeightEma
 from svhn_erase.model.train.step import Mix, TrainStep, make_optimizer, make_training_model
 
@@ -162,6 +163,8 @@ def _batch(data: TrainData, config: TrainConfig, idx: torch.Tensor,
     xb = data.x_train[idx]
     if data.augment is not None:
         xb = data.augment(xb, generator)
+    if config.degrade:
+        xb = degrade(xb, generator, config.degrade)
     soft = data.soft[idx] if data.soft is not None else None
     mix = None
     if config.mixup:
