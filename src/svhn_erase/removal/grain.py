@@ -14,7 +14,7 @@ channel of the hole (edges and other surfaces in the ring barely move a median).
 
 Independent noise cannot lower the squared error against a clean scene: it costs PSNR on
 generated data in proportion to ``grain`` squared (the trade-off is in ``RemovalConfig``'s
-comment; off by default). Deterministic: the
+comment, measured by ``benchmarks/grain_tradeoff.py``; off by default). Deterministic: the
 noise is seeded by the crop's own bytes (the same crop gets the same grain in any batch).
 """
 
