@@ -165,8 +165,8 @@ def still_read(digits: list[records.DigitRecord], images: list[np.ndarray], mode
 
 class Fills:
     """The fill of every record from its split (``segments``): hole, seam, fill, texture
-    detail and grain (``grain``, off by default) per record, recomputed for the records asked (``update``) and pasted into copies
-    of the scenes (``paste``)."""
+    detail and grain (``grain``, off by default) per record, recomputed for the records
+    asked (``update``) and pasted into copies of the scenes (``paste``)."""
 
     def __init__(self, digits: list[records.DigitRecord], segments: list[Segmented],
                  config: RemovalConfig, keep_stages: bool) -> None:
