@@ -69,3 +69,16 @@ def test_bench_breaks_figures_down_by_kind(tmp_path, model_files) -> None:
     assert "By background kind" in (out / "report.html").read_text()
     text = format_kind_table(by_kind)
     assert "default" in text and "flat" in text
+
+
+def test_kind_table_heads_with_the_common_count_and_flags_a_method_with_another():
+    def kinds(flat, gradient):
+        return {"flat": {"n_digits": flat, "still_read": 0.2},
+                "gradient": {"n_digits": gradient, "still_read": 0.1}}
+    by_kind = {"default": kinds(181, 133), "student": kinds(181, 133),
+               "floor": kinds(120, 206)}
+    lines = format_kind_table(by_kind, "real").splitlines()
+    assert "flat (181)" in lines[1] and "gradient (133)" in lines[1]
+    default, floor = lines[3], lines[5]
+    assert "[" not in default and "20.0 %" in default
+    assert "20.0 % [120]" in floor and "10.0 % [206]" in floor
