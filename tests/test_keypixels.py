@@ -10,7 +10,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from svhn_erase.model.nets import ConvNet
-from svhn_erase.removal import keypixels, kmeans, segment
+from svhn_erase.removal import first_layer, keypixels, kmeans, segment
 from svhn_erase.removal.config import RemovalConfig
 
 
@@ -111,7 +111,7 @@ def test_default_background_finds_a_drawn_digit(model: ConvNet) -> None:
 
 def test_native_feature_maps_keep_each_crop_size(model: ConvNet) -> None:
     crops = [np.zeros((12, 9, 3), np.uint8), np.full((30, 41, 3), 200, np.uint8)]
-    maps = segment.native_feature_maps(model, crops)
+    maps = first_layer.native_feature_maps(model, crops)
     assert [m.shape for m in maps] == [(48, 12, 9), (48, 30, 41)]
 
 
@@ -120,8 +120,8 @@ def test_native_map_stats_equal_the_reduced_maps(net: str) -> None:
     torch.manual_seed(1)
     model = ConvNet(net).eval()
     crop, _ = _digit_crop(23, 17)
-    (maps,) = segment.native_feature_maps(model, [crop])
-    (stats,) = segment.native_map_stats(model, [crop])
+    (maps,) = first_layer.native_feature_maps(model, [crop])
+    (stats,) = first_layer.native_map_stats(model, [crop])
     np.testing.assert_allclose(stats[0], maps.mean(0), atol=1e-4)
     np.testing.assert_allclose(stats[1], maps.std(0, ddof=1), atol=1e-3)
 
