@@ -186,16 +186,16 @@ class Fills:
         segments = [self.segments[n] for n in which]
         masks = [hole_and_seam(r, ~seg.digit, config) for r, seg in zip(digits, segments,
                                                                          strict=True)]
+        holes = [hole | seam for hole, seam in masks]
         stages = [{} if self.keep_stages else None for _ in which]
         fills = fill_default([r.context_crop for r in digits], [~seg.digit for seg in segments],
-                             [hole | seam for hole, seam in masks], config,
-                             [seg.position for seg in segments], stages)
+                             holes, config, [seg.position for seg in segments], stages)
         low = [f.copy() for f in fills] if self.keep_stages else None
-        details = add_texture(scenes, digits, [hole | seam for hole, seam in masks], fills,
-                              config)
-        grains = [add_grain(r.context_crop, ~seg.digit, hole | seam, config)
-                  for r, seg, (hole, seam) in zip(digits, segments, masks, strict=True)]
+        details = add_texture(scenes, digits, holes, fills, config)
+        grains = [None] * len(which)  # off by default: no noise drawn, nothing kept
         if config.grain > 0:
+            grains = [add_grain(r.context_crop, ~seg.digit, hole, config)
+                      for r, seg, hole in zip(digits, segments, holes, strict=True)]
             for fill, grain in zip(fills, grains, strict=True):
                 np.clip(fill + grain, 0.0, 255.0, out=fill)
         for i, n in enumerate(which):
@@ -205,7 +205,9 @@ class Fills:
                 self.stages[n] = {**stages[i], "core": seg.core, "position": seg.position,
                                   "digit": seg.digit, "hole": hole, "seam": seam,
                                   "low": low[i], "high": details[i].added,
-                                  "gain": details[i].gain, "grain": grains[i]}
+                                  "gain": details[i].gain}
+                if grains[i] is not None:
+                    self.stages[n]["grain"] = grains[i]
 
     def refill(self, scenes: Sequence[Scene], which: Sequence[int]
                ) -> tuple[list[np.ndarray], list[np.ndarray]]:
