@@ -230,3 +230,38 @@ def test_seed_method_pastes_its_generated_crops(model: ConvNet) -> None:
     for kp, dm in zip(res.keypix, res.digit_masks, strict=True):
         np.testing.assert_array_equal(dm, ~kp)
     assert res.replaced.sum() == sum(w * h for _, _, w, h in boxes)
+
+
+def test_grain_option_puts_noise_back_only_where_the_default_wrote(
+        tmp_path: Path, weights_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image, _, boxes = _scene(6, True)
+    src = tmp_path / "photo.png"
+    Image.fromarray(image).save(src)
+    box_args = [a for b in boxes for a in ("--box", ",".join(map(str, b)))]
+    common = ["erase-image", str(src), *box_args, "--weights", str(weights_file)]
+    paths = {name: tmp_path / f"{name}.png" for name in ("plain", "grain", "again")}
+    assert cli.main([*common, "--out", str(paths["plain"])]) == 0
+    assert cli.main([*common, "--grain", "1", "--out", str(paths["grain"])]) == 0
+    assert cli.main([*common, "--grain", "1", "--out", str(paths["again"])]) == 0
+    plain, grainy, again = (np.asarray(Image.open(p)).astype(int) for p in paths.values())
+    np.testing.assert_array_equal(grainy, again)  # seeded by the pixels: the same each run
+    changed = (plain != grainy).any(-1)
+    written = (plain != image).any(-1) | (grainy != image).any(-1)
+    assert changed.sum() > 20 and not (changed & ~written).any()
+    assert grainy[changed].std() > plain[changed].std()  # the fill is less flat with grain
+    assert cli.main([*common, "--grain", "1", "--method", "ns_box", "--out",
+                     str(tmp_path / "x.png")]) == 2
+    assert "--grain goes with --method default" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # argparse refuses it
+        cli.main([*common, "--grain", "9", "--out", str(tmp_path / "x.png")])
+    assert exit_info.value.code == 2 and "from 0 to 3" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_erase_command_records_the_grain_it_used(tmp_path: Path, weights_file: Path) -> None:
+    make_split(tmp_path, "tiny", count=1, seed=5)
+    out = tmp_path / "out"
+    assert cli.main(["erase", "--data", str(tmp_path), "--split", "tiny", "--weights",
+                     str(weights_file), "--out", str(out), "--grain", "0.5"]) == 0
+    timing = json.loads((out / "timing.json").read_text())
+    assert timing["method"]["method"] == "default" and timing["method"]["grain"] == 0.5

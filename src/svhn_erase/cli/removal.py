@@ -7,6 +7,7 @@ from pathlib import Path
 
 from svhn_erase.cli.common import (
     WEIGHTS_HELP,
+    add_grain,
     add_student_weights,
     chosen_method,
     method_choices,
@@ -27,6 +28,7 @@ def _add_erase(sub: argparse._SubParsersAction) -> None:
     names, help_text = method_choices()
     p.add_argument("--method", choices=names, default="default", help=help_text)
     add_student_weights(p)
+    add_grain(p)
     p.add_argument("--limit", type=positive, default=None, help="only the first N images")
     _add_engine_options(p)
     p.set_defaults(func=_run_erase)
@@ -94,6 +96,7 @@ def _add_erase_image(sub: argparse._SubParsersAction) -> None:
     names, help_text = method_choices()
     p.add_argument("--method", choices=names, default="default", help=help_text)
     add_student_weights(p)
+    add_grain(p)
     p.set_defaults(func=_run_erase_image)
     add_erase_image_detect(p)  # no --box: detect first (issue 16)
 
