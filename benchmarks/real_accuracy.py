@@ -12,7 +12,9 @@ with test-time augmentation (``classify --tta``: 15 box jitters averaged), apart
 plain figures. Each real set also gets a paired comparison with the first row on the same
 digits: digits newly read right / newly wrong and the exact two-sided McNemar p (one digit
 is 0.22 points of photos 1401-1600). ``--val none`` leaves the validation photos unread
-(while choosing candidates on the tuning photos).
+(while choosing candidates on the tuning photos). Each classifier reads crops cut as its
+file's ``crop_shape`` says (stretched or square, ``crops.CROP_SHAPES``); the digits and their
+order are the same for both shapes, so the paired columns compare the same digits.
 
 An 11-class judge (``--judge NAME=WEIGHTS``) is scored on the same photos with one digit-free
 box per ten digits (``real_crop_set(..., classes=11)``): the share of digits it calls
@@ -53,20 +55,32 @@ def _named(text: str) -> tuple[str, str]:
     return name, path
 
 
-def _real(real: str, photos: str, classes: int) -> crops_mod.CropSet:
-    return real_crop_set(real, photos, 40, 0.0, classes, progress=False)
+def _real(real: str, photos: str, classes: int, shape: str = "stretch") -> crops_mod.CropSet:
+    return real_crop_set(real, photos, 40, 0.0, classes, progress=False, shape=shape)
 
 
-def _generated(path: str) -> crops_mod.CropSet:
+def _generated(path: str, shape: str) -> crops_mod.CropSet:
     return crops_mod.build_crop_cache(Path(path), size=40, margin=0.0, gray=True,
-                                      classes=10, progress=False)
+                                      classes=10, progress=False, shape=shape)
 
 
-def _context(real: str, photos: str) -> torch.Tensor:
+def _context(real: str, photos: str, shape: str) -> torch.Tensor:
     """Normalized context crops of the photos' digits, as ``classify --tta`` cuts them."""
     crop_set = real_crop_set(real, photos, augment.context_size(40), augment.context_margin(0.0),
-                             10, progress=False)
+                             10, progress=False, shape=shape)
     return crops_mod.normalize(crop_set.crops)
+
+
+def _crop_sets(args: argparse.Namespace, photos: dict[str, str],
+               shape: str) -> tuple[dict[str, crops_mod.CropSet], dict[str, torch.Tensor]]:
+    """The plain crop sets (real photo ranges, the generated split) and the TTA context
+    crops of the real ranges, cut as ``shape``."""
+    sets = {key: _real(args.real, p, 10, shape) for key, p in photos.items()}
+    if args.generated:
+        sets["generated"] = _generated(args.generated, shape)
+    contexts = {k: _context(args.real, p, shape) for k, p in photos.items()} if args.tta \
+        else {}
+    return sets, contexts
 
 
 def _accuracy(pred: np.ndarray, labels: np.ndarray) -> float:
@@ -86,16 +100,14 @@ def mcnemar(base_ok: np.ndarray, ok: np.ndarray) -> tuple[int, int, float]:
 
 def classifier_table(args: argparse.Namespace) -> None:
     photos = {"tune": args.tune} | ({"val": args.val} if args.val != "none" else {})
-    sets = {key: _real(args.real, p, 10) for key, p in photos.items()}
-    if args.generated:
-        sets["generated"] = _generated(args.generated)
+    by_shape = {"stretch": _crop_sets(args, photos, "stretch")}
+    sets = by_shape["stretch"][0]
     sizes = ", ".join(f"{k} {len(s)}" for k, s in sets.items())
     print(f"\nclassifiers (digits: {sizes}; " +
           ", ".join(f"{k} = photos {p}" for k, p in photos.items()) + ")")
     head = "| row |" + "".join(f" {k} {p} |" for k, p in photos.items())
     head += " generated |" if args.generated else ""
-    contexts = {k: _context(args.real, p) for k, p in photos.items()} if args.tta else {}
-    head += "".join(f" {k} TTA |" for k in contexts)
+    head += "".join(f" {k} TTA |" for k in (photos if args.tta else {}))
     head += "".join(f" {k}: right / wrong vs first (p) |" for k in photos)
     last = list(photos)[-1]
     print(head + f" {last} / first row |")
@@ -104,6 +116,10 @@ def classifier_table(args: argparse.Namespace) -> None:
     reports = {}
     for name, path in args.row:
         model = load_ensemble(path.split("+"))
+        shape = crops_mod.crop_shape_of(model)
+        if shape not in by_shape:
+            by_shape[shape] = _crop_sets(args, photos, shape)
+        sets, contexts = by_shape[shape]
         acc, ok = {}, {}
         for key, crop_set in sets.items():
             pred, _ = predict_crops(model, crop_set.crops)
@@ -118,6 +134,7 @@ def classifier_table(args: argparse.Namespace) -> None:
             acc[f"{key} TTA"] = _accuracy(probs.argmax(1).numpy(), sets[key].labels)
         cells = " | ".join(f"{value:.2f} %" for value in acc.values())
         pairs = " | ".join("{} / {} ({:.3f})".format(*mcnemar(first[k], ok[k])) for k in photos)
+        name += "" if shape == "stretch" else f" ({shape})"
         print(f"| {name} | {cells} | {pairs} | {acc[last] / (100 * first[last].mean()):.3f} |")
     for name, text in reports.items():
         print(f"\nper-digit report of {name} on photos {args.val}:\n{text}")

@@ -43,6 +43,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=40, help="crop size in pixels (default: 40)")
     p.add_argument("--margin", type=float, default=0.0,
                    help="grow each box by this fraction of its size per side (default: 0)")
+    p.add_argument("--crop-shape", default="stretch", choices=["stretch", "square"],
+                   help="how every training crop is cut from its box: 'stretch' (default, the "
+                   "original) stretches the box to the square crop; 'square' grows the box's "
+                   "shorter side to its longer one about its centre first (edge pixels "
+                   "repeated past the photo), keeping the digit's aspect. The weights record "
+                   "it and classify, bench and the removal cut their crops the same way; "
+                   "--init does not carry it over")
     p.add_argument("--limit", type=int, default=None,
                    help="use at most this many crops of the training split")
     p.add_argument("--resume", type=Path, default=None,
@@ -130,6 +137,7 @@ def _run_train(args: argparse.Namespace) -> None:
         epochs=args.epochs if args.epochs is not None or args.resume else 10, opt=args.opt,
         lr=args.lr, momentum=args.momentum, val_fraction=args.val_fraction, seed=args.seed,
         classes=args.classes, size=args.size, margin=args.margin, limit=args.limit,
+        crop_shape=args.crop_shape,
         precision=args.precision, cpu=args.cpu,
         real=str(args.real.resolve()) if args.real else None, real_range=args.real_range,
         real_val_range=args.real_val_range, real_repeat=args.real_repeat,

@@ -6,6 +6,13 @@ the aspect ratio (PIL bilinear, as torchvision's ``Resize`` on a PIL image), the
 ``(x / 255 - 0.5) / 0.5``. ``crop_digit`` does one crop and returns uint8; the normalization
 is done on the fly by ``normalize``. ``luma`` is the package's one grayscale.
 
+Crop shapes (``CROP_SHAPES``): "stretch", the original above and the default, stretches the
+box to the square crop; "square" (an option, SVHN's own Format 2 cropping) first grows the
+box's shorter side to its longer one about the box's centre, then adds the margin, and pads
+by repeating the image's edge pixels where that square leaves the image
+(``square_window``), so a digit keeps its aspect. A classifier file records the shape it was
+trained on (``crop_shape_of``); every crop it reads is cut that way.
+
 ``build_crop_cache`` decodes every parent of a split once and stores all crops as one
 uint8 ``.npy`` array in ``SPLIT/.svhn_erase_cache/`` (or the split's own cache folder when
 the split is read-only, ``data.cache``), keyed by a fingerprint of the split's digit table,
@@ -41,6 +48,7 @@ CACHE_VERSION = 1
 MIN_SIZE, MAX_SIZE = 8, 128  # crop sizes the networks take (a 128 crop is 16 KiB)
 MAX_MARGIN = 2.0
 BACKGROUND_SEED = 11
+CROP_SHAPES = ("stretch", "square")
 
 
 def luma(image: np.ndarray | Image.Image) -> np.ndarray:
@@ -55,14 +63,47 @@ def _as_rgb(image: np.ndarray | Image.Image) -> Image.Image:
     return pil if pil.mode == "RGB" else pil.convert("RGB")
 
 
+def check_crop_shape(shape: str) -> str:
+    """``shape`` if it is one of ``CROP_SHAPES``, else a clear error."""
+    if shape not in CROP_SHAPES:
+        raise SvhnEraseError(f"unknown crop shape {shape!r}; choose one of "
+                             f"{', '.join(CROP_SHAPES)}")
+    return shape
+
+
+def crop_shape_of(model: object) -> str:
+    """The crop shape a classifier reads (its file's ``crop_shape``; "stretch" if none)."""
+    return getattr(model, "crop_shape", "stretch")
+
+
+def square_window(image: np.ndarray, box: np.ndarray | tuple | Box,
+                  margin: float = 0.0) -> np.ndarray:
+    """The pixels of ``image`` (H, W[, C]) under the box made square about its centre (its
+    shorter side grown to its longer one) and grown by ``margin`` times that side on every
+    side; rows and columns outside the image repeat its edge pixels (never stretched)."""
+    b = box if isinstance(box, Box) else Box.of(box)
+    side = max(1, int(round(max(b.width, b.height) * (1 + 2 * margin))))
+    x0 = int(round(b.left + b.width / 2 - side / 2))
+    y0 = int(round(b.top + b.height / 2 - side / 2))
+    rows = np.clip(np.arange(y0, y0 + side), 0, image.shape[0] - 1)
+    cols = np.clip(np.arange(x0, x0 + side), 0, image.shape[1] - 1)
+    return image[np.ix_(rows, cols)]
+
+
 def crop_digit(image: np.ndarray | Image.Image, box: np.ndarray | tuple, size: int = 40,
-               margin: float = 0.0, gray: bool = True) -> np.ndarray:
+               margin: float = 0.0, gray: bool = True, shape: str = "stretch") -> np.ndarray:
     """One digit crop as uint8: ``(size, size)`` if ``gray`` else ``(size, size, 3)``.
 
     ``image`` is the (H, W, 3) uint8 RGB parent (or a PIL image); ``box`` is left, top,
-    width, height in pixels, grown by ``margin`` and clipped as ``Box.crop_rect`` says.
+    width, height in pixels, grown by ``margin`` and clipped as ``Box.crop_rect`` says
+    (``shape`` "square": the square window of ``square_window`` instead).
     The crop is grayed (``luma``) before resizing, as the original did.
     """
+    if shape == "square":
+        window = square_window(_rgb_array(image), box, margin)
+        piece = Image.fromarray(luma(window) if gray else np.ascontiguousarray(window))
+        return np.asarray(piece.resize((size, size), Image.BILINEAR), dtype=np.uint8)
+    check_crop_shape(shape)
     pil = _as_rgb(image)
     rect = Box.of(box).crop_rect((pil.height, pil.width), margin)
     piece = pil.crop((rect.left, rect.top, rect.right, rect.bottom))
@@ -70,6 +111,14 @@ def crop_digit(image: np.ndarray | Image.Image, box: np.ndarray | tuple, size: i
         piece = Image.fromarray(luma(piece))
     piece = piece.resize((size, size), Image.BILINEAR)
     return np.asarray(piece, dtype=np.uint8)
+
+
+def _rgb_array(image: np.ndarray | Image.Image) -> np.ndarray:
+    """``image`` as an (H, W, 3) uint8 array (not copied when it is one already)."""
+    if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 \
+            and image.dtype == np.uint8:
+        return image
+    return np.asarray(_as_rgb(image))
 
 
 def normalize(crops: np.ndarray | torch.Tensor, gray: bool = True) -> torch.Tensor:
@@ -135,13 +184,16 @@ def check_size(size: int, margin: float = 0.0) -> None:
         raise SvhnEraseError(f"margin must be 0..{MAX_MARGIN:g}, not {margin}")
 
 
-def _params(size: int, margin: float, gray: bool, classes: int) -> dict:
+def _params(size: int, margin: float, gray: bool, classes: int, shape: str) -> dict:
     if classes not in (10, 11):
         raise SvhnEraseError(f"classes must be 10 or 11, not {classes}")
     check_size(size, margin)
-    return {"size": int(size), "margin": float(margin), "gray": bool(gray),
-            "classes": int(classes), "version": CACHE_VERSION,
-            "background_seed": BACKGROUND_SEED if classes == 11 else None}
+    params = {"size": int(size), "margin": float(margin), "gray": bool(gray),
+              "classes": int(classes), "version": CACHE_VERSION,
+              "background_seed": BACKGROUND_SEED if classes == 11 else None}
+    if check_crop_shape(shape) != "stretch":  # stretch keeps the keys of earlier caches
+        params["crop_shape"] = shape
+    return params
 
 
 def _cache_stem(fingerprint: str, params: dict, images: str) -> str:
@@ -196,6 +248,7 @@ def _extract(path: Path, table: pd.DataFrame, params: dict, progress: bool,
     from svhn_erase.data import split
 
     size, margin, gray = params["size"], params["margin"], params["gray"]
+    crop_shape = params.get("crop_shape", "stretch")
     files = list(dict.fromkeys(table["file"]))
     file_pos = {f: i for i, f in enumerate(files)}
     rows_of = table.groupby("file", sort=False).indices
@@ -212,7 +265,7 @@ def _extract(path: Path, table: pd.DataFrame, params: dict, progress: bool,
                        leave=False):
         rows = rows_of[parent.file]
         for row, box, label in zip(rows, parent.boxes, parent.labels, strict=True):
-            crops.append(crop_digit(parent.image, box, size, margin, gray))
+            crops.append(crop_digit(parent.image, box, size, margin, gray, crop_shape))
             labels.append(int(label))
             table_rows.append(int(row))
             parents.append(file_pos[parent.file])
@@ -223,7 +276,7 @@ def _extract(path: Path, table: pd.DataFrame, params: dict, progress: bool,
                 found = background_boxes(parent.image.shape, parent.boxes, sizes, n, rng)
                 owed -= len(found)
                 for box in found:
-                    crops.append(crop_digit(parent.image, box, size, 0.0, gray))
+                    crops.append(crop_digit(parent.image, box, size, 0.0, gray, crop_shape))
                     labels.append(NO_DIGIT)
                     table_rows.append(-1)
                     parents.append(file_pos[parent.file])
@@ -235,15 +288,16 @@ def _extract(path: Path, table: pd.DataFrame, params: dict, progress: bool,
 
 def build_crop_cache(split_dir: str | os.PathLike[str], size: int = 40, margin: float = 0.0,
                      gray: bool = True, classes: int = 10, progress: bool = True,
-                     table: pd.DataFrame | None = None) -> CropSet:
-    """Every digit crop of a split (and no-digit crops for ``classes=11``), built once and
-    then read from the cache as long as the split's table and images are unchanged.
+                     table: pd.DataFrame | None = None, shape: str = "stretch") -> CropSet:
+    """Every digit crop of a split (and no-digit crops for ``classes=11``), cut as ``shape``
+    says (``CROP_SHAPES``), built once and then read from the cache as long as the split's
+    table and images are unchanged.
 
     Parents that fail to decode are reported, listed in ``CropSet.skipped`` and left out
     (their digits too).
     """
     path = Path(split_dir)
-    params = _params(size, margin, gray, classes)
+    params = _params(size, margin, gray, classes, shape)
     if table is None:
         table = load_split_table(path)
     fingerprint = table_fingerprint(table)

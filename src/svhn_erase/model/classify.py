@@ -33,7 +33,8 @@ def classify_split(root: PathLike, split: str, weights: PathLike | Sequence[Path
     """Classify every digit of ``root/split`` and (if ``out``) write the CSV atomically.
 
     ``weights`` is a run folder, a ``.safetensors`` file or an original ``.pkl`` state dict,
-    or a list of them: an ensemble whose logits are averaged.
+    or a list of them: an ensemble whose logits are averaged. The crops are cut as the
+    weights' file says (``crops.crop_shape_of``).
     Parents that do not decode are reported, left out and listed in
     ``result.attrs["skipped"]``.
     """
@@ -46,7 +47,8 @@ def classify_split(root: PathLike, split: str, weights: PathLike | Sequence[Path
     else:
         crop_set = crops_mod.build_crop_cache(path, size=model.image_size, margin=margin,
                                               gray=True, classes=10, progress=progress,
-                                              table=table)
+                                              table=table,
+                                              shape=crops_mod.crop_shape_of(model))
         pred, prob = predict_crops(model, crop_set.crops, batch)
     rows = table.iloc[crop_set.table_row]
     result = pd.DataFrame({"file": rows["file"].to_numpy(),
@@ -67,7 +69,8 @@ def _tta_predict(path: Path, table: pd.DataFrame, model: ConvNet, margin: float,
     size = model.image_size
     crop_set = crops_mod.build_crop_cache(
         path, size=augment.context_size(size, margin), margin=augment.context_margin(margin),
-        gray=True, classes=10, progress=progress, table=table)
+        gray=True, classes=10, progress=progress, table=table,
+        shape=crops_mod.crop_shape_of(model))
     probs = views.view_probs([model], crops_mod.normalize(crop_set.crops), size, margin,
                              batch=batch, progress=progress)
     prob, pred = probs.max(dim=1)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from svhn_erase.data.crops import crop_shape_of
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.weights import load_classifier
@@ -23,18 +24,19 @@ PathLike = str | os.PathLike[str]
 
 
 class LogitMean(nn.Module):
-    """The mean of the members' logits; ``num_classes`` and ``image_size`` are theirs."""
+    """The mean of the members' logits; ``num_classes``, ``image_size`` and ``crop_shape``
+    are theirs."""
 
     def __init__(self, members: Sequence[nn.Module]) -> None:
         super().__init__()
         if not members:
             raise SvhnEraseError("an ensemble needs at least one member")
-        kinds = {(m.num_classes, m.image_size) for m in members}
+        kinds = {(m.num_classes, m.image_size, crop_shape_of(m)) for m in members}
         if len(kinds) != 1:
-            raise SvhnEraseError(f"the ensemble's members differ in classes or crop size: "
-                                 f"{sorted(kinds)}")
+            raise SvhnEraseError(f"the ensemble's members differ in classes, crop size or "
+                                 f"crop shape: {sorted(kinds)}")
         self.members = nn.ModuleList(members)
-        self.num_classes, self.image_size = next(iter(kinds))
+        self.num_classes, self.image_size, self.crop_shape = next(iter(kinds))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([member(x) for member in self.members]).mean(0)

@@ -20,7 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from svhn_erase.atomic_io import atomic_path
-from svhn_erase.data.crops import MAX_SIZE, MIN_SIZE
+from svhn_erase.data.crops import CROP_SHAPES, MAX_SIZE, MIN_SIZE, crop_shape_of
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.nets import NETWORKS, ConvNet, build_network, infer_architecture
 
@@ -56,9 +56,10 @@ def weights_digest(path: str | os.PathLike[str]) -> str:
 
 def save_classifier(model: ConvNet, path: str | os.PathLike[str],
                     extra: dict | None = None) -> None:
-    """Save ``model`` as safetensors (atomically), with name, classes and size as metadata."""
+    """Save ``model`` as safetensors (atomically), with name, classes, size and crop shape
+    (``crops.crop_shape_of``) as metadata."""
     meta = {"net": model.name, "num_classes": str(model.num_classes),
-            "image_size": str(model.image_size)}
+            "image_size": str(model.image_size), "crop_shape": crop_shape_of(model)}
     if extra:
         meta["extra"] = json.dumps(extra)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -100,7 +101,8 @@ def load_classifier(path: str | os.PathLike[str], net: str | None = None,
     """Load a classifier in eval mode from a run folder, a .safetensors file or a .pkl state dict.
 
     The architecture comes from ``net`` if given, else from the file's metadata, else it is
-    inferred from the tensor shapes.
+    inferred from the tensor shapes. The crop shape it reads (``model.crop_shape``) is the
+    metadata's ``crop_shape``, "stretch" when the file has none.
     """
     path = Path(path)
     state, meta = _read_state(path)
@@ -113,6 +115,7 @@ def load_classifier(path: str | os.PathLike[str], net: str | None = None,
         raise SvhnEraseError(f"{path}: names an unknown network {name!r}; known: "
                              f"{', '.join(NETWORKS)}")
     image_size = _metadata_size(path, meta)
+    crop_shape = _metadata_crop_shape(path, meta)
     try:
         model = build_network(name, num_classes=classes, image_size=image_size)
         model.load_state_dict(state)
@@ -120,7 +123,17 @@ def load_classifier(path: str | os.PathLike[str], net: str | None = None,
         first = str(exc).strip().splitlines()[0]
         raise SvhnEraseError(f"{path}: weights do not fit {name} at {image_size}x{image_size} "
                              f"({first})") from exc
+    model.crop_shape = crop_shape
     return model.to(device).eval()
+
+
+def _metadata_crop_shape(path: Path, meta: dict[str, str]) -> str:
+    """The crop shape a file's metadata gives ("stretch" when it gives none), checked."""
+    shape = str(meta.get("crop_shape", "stretch"))
+    if shape not in CROP_SHAPES:
+        raise SvhnEraseError(f"{path}: metadata crop_shape {shape!r} is not one of "
+                             f"{', '.join(CROP_SHAPES)}")
+    return shape
 
 
 def _metadata_size(path: Path, meta: dict[str, str]) -> int:

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from svhn_erase.data.crops import check_size
+from svhn_erase.data.crops import CROP_SHAPES, check_size
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.nets import DEFAULT_NET, NETWORKS
 
@@ -66,7 +66,9 @@ class TrainConfig:
     passes per step). ``mixup`` (alpha, 0: off) blends each batch with a seeded shuffle of
     itself by a Beta(alpha, alpha) share (one per batch): images, hard-label terms and
     precomputed soft labels alike. ``degrade`` (0: off) makes that share of each batch's
-    crops low-resolution, half of them also motion-smeared (``degrade``).
+    crops low-resolution, half of them also motion-smeared (``degrade``). ``crop_shape``
+    "square" cuts every training and validation crop (generated, real, composites, context
+    crops) as a square about the box (``crops.CROP_SHAPES``); the saved weights record it.
     """
 
     split: str | None = "train"
@@ -105,6 +107,7 @@ class TrainConfig:
     teacher_online: bool = False
     mixup: float = 0.0
     degrade: float = 0.0
+    crop_shape: str = "stretch"
 
     def __post_init__(self) -> None:
         if isinstance(self.teacher, list):  # several teachers, read back from config.json
@@ -113,6 +116,7 @@ class TrainConfig:
         _choose("optimizer", self.opt, OPTIMIZERS)
         _choose("precision", self.precision, PRECISIONS)
         _choose("schedule", self.schedule, SCHEDULES)
+        _choose("crop shape", self.crop_shape, CROP_SHAPES)
         self._check_real()
         if self.classes not in (10, 11):
             raise SvhnEraseError(f"--classes must be 10 or 11, not {self.classes}")

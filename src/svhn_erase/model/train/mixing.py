@@ -50,13 +50,15 @@ def crop_set(path: Path, config: TrainConfig, progress: bool,
     """The split's cached plain crops, or context crops for augmentation."""
     size, margin = _geometry(config, context)
     return crops_mod.build_crop_cache(path, size=size, margin=margin, gray=True,
-                                      classes=config.classes, progress=progress)
+                                      classes=config.classes, progress=progress,
+                                      shape=config.crop_shape)
 
 
 def _real_set(config: TrainConfig, photos: str | None, progress: bool,
               context: bool = False) -> crops_mod.CropSet:
     size, margin = _geometry(config, context)
-    return real.real_crop_set(config.real, photos, size, margin, config.classes, progress)
+    return real.real_crop_set(config.real, photos, size, margin, config.classes, progress,
+                              config.crop_shape)
 
 
 def training_data(data: PathLike, config: TrainConfig, device: torch.device,
@@ -92,17 +94,20 @@ def training_data(data: PathLike, config: TrainConfig, device: torch.device,
         prints.append(f"real:{source.fingerprint}")
         if config.real_none:
             none = real.real_none_crops(config.real, config.real_range, config.real_none,
-                                        *_geometry(config, context), config.seed, progress)
+                                        *_geometry(config, context), config.seed, progress,
+                                        config.crop_shape)
             x_parts += [none.crops] * config.real_repeat
             y_parts += [none.labels] * config.real_repeat
             prints.append(f"real-none:{none.fingerprint}")
     if config.real_shapes:
         made, labels, made_print = shapes.composite_set(
             config.real, config.real_range, *_geometry(config, context), config.real_shapes,
-            config.seed, progress, config.real_shapes_student)
+            config.seed, progress, config.real_shapes_student, config.crop_shape)
         x_parts.append(made)
         y_parts.append(labels)
         prints.append(f"real-shapes:{made_print}")
+    if config.crop_shape != "stretch":  # stretch keeps the fingerprints of earlier runs
+        prints.append(f"crop:{config.crop_shape}")
     if real_val:
         val_set = _real_set(config, config.real_val_range, progress)
         val_parts = [(val_set.crops, val_set.labels)]
@@ -139,6 +144,9 @@ def _teachers(config: TrainConfig, device: torch.device) -> list:
         if teacher.num_classes != config.classes:
             raise SvhnEraseError(f"{path}: the teacher has {teacher.num_classes} "
                                  f"classes, the run {config.classes}")
+        if crops_mod.crop_shape_of(teacher) != config.crop_shape:
+            raise SvhnEraseError(f"{path}: the teacher reads {crops_mod.crop_shape_of(teacher)}"
+                                 f" crops, the run trains on {config.crop_shape} ones")
     return teachers
 
 

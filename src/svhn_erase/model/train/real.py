@@ -52,18 +52,22 @@ def photo_table(table: pd.DataFrame, photo_range: str | None) -> pd.DataFrame:
 
 
 def real_crop_set(split_dir: PathLike, photo_range: str | None, size: int, margin: float,
-                  classes: int, progress: bool = True) -> crops_mod.CropSet:
-    """The (cached) crops of the split's photos in ``photo_range``."""
+                  classes: int, progress: bool = True,
+                  shape: str = "stretch") -> crops_mod.CropSet:
+    """The (cached) crops of the split's photos in ``photo_range``, cut as ``shape`` says
+    (``crops.CROP_SHAPES``)."""
     path = Path(split_dir)
     table = photo_table(crops_mod.load_split_table(path), photo_range)
     if len(table) == 0:
         raise SvhnEraseError(f"{path}: no digits in photos {photo_range}")
     return crops_mod.build_crop_cache(path, size=size, margin=margin, gray=True,
-                                      classes=classes, progress=progress, table=table)
+                                      classes=classes, progress=progress, table=table,
+                                      shape=shape)
 
 
 def real_none_crops(split_dir: PathLike, photo_range: str | None, per_photo: int, size: int,
-                    margin: float, seed: int, progress: bool = True) -> crops_mod.CropSet:
+                    margin: float, seed: int, progress: bool = True,
+                    shape: str = "stretch") -> crops_mod.CropSet:
     """Up to ``per_photo`` "no digit" crops (label ``NO_DIGIT``) per photo in ``photo_range``:
     boxes sized like the split's digit boxes, placed at seeded random spots where the box
     grown by ``margin`` touches no digit box, cut with ``margin`` at ``size`` pixels."""
@@ -81,7 +85,7 @@ def real_none_crops(split_dir: PathLike, photo_range: str | None, per_photo: int
             inner = (left + width * margin / (1 + 2 * margin),
                      top + height * margin / (1 + 2 * margin),
                      width / (1 + 2 * margin), height / (1 + 2 * margin))
-            crops.append(crops_mod.crop_digit(parent.image, inner, size, margin))
+            crops.append(crops_mod.crop_digit(parent.image, inner, size, margin, shape=shape))
             parents.append(index)
     count = len(crops)
     return crops_mod.CropSet(
@@ -89,4 +93,5 @@ def real_none_crops(split_dir: PathLike, photo_range: str | None, per_photo: int
         labels=np.full(count, crops_mod.NO_DIGIT, np.int64),
         table_row=np.full(count, -1, np.int64), parent=np.asarray(parents, np.int64),
         files=files, fingerprint=f"none{per_photo}-{seed}-{crops_mod.table_fingerprint(table)}",
-        params={"size": size, "margin": margin, "per_photo": per_photo, "seed": seed})
+        params={"size": size, "margin": margin, "per_photo": per_photo, "seed": seed,
+                "crop_shape": shape})

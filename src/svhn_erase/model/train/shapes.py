@@ -61,12 +61,14 @@ def _mask_image(mask: np.ndarray) -> np.ndarray:
 
 
 def cut_pieces(split_dir: PathLike, photo_range: str | None, size: int, margin: float,
-               progress: bool = True, student: str | None = None) -> tuple[Pieces, str]:
+               progress: bool = True, student: str | None = None,
+               shape: str = "stretch") -> tuple[Pieces, str]:
     """Run the ``student`` removal method over the photos in ``photo_range`` of a Format 1
     split and cut every digit's crop, erased background and mask at ``size`` with
     ``margin``. Digits whose mask covers under ``MIN_COVER`` or over ``MAX_COVER`` of the
     crop are left out (the mask missed the digit or took its background). ``student``: the
-    student weights (None: the packaged ones). Also returns the fingerprint of what the
+    student weights (None: the packaged ones); ``shape``: the crop shape of all three
+    (``crops.CROP_SHAPES``). Also returns the fingerprint of what the
     pieces depend on: the student weights' digest and the photos' table."""
     from svhn_erase.model.weights import weights_digest
     from svhn_erase.removal.methods.base import Scene, create
@@ -86,12 +88,15 @@ def cut_pieces(split_dir: PathLike, photo_range: str | None, size: int, margin: 
         for parent, done in zip(chunk, erased, strict=True):
             mask_image = _mask_image(done.mask)
             for box, label in zip(parent.boxes, parent.labels, strict=True):
-                mask = crops_mod.crop_digit(mask_image, box, size, margin) / 255.0
+                mask = crops_mod.crop_digit(mask_image, box, size, margin,
+                                            shape=shape) / 255.0
                 if not MIN_COVER <= mask.mean() <= MAX_COVER:
                     continue
                 out["mask"].append(mask.astype(np.float32))
-                out["crop"].append(crops_mod.crop_digit(parent.image, box, size, margin))
-                out["background"].append(crops_mod.crop_digit(done.image, box, size, margin))
+                out["crop"].append(crops_mod.crop_digit(parent.image, box, size, margin,
+                                                        shape=shape))
+                out["background"].append(crops_mod.crop_digit(done.image, box, size, margin,
+                                                              shape=shape))
                 out["labels"].append(int(label))
     if not out["labels"]:
         raise SvhnEraseError(f"{path}: no digit of photos {photo_range} has a usable mask")
@@ -131,9 +136,12 @@ def composites(pieces: Pieces, per_digit: int, seed: int) -> tuple[np.ndarray, n
 
 def composite_set(split_dir: PathLike, photo_range: str | None, size: int, margin: float,
                   per_digit: int, seed: int, progress: bool = True,
-                  student: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+                  student: str | None = None,
+                  shape: str = "stretch") -> tuple[np.ndarray, np.ndarray, str]:
     """``(crops, labels, fingerprint)`` of ``per_digit`` composites per real digit of the
-    photos in ``photo_range`` (``cut_pieces``, then ``composites``)."""
-    pieces, source = cut_pieces(split_dir, photo_range, size, margin, progress, student)
+    photos in ``photo_range`` (``cut_pieces``, then ``composites``), cut as ``shape``."""
+    pieces, source = cut_pieces(split_dir, photo_range, size, margin, progress, student,
+                                shape)
     crops, labels = composites(pieces, per_digit, seed)
-    return crops, labels, f"shapes{per_digit}-{seed}-{size}-{margin}-{source}"
+    cut = "" if shape == "stretch" else f"-{shape}"  # stretch keeps earlier fingerprints
+    return crops, labels, f"shapes{per_digit}-{seed}-{size}-{margin}{cut}-{source}"

@@ -86,6 +86,7 @@ def _write_results(run: Path, state: loop.TrainState, data: loop.TrainData,
     model = state.model
     model.load_state_dict(state.best)
     model.eval()
+    model.crop_shape = config.crop_shape  # what it was trained on, not what --init read
     save_classifier(model, run / "model.safetensors",
                     extra={"run": run.name, "seed": config.seed})
     run_folder.write_metrics(run, state.history)

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 
 from svhn_erase.boxes import union_mask
+from svhn_erase.data.crops import crop_shape_of
 from svhn_erase.model.inference import batched_logits, prepared
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.removal.config import RemovalConfig
 from svhn_erase.removal.fill import fill_default
 from svhn_erase.removal.grain import add_grain
-from svhn_erase.removal.keypixels import classifier_input
 from svhn_erase.removal.methods import records
 from svhn_erase.removal.methods.base import Erased, RemovalMethod, Scene, register
 from svhn_erase.removal.paste import paste, seam_ring
@@ -120,7 +120,7 @@ class DefaultMethod(RemovalMethod):
         config: RemovalConfig = self.config
         digits = records.digit_records(scenes, config.context_margin)
         with prepared(model, channels_last=True):  # one layout change for both looks
-            x40 = records.classifier_inputs(digits)
+            x40 = records.classifier_inputs(digits, crop_shape_of(model))
             records.classify(digits, model, x40, config.classify_batch)
             clustered = cluster_records(digits, model, config, len(scenes))
             segments = [split_clustered(c, config) for c in clustered]
@@ -155,7 +155,7 @@ def still_read(digits: list[records.DigitRecord], images: list[np.ndarray], mode
     which = [n for n in which if digits[n].pred >= 0]
     if not which:
         return []
-    x40 = classifier_input([images[digits[n].scene][digits[n].rect.slices] for n in which])
+    x40 = records.classifier_inputs([digits[n] for n in which], crop_shape_of(model), images)
     with prepared(model, channels_last=True):
         probs = batched_logits(model, x40, batch=config.classify_batch, fast=True).softmax(1)
     before = torch.tensor([digits[n].pred for n in which])

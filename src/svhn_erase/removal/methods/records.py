@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from svhn_erase.boxes import Rect, as_boxes
+from svhn_erase.data.crops import square_window
 from svhn_erase.model.inference import batched_logits
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.removal.keypixels import classifier_input
@@ -78,9 +79,16 @@ def digit_records(scenes: Sequence[Scene], context_margin: int = 0) -> list[Digi
     return records
 
 
-def classifier_inputs(records: list[DigitRecord]) -> torch.Tensor:
-    """The classifier's (n, 1, 40, 40) input for every record's crop."""
-    return classifier_input([r.crop for r in records])
+def classifier_inputs(records: list[DigitRecord], shape: str = "stretch",
+                      images: Sequence[np.ndarray] | None = None) -> torch.Tensor:
+    """The classifier's (n, 1, 40, 40) input for every record's box, cut as ``shape`` says
+    (``crops.CROP_SHAPES``: its crop stretched, or the square window about its box), from
+    its parent or, given ``images`` (one per scene, e.g. the erased ones), from those."""
+    parents = [r.parent if images is None else images[r.scene] for r in records]
+    if shape == "square":
+        return classifier_input([square_window(p, r.rect.as_box())
+                                 for p, r in zip(parents, records, strict=True)])
+    return classifier_input([p[r.rect.slices] for p, r in zip(parents, records, strict=True)])
 
 
 def classify(records: list[DigitRecord], model: ConvNet, inputs: torch.Tensor,
