@@ -11,7 +11,7 @@ import pytest
 from builders import BoxFill, make_gt_split
 from svhn_erase import cli
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.evaluation import bench, scoring
+from svhn_erase.evaluation import bench, report, scoring
 from svhn_erase.evaluation.selection import headline_names
 from svhn_erase.model import weights
 from svhn_erase.removal.methods import (
@@ -24,6 +24,7 @@ from svhn_erase.removal.methods.classical import TUNED_GROWTH
 
 FIGURES = {"psnr_box", "ssim_box", "keypix_precision", "keypix_recall", "removal_rate",
            "digits_per_s", "n_images", "n_digits"}
+PAIRED = {"psnr_vs_first", "psnr_vs_first_se", "n_paired"}  # every method after the first
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +42,8 @@ def test_summary_structure(bench_run) -> None:
     on_disk = json.loads((out / "summary.json").read_text())["methods"]
     assert on_disk == result["methods"]
     assert list(on_disk) == headline_names()  # every headline method, in order
-    for method, metrics in on_disk.items():
-        assert set(metrics) == FIGURES
+    for i, (method, metrics) in enumerate(on_disk.items()):
+        assert set(metrics) == (FIGURES if i == 0 else FIGURES | PAIRED)
         assert 0 < metrics["psnr_box"] <= 100
         assert -1 <= metrics["ssim_box"] <= 1
         assert 0 <= metrics["removal_rate"] <= 1
@@ -55,6 +56,7 @@ def test_summary_structure(bench_run) -> None:
     assert on_disk["default"]["digits_per_s"] > 0
     assert on_disk["default"]["n_images"] == 4  # the corrupt one is skipped
     assert on_disk["seed"]["n_images"] == 2  # --seed-limit
+    assert on_disk["seed"]["n_paired"] == 2 and on_disk["ns_true"]["n_paired"] == 4
     # an oracle mask inpainter must beat doing nothing on these flat backgrounds
     assert on_disk["ns_true"]["psnr_box"] > on_disk["untouched"]["psnr_box"] + 5
 
@@ -256,3 +258,28 @@ def test_seed_weights_drive_the_seed_method_alone(tmp_path, model_files, capsys)
         assert a["methods"]["seed"][key] == b["methods"]["seed"][key]
         assert a["methods"]["default"][key] == c["methods"]["default"][key]
     assert b["settings"]["seed_weights"] == other
+
+
+def test_paired_psnr_is_the_mean_image_by_image_difference_with_its_standard_error() -> None:
+    scores = scoring.Scores()
+    rows = (("1.png", "default", 30.0), ("2.png", "default", 20.0), ("3.png", "default", 25.0),
+            ("1.png", "ns_true", 29.0), ("2.png", "ns_true", 21.0), ("3.png", "ns_true", 22.0),
+            ("1.png", "seed", 10.0), ("2.png", "seed", float("nan")))
+    for file, method, psnr in rows:
+        scores.images.append({"file": file, "method": method, "n_digits": 1, "psnr_box": psnr,
+                              "ssim_box": None, "seconds": 0.1})
+        scores.digits.append({"file": file, "method": method, "keypix_precision": None,
+                              "keypix_recall": None, "removed": True})
+    methods = [method_class(n)() for n in ("default", "ns_true", "seed")]
+    summary = scoring.summarize(scores, methods)
+    assert "psnr_vs_first" not in summary["default"]
+    ns = summary["ns_true"]  # differences -1, +1, -3
+    assert ns["psnr_vs_first"] == pytest.approx(-1.0) and ns["n_paired"] == 3
+    assert ns["psnr_vs_first_se"] == pytest.approx(2.0 / 3 ** 0.5)  # sample sd 2 over sqrt 3
+    seed = summary["seed"]  # only 1.png has both: one pair, no standard error
+    assert seed["psnr_vs_first"] == -20.0 and seed["n_paired"] == 1
+    assert seed["psnr_vs_first_se"] is None
+    printed = report.format_paired(summary)
+    assert "against default" in printed and "-1.00 dB" in printed and "(SE 1.15, 3 images)" \
+        in printed and "(SE -, 1 image)" in printed
+    assert report.format_paired({"default": summary["default"]}) == ""

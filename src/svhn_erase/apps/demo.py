@@ -191,11 +191,12 @@ def _benchmark(state: Path, out: Path, profile: Profile, weights: Path, judge: P
 
 def _print_summary(out: Path, summary: dict[str, dict], timing: dict, picture: Path,
                    seconds: float) -> None:
-    from svhn_erase.evaluation.report import format_table
+    from svhn_erase.evaluation.report import format_paired, format_table
     from svhn_erase.removal.methods.base import method_class
 
     print()
     print(format_table(summary))
+    print(format_paired(summary))
     d, box = summary["default"], summary["telea_box"]
     print(f"\nErased {timing.get('digits')} digits in {timing.get('seconds')} s of erase time "
           f"(default method). PSNR over the boxes: {d['psnr_box']:.2f} dB default vs "

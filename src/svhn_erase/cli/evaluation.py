@@ -88,6 +88,9 @@ def _run_bench(args: argparse.Namespace) -> None:
         print(real_report.format_real_table(result["methods"], result["floor"]))
     else:
         print(report.format_table(result["methods"]))
+        paired = report.format_paired(result["methods"])
+        if paired:
+            print(paired)
     if result.get("by_kind"):
         print(format_kind_table(result["by_kind"], "real" if "floor" in result else "groundtruth"))
     if "seed" in result["methods"] and "seed_weights" in result["settings"]:

@@ -225,7 +225,9 @@ def render_report(summary: dict[str, dict], rows: pd.DataFrame, settings: dict,
         n_digits=max(m["n_digits"] for m in summary.values()),
         keypix_methods=[n for n in summary
                         if (c := registered_class(n)) and c.finds_key_pixels],
-        method_settings=_method_settings(settings), headings=[c[1] for c in COLUMNS])
+        method_settings=_method_settings(settings), headings=[c[1] for c in COLUMNS],
+        first=next(iter(summary)), paired=[{"name": n, **m} for n, m in summary.items()
+                                           if m.get("psnr_vs_first") is not None])
 
 
 def format_table(summary: dict[str, dict]) -> str:
@@ -245,4 +247,22 @@ def format_table(summary: dict[str, dict]) -> str:
                      f"{f(m['keypix_precision'], '.3f'):>9}{f(m['keypix_recall'], '.3f'):>8}"
                      f"{removed + (' %' if removed != '-' else ''):>9}"
                      f"{f(m['digits_per_s'], '.1f'):>10}")
+    return "\n".join(lines)
+
+
+def format_paired(summary: dict[str, dict]) -> str:
+    """One line per method: its PSNR less the first method's, image by image (mean, its
+    standard error, images paired); empty with fewer than two methods."""
+    names = list(summary)
+    rows = [(n, summary[n]) for n in names[1:] if summary[n].get("psnr_vs_first") is not None]
+    if not rows:
+        return ""
+    width = max(16, *(len(n) + 1 for n, _ in rows))
+    lines = [f"PSNR per image against {names[0]} (paired: mean difference, its standard error, "
+             "images):"]
+    for name, m in rows:
+        se = m["psnr_vs_first_se"]
+        lines.append(f"  {name:<{width}}{m['psnr_vs_first']:+7.2f} dB  "
+                     f"(SE {'-' if se is None else format(se, '.2f')}, {m['n_paired']} "
+                     f"image{'' if m['n_paired'] == 1 else 's'})")
     return "\n".join(lines)

@@ -4,7 +4,8 @@
 and SSIM over the boxes, seconds) and one row per digit and method (key-pixel precision and
 recall, the judge's verdict). ``image_table`` joins them into the per-image table written as
 ``results.csv``; ``summarize`` reduces them to per-method figures: PSNR and SSIM are means over
-images, key pixels and removal means over digits, speed is digits over seconds of the run.
+images, key pixels and removal means over digits, speed is digits over seconds of the run;
+``paired_psnr`` gives each method's PSNR against the first method's, image by image.
 """
 
 from __future__ import annotations
@@ -190,6 +191,7 @@ def summarize(scores: Scores, methods: Sequence[RemovalMethod]) -> dict[str, dic
         keypix_precision=("keypix_precision", "mean"), keypix_recall=("keypix_recall", "mean"),
         removal_rate=("removed", "mean"))
     table = by_image.join(by_digit)
+    paired = paired_psnr(images, [m.name for m in methods if m.name in table.index])
     summary = {}
     for method in (m for m in methods if m.name in table.index):
         row = table.loc[method.name]
@@ -198,8 +200,26 @@ def summarize(scores: Scores, methods: Sequence[RemovalMethod]) -> dict[str, dic
             **{k: _value(row[k]) for k in ("psnr_box", "ssim_box", "keypix_precision",
                                            "keypix_recall", "removal_rate")},
             "digits_per_s": float(row["n_digits"] / row["seconds"]) if timed else None,
-            "n_images": int(row["n_images"]), "n_digits": int(row["n_digits"])}
+            "n_images": int(row["n_images"]), "n_digits": int(row["n_digits"]),
+            **paired.get(method.name, {})}
     return summary
+
+
+def paired_psnr(images: pd.DataFrame, names: Sequence[str]) -> dict[str, dict]:
+    """Per method after the first of ``names``: its PSNR less the first's, image by image
+    over the images both scored (``psnr_vs_first``), the standard error of that mean
+    (``psnr_vs_first_se``) and the images paired (``n_paired``). Paired, so the images'
+    own difficulty cancels: a lead of under about two standard errors may be chance."""
+    if len(names) < 2:
+        return {}
+    wide = images.pivot_table(index="file", columns="method", values="psnr_box")
+    out = {}
+    for name in names[1:]:
+        diff = (wide[name] - wide[names[0]]).dropna()
+        se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+        out[name] = {"psnr_vs_first": _value(diff.mean()) if len(diff) else None,
+                     "psnr_vs_first_se": _value(se), "n_paired": len(diff)}
+    return out
 
 
 def write_results_csv(path: Path, table: pd.DataFrame) -> None:
