@@ -19,8 +19,10 @@ from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model import classify, inference
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.weights import load_classifier, save_classifier
+from svhn_erase.removal.config import RemovalConfig
 from svhn_erase.removal.methods import records
 from svhn_erase.removal.methods.base import Scene
+from svhn_erase.removal.methods.default import DefaultMethod
 
 pytestmark = pytest.mark.usefixtures("cli_logging")
 
@@ -88,7 +90,9 @@ def test_the_weights_record_the_crop_shape(tmp_path) -> None:
         load_classifier(tmp_path / "bad.safetensors")
 
 
-def test_train_classify_and_removal_cut_square_crops_for_a_square_net(tmp_path) -> None:
+def test_train_classify_and_removal_cut_square_crops_for_a_square_net(tmp_path,
+                                                                      monkeypatch) -> None:
+    real_inputs = records.classifier_inputs
     make_split(tmp_path / "data", "train", count=10, seed=51)
     make_split(tmp_path / "data", "test", count=6, seed=52)
     args = ["train", "--data", str(tmp_path / "data"), "--net", "ConvNet32", "--size", "32",
@@ -111,6 +115,16 @@ def test_train_classify_and_removal_cut_square_crops_for_a_square_net(tmp_path) 
     digits = records.digit_records([Scene(image, np.array([[30, 10, 10, 30]]))])
     want = crops.normalize(crops.crop_digit(image, (30, 10, 10, 30), 40, shape="square").copy())
     torch.testing.assert_close(records.classifier_inputs(digits, "square")[0], want)
+    # the default removal asks for the classifier's own crop shape, in both of its looks
+    asked = []
+    monkeypatch.setattr(records, "classifier_inputs", lambda recs, shape="stretch", images=None:
+                        asked.append(shape) or real_inputs(recs, shape, images))
+    net = ConvNet("ConvNet48_Dropout5").eval()
+    net.crop_shape = "square"
+    scene = Scene(_ramp(), np.array([[30, 10, 10, 30], [45, 12, 9, 28]]))
+    DefaultMethod(RemovalConfig(ghost_prob=0.0)).erase([scene], net)
+    DefaultMethod(RemovalConfig(ghost_prob=1e-9)).erase([scene], net)
+    assert len(asked) == 3 and set(asked) == {"square"}  # first look twice, second once
     # --init from the square file does not carry its shape over: the flag decides
     assert cli.main([*args, "--init", str(run), "--runs", str(tmp_path / "st")]) in (0, None)
     assert load_classifier(next((tmp_path / "st").glob("*/"))).crop_shape == "stretch"
