@@ -17,6 +17,7 @@ from svhn_erase import cli
 from svhn_erase.data import crops
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model import classify, inference
+from svhn_erase.model.ensemble import average_weights, load_ensemble
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.weights import load_classifier, save_classifier
 from svhn_erase.removal.config import RemovalConfig
@@ -90,8 +91,8 @@ def test_the_weights_record_the_crop_shape(tmp_path) -> None:
         load_classifier(tmp_path / "bad.safetensors")
 
 
-def test_train_classify_and_removal_cut_square_crops_for_a_square_net(tmp_path,
-                                                                      monkeypatch) -> None:
+def test_train_classify_and_removal_cut_square_crops_for_a_square_net(tmp_path, monkeypatch,
+                                                                      capsys) -> None:
     real_inputs = records.classifier_inputs
     make_split(tmp_path / "data", "train", count=10, seed=51)
     make_split(tmp_path / "data", "test", count=6, seed=52)
@@ -125,6 +126,16 @@ def test_train_classify_and_removal_cut_square_crops_for_a_square_net(tmp_path,
     DefaultMethod(RemovalConfig(ghost_prob=0.0)).erase([scene], net)
     DefaultMethod(RemovalConfig(ghost_prob=1e-9)).erase([scene], net)
     assert len(asked) == 3 and set(asked) == {"square"}  # first look twice, second once
+    # a stretch-trained teacher cannot label square crops, nor join a square net's ensemble
+    stretch_net = tmp_path / "stretch.safetensors"
+    save_classifier(ConvNet("ConvNet32", num_classes=10, image_size=32).eval(), stretch_net)
+    assert cli.main([*args, "--crop-shape", "square", "--teacher", str(stretch_net),
+                     "--distill", "0.5", "--runs", str(tmp_path / "kd")]) == 2
+    assert "the teacher reads stretch crops" in capsys.readouterr().err
+    with pytest.raises(SvhnEraseError, match="crop shape"):
+        load_ensemble([run, stretch_net])
+    with pytest.raises(SvhnEraseError, match="crop shapes"):
+        average_weights([run, stretch_net])
     # --init from the square file does not carry its shape over: the flag decides
     assert cli.main([*args, "--init", str(run), "--runs", str(tmp_path / "st")]) in (0, None)
     assert load_classifier(next((tmp_path / "st").glob("*/"))).crop_shape == "stretch"

@@ -60,8 +60,10 @@ def average_weights(paths: Sequence[PathLike], net: str | None = None) -> ConvNe
     states = [m.state_dict() for m in models]
     shapes = [{k: tuple(v.shape) for k, v in s.items()} for s in states]
     if any(type(m) is not type(models[0]) or shape != shapes[0]
+           or crop_shape_of(m) != crop_shape_of(models[0])
            for m, shape in zip(models, shapes, strict=True)):
-        raise SvhnEraseError(f"{paths[0]}: the weights to average are of different networks")
+        raise SvhnEraseError(f"{paths[0]}: the weights to average are of different networks "
+                             "or crop shapes")
     mean = {}
     for key, value in states[0].items():
         if value.is_floating_point():
