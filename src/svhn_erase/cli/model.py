@@ -163,7 +163,8 @@ def _add_classify(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("classify", help="read every digit of a split with a trained classifier",
                        description="Classify the digit crops of ROOT/SPLIT and write a CSV with "
-                       "columns file,digit_index,label,pred,prob.")
+                       "columns file,digit_index,label,pred,prob. The crops are cut as "
+                       "the weights were trained (their crop_shape: stretch or square).")
     p.add_argument("--data", type=Path, required=True, help="folder holding the split folders")
     p.add_argument("--split", required=True, help="split name, e.g. test")
     p.add_argument("--weights", type=Path, required=True, action="append",
