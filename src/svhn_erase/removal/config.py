@@ -43,6 +43,12 @@ class RemovalConfig:
     extend_noise: float = 2.0
     extend_share: float = 0.1
     thin_noise: float = 1.0  # grown pixels within this many noise units of the background drop
+    # a tighter mask gains on the generated tuning splits but leaves ghosts on real photos:
+    # thin_noise 1.5 + over 3.2 + extend_steps 2 + ghost_prob 0 gives tune / tune2 +0.13 /
+    # +0.10 dB, while on photos 1-1600 the still read over the floor's digits goes 20.85 ->
+    # 22.67 % (erased digits other than 1 read back 1.33 -> 3.92 %); thin_noise 1.5 alone
+    # +0.04 / +0.02 dB, 21.69 %; over 3.6 +0.05 / +0.03 dB, 21.09 %; extend_steps 2 +0.02 /
+    # +0.03 dB, 20.90 % (issue 14, session 8)
     # then the digit grows ``ratio_steps`` times through neighbouring pixels whose cluster is
     # more than ``grow_ratio`` times as common in the box as around it (a faint digit's
     # clusters that fall short of ``over``), and the holes it encloses (background groups not
