@@ -22,8 +22,7 @@ from svhn_erase.data import split as split_mod
 from svhn_erase.model.ensemble import load_ensemble
 from svhn_erase.model.inference import default_device, predict_crops
 from svhn_erase.model.nets import ConvNet
-
-PathLike = str | os.PathLike[str]
+from svhn_erase.paths import PathLike
 
 
 def classify_split(root: PathLike, split: str, weights: PathLike | Sequence[PathLike],

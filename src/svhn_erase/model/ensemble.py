@@ -9,7 +9,6 @@ needs a single set of weights, which a soup is: the members must share the archi
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import torch
@@ -19,8 +18,7 @@ from svhn_erase.data.crops import crop_shape_of
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.weights import load_classifier
-
-PathLike = str | os.PathLike[str]
+from svhn_erase.paths import PathLike
 
 
 class LogitMean(nn.Module):

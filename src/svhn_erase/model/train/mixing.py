@@ -20,7 +20,6 @@ batch as trained instead (``loop.TrainData.teacher``).
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,8 +32,7 @@ from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.train import augment, loop, real, shapes, views
 from svhn_erase.model.train.config import TrainConfig
 from svhn_erase.model.weights import weights_digest
-
-PathLike = str | os.PathLike[str]
+from svhn_erase.paths import PathLike
 
 
 def _geometry(config: TrainConfig, context: bool) -> tuple[int, float]:

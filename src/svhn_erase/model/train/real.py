@@ -14,7 +14,6 @@ is too few for a judge to learn real walls, doors and plates.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -25,8 +24,8 @@ from tqdm import tqdm
 from svhn_erase.data import crops as crops_mod
 from svhn_erase.data import split as split_mod
 from svhn_erase.errors import SvhnEraseError
+from svhn_erase.paths import PathLike
 
-PathLike = str | os.PathLike[str]
 _RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
 
 

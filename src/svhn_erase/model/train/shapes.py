@@ -17,7 +17,6 @@ fill makes the erased backgrounds; a change there changes the composites).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +28,8 @@ from svhn_erase.data import crops as crops_mod
 from svhn_erase.data import split as split_mod
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.train.real import photo_table
+from svhn_erase.paths import PathLike
 
-PathLike = str | os.PathLike[str]
 CHUNK = 64  # photos erased per call of the removal method
 MIN_COVER, MAX_COVER = 0.03, 0.95  # masks covering less / more of the crop are not trusted
 OWN_BACKGROUND = 0.3  # share of composites pasted back onto the digit's own erased box

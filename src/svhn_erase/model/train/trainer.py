@@ -8,7 +8,6 @@ plots and the report; the test split is read once, at the end.
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +23,7 @@ from svhn_erase.model.train.config import TrainConfig
 from svhn_erase.model.train.plots import plot_confusion, plot_curves
 from svhn_erase.model.train.report import format_report, per_class_report
 from svhn_erase.model.weights import save_classifier
-
-PathLike = str | os.PathLike[str]
+from svhn_erase.paths import PathLike
 
 
 def train_classifier(data: PathLike, config: TrainConfig | None = None,
