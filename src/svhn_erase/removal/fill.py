@@ -3,9 +3,10 @@
 Per crop: the key pixels touching the hole are the GRNN's nodes; sigma follows the hole's
 mean depth (or is picked by validation, ``RemovalConfig.sigma_rule``); W solves the
 regularised linear system ``(A + ridge I) W = (1 + ridge) Y``; the hole is filled ring by
-ring from the outside in (onion peel, Alilou and Yaghmaee) or all at once. The GRNN's sums
-over nodes are Gaussian blurs (normalized convolution), so the cost grows with pixels, not
-pixels x nodes. Only the hole is predicted.
+ring from the outside in (onion peel, Alilou and Yaghmaee; each ring the known pixels'
+weighted mean or, ``peel_linear``, a local plane through them: ``linear_peel``) or all at
+once. The GRNN's sums over nodes are Gaussian blurs (normalized convolution), so the cost
+grows with pixels, not pixels x nodes. Only the hole is predicted.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from scipy import ndimage
 
 from svhn_erase.removal.config import RemovalConfig
 from svhn_erase.removal.keypixels import dilate
+from svhn_erase.removal.linear_peel import peel_linear
 from svhn_erase.removal.median import median0
 from svhn_erase.removal.regions import region_labels
 
@@ -97,7 +99,8 @@ def _kernel_size(sigma: float, shape: tuple[int, int], truncate: float) -> tuple
 
 def onion_peel(filled: np.ndarray, rc: np.ndarray, w: np.ndarray, hole: np.ndarray,
                sigma: float, certainty: np.ndarray | None = None,
-               region: np.ndarray | None = None, step: int = 1) -> np.ndarray:
+               region: np.ndarray | None = None, step: int = 1,
+               slope_ridge: float | None = None) -> np.ndarray:
     """Fill ``hole`` in ``filled`` (0..255, in place) ring by ring from the outside in, each
     ring ``step`` pixels deep: each ring is predicted by the GRNN over the nodes and the
     rings before it, which then join the nodes with their predicted values as weights.
@@ -109,6 +112,9 @@ def onion_peel(filled: np.ndarray, rc: np.ndarray, w: np.ndarray, hole: np.ndarr
     certainty: a node that may be a digit's rim counts less); predicted pixels count fully.
     ``region`` (n,) 1..R: the nodes' regions (``regions.region_labels``); a ring pixel joins
     the region whose known pixels weigh most around it and is predicted from them alone.
+    ``slope_ridge``: with one region, each ring pixel is the value of a local plane fitted to
+    those pixels (``linear_peel``, its slope regularised by this times sigma squared) instead
+    of their mean; None: the mean.
     """
     shape = hole.shape
     region = np.ones(len(rc), np.int32) if region is None else region
@@ -123,6 +129,10 @@ def onion_peel(filled: np.ndarray, rc: np.ndarray, w: np.ndarray, hole: np.ndarr
     fallback = w.mean(0)
     blur = {"ksize": _kernel_size(sigma, hole.shape, _TRUNCATE), "sigmaX": float(sigma),
             "borderType": cv2.BORDER_CONSTANT}
+    if n_regions == 1 and slope_ridge is not None:
+        peel_linear(stacked[0], labels, hole, step, blur, fallback, slope_ridge)
+        filled[hole] = np.clip(stacked[0][hole, :3], 0.0, 1.0) * 255.0
+        return labels
     if n_regions == 1:
         _peel_one_region(stacked[0], labels, hole, step, blur, fallback)
         filled[hole] = np.clip(stacked[0][hole, :3], 0.0, 1.0) * 255.0
@@ -292,7 +302,8 @@ def fill_one(crop: np.ndarray, background: np.ndarray, hole: np.ndarray,
             certainty = odd if certainty is None else certainty * odd
         labels = region_labels(crop, background & ~hole, config)
         regions = onion_peel(filled, rc, w, hole, sigma, certainty,
-                             np.maximum(labels[rc[:, 0], rc[:, 1]], 1), config.peel_step)
+                             np.maximum(labels[rc[:, 0], rc[:, 1]], 1), config.peel_step,
+                             config.peel_slope_ridge if config.peel_linear else None)
         if stages is not None:
             stages["regions"] = regions
     else:
