@@ -1,7 +1,7 @@
 """Same-run speed ablation of the default method: this tree's code against an older copy of
 the package, each with the settings from before issue 14 and those of commit a2c1337, and
 both codes' own default settings (this tree also with 167f413's: the default before the
-mending of torn masks).
+mending of torn masks; and with 4f2c995's: before the fill's rings came from local planes).
 
 Usage::
 
@@ -38,15 +38,18 @@ CHUNK = 32
 # today's RemovalConfig (a field the older code lacks is left out: it had its effect off)
 # (the mending of torn masks, grow_ratio and hole_ratio, came after both, with over 2.7)
 LAST_SESSION = {"ghost_prob": 0.25, "ghost_skip": (), "over": 2.5, "texture_k": 0,
-                "grow_ratio": 0.0, "hole_ratio": 0.0}
+                "grow_ratio": 0.0, "hole_ratio": 0.0, "peel_linear": False, "peel_step": 2}
 PRE_ISSUE = {**LAST_SESSION, "min_digit_share": 0.0, "ghost_prob": 0.0, "seam_alphas": (0.8,),
              "kmeans_sample": 500, "peel_step": 1, "node_outlier": 0.0, "node_spread": 0.0,
              "extend_steps": 0, "thin_noise": 0.0, "certainty_share": 0.0}
 # the default of commit 167f413 (before the mending): the baseline code's own default when
 # the baseline is that commit
-BEFORE_MENDING = {"over": 2.5, "grow_ratio": 0.0, "hole_ratio": 0.0}
+BEFORE_MENDING = {"over": 2.5, "grow_ratio": 0.0, "hole_ratio": 0.0, "peel_linear": False,
+                  "peel_step": 2}
+# the default before the fill's rings came from local planes (session 8, 1f9b75f)
+MEAN_RINGS = {"peel_linear": False, "peel_step": 2}
 SETTINGS = {"pre-issue": PRE_ISSUE, "a2c1337": LAST_SESSION, "167f413": BEFORE_MENDING,
-            "default": {}}
+            "4f2c995": MEAN_RINGS, "default": {}}
 
 
 def _digest(outputs) -> str:
@@ -132,7 +135,7 @@ def main() -> None:
     codes = {"baseline": _start(args.baseline_src, args), "this tree": _start(here, args)}
     pairs = [("baseline", "pre-issue"), ("baseline", "a2c1337"), ("baseline", "default"),
              ("this tree", "pre-issue"), ("this tree", "a2c1337"), ("this tree", "167f413"),
-             ("this tree", "default")]
+             ("this tree", "4f2c995"), ("this tree", "default")]
     runs: dict[tuple[str, str], list[dict]] = {p: [] for p in pairs}
     for _ in range(args.repeat):
         for code, settings in pairs:
