@@ -32,22 +32,9 @@ import sys
 import time
 from dataclasses import fields, replace
 
+from past_defaults import BEFORE_MENDING, LAST_SESSION, MEAN_RINGS, PRE_ISSUE
+
 CHUNK = 32
-# the default's settings of commit a2c1337 (issue 14's previous session), and before issue 14
-# (the target's baseline: "removal speed does not drop below today's"), as overrides of
-# today's RemovalConfig (a field the older code lacks is left out: it had its effect off)
-# (the mending of torn masks, grow_ratio and hole_ratio, came after both, with over 2.7)
-LAST_SESSION = {"ghost_prob": 0.25, "ghost_skip": (), "over": 2.5, "texture_k": 0,
-                "grow_ratio": 0.0, "hole_ratio": 0.0, "peel_linear": False, "peel_step": 2}
-PRE_ISSUE = {**LAST_SESSION, "min_digit_share": 0.0, "ghost_prob": 0.0, "seam_alphas": (0.8,),
-             "kmeans_sample": 500, "peel_step": 1, "node_outlier": 0.0, "node_spread": 0.0,
-             "extend_steps": 0, "thin_noise": 0.0, "certainty_share": 0.0}
-# the default of commit 167f413 (before the mending): the baseline code's own default when
-# the baseline is that commit
-BEFORE_MENDING = {"over": 2.5, "grow_ratio": 0.0, "hole_ratio": 0.0, "peel_linear": False,
-                  "peel_step": 2}
-# the default before the fill's rings came from local planes (session 8, 1f9b75f)
-MEAN_RINGS = {"peel_linear": False, "peel_step": 2}
 SETTINGS = {"pre-issue": PRE_ISSUE, "a2c1337": LAST_SESSION, "167f413": BEFORE_MENDING,
             "4f2c995": MEAN_RINGS, "default": {}}
 

@@ -11,7 +11,7 @@ change (without it, the "before" settings recomputed here rank the split's image
 each: the photo (the number region: its boxes' bounding rectangle plus half its height),
 the clean scene, the default method with the settings it had before issue 14
 (``BEFORE``: no extension or thinning, no node certainty, no minimum digit share or second
-look, seam 0.8, k-means on 500 pixels, 1-px peel, no odd-node weights) and the
+look, seam 0.8, k-means on 500 pixels, 1-px peel of ring means, no odd-node weights) and the
 default as it is now, both with the classifier packaged at run time (the old run's may have
 been another, and the fill's kernel is now cut at 3 sigma: the recomputed "before" can differ
 from the old run's figure). It prints, per image, the old run's PSNR, the PSNR of
@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
+from past_defaults import PRE_ISSUE
 from svhn_erase import atomic_io
 from svhn_erase.boxes import bounding_rect
 from svhn_erase.data import split
@@ -37,9 +38,7 @@ from svhn_erase.removal.config import RemovalConfig
 from svhn_erase.removal.methods import Scene
 from svhn_erase.removal.methods.default import DefaultMethod
 
-BEFORE = {"extend_steps": 0, "thin_noise": 0.0, "certainty_share": 0.0, "min_digit_share": 0.0,
-          "texture_k": 0, "region_edge": 0.0, "ghost_prob": 0.0, "seam_alphas": (0.8,),
-          "kmeans_sample": 500, "peel_step": 1, "node_outlier": 0.0, "node_spread": 0.0}
+BEFORE = PRE_ISSUE  # the default before issue 14
 CELL_W, CELL_H, GAP, HEAD = 170, 80, 4, 16
 COLUMNS = ("photo", "clean scene", "default before", "default now")
 

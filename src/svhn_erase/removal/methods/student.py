@@ -235,7 +235,8 @@ class StudentMethod(RemovalMethod):
 
     name = "student"
     description = ("a small network trained on the default method's masks (no ground truth), "
-                   "the default's fill batched across boxes")
+                   "the default's GRNN fill (its nodes' weighted mean, not the local "
+                   "planes) batched across boxes")
     finds_key_pixels = True
 
     def __init__(self, config: StudentConfig | None = None) -> None:
