@@ -22,6 +22,7 @@ from svhn_erase.removal.keypixels import dilate
 from svhn_erase.removal.linear_peel import peel_linear
 from svhn_erase.removal.median import median0
 from svhn_erase.removal.regions import region_labels
+from svhn_erase.removal.rings import blur_at, rings
 
 
 def scatter_blur(shape: tuple[int, int], rc: np.ndarray, values: np.ndarray,
@@ -161,30 +162,15 @@ def onion_peel(filled: np.ndarray, rc: np.ndarray, w: np.ndarray, hole: np.ndarr
 def _peel_one_region(stacked: np.ndarray, labels: np.ndarray, hole: np.ndarray, step: int,
                      blur: dict, fallback: np.ndarray) -> None:
     """``onion_peel``'s rings for a single region, in place on its ``stacked`` (h, w, 4) and
-    ``labels``: the same steps with the masks kept as uint8 for OpenCV, and each ring's blur
-    taken over the window its pixels need (the ring's bounding box grown by the kernel's
-    reach: OpenCV's blur gives the same values there as over the whole crop)."""
-    kernel = np.ones((3, 3), np.uint8)
-    known = (labels > 0).view(np.uint8)
-    remaining = hole.copy()
-    h, w = hole.shape
-    rx, ry = blur["ksize"][0] // 2, blur["ksize"][1] // 2
-    while remaining.any():
-        layer = remaining & cv2.dilate(known, kernel, iterations=step).view(bool)
-        if not layer.any():
-            layer = remaining
-        ys, xs = np.nonzero(layer)
-        top, left = max(int(ys.min()) - ry, 0), max(int(xs.min()) - rx, 0)
-        window = stacked[top:min(int(ys.max()) + ry + 1, h), left:min(int(xs.max()) + rx + 1, w)]
-        at = cv2.GaussianBlur(np.ascontiguousarray(window), **blur)[ys - top, xs - left]
+    ``labels``: the same steps, each ring's blur read at its own pixels (``rings``)."""
+    for ys, xs, _ in rings(labels > 0, hole, step):
+        at = blur_at(stacked, ys, xs, blur)
         d = at[:, 3]
         ok = d > 1e-6
         stacked[ys, xs, :3] = np.where(ok[:, None], at[:, :3] / np.maximum(d, 1e-6)[:, None],
                                        fallback)
         stacked[ys, xs, 3] = 1.0
         labels[ys, xs] = 1
-        known |= layer.view(np.uint8)
-        remaining &= ~layer
 
 
 def fill_at_once(filled: np.ndarray, rc: np.ndarray, w: np.ndarray, hole: np.ndarray,

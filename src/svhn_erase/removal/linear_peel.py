@@ -17,8 +17,9 @@ the slope (few or bunched together) the estimate falls back towards the weighted
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
+
+from svhn_erase.removal.rings import blur_at, rings
 
 _SUMS = 15  # blurred channels: 6 of position moments, 9 of colour moments
 
@@ -67,26 +68,14 @@ def peel_linear(stacked: np.ndarray, labels: np.ndarray, hole: np.ndarray, step:
     cx, cy = np.float32(w / 2.0), np.float32(h / 2.0)
     _set_moments(sums, ys, xs, stacked[ys, xs, 3], stacked[ys, xs, :3],
                  xs.astype(np.float32) - cx, ys.astype(np.float32) - cy)
-    ridge = slope_ridge * blur["sigmaX"] ** 2
-    kernel = np.ones((3, 3), np.uint8)
-    known = (labels > 0).view(np.uint8)
-    remaining = hole.copy()
-    rx, ry = blur["ksize"][0] // 2, blur["ksize"][1] // 2
-    while remaining.any():
-        layer = remaining & cv2.dilate(known, kernel, iterations=step).view(bool)
-        if not layer.any():
-            layer = remaining
-        ys, xs = np.nonzero(layer)
-        top, left = max(int(ys.min()) - ry, 0), max(int(xs.min()) - rx, 0)
-        window = sums[top:min(int(ys.max()) + ry + 1, h), left:min(int(xs.max()) + rx + 1, w)]
-        at = cv2.GaussianBlur(np.ascontiguousarray(window), **blur)[ys - top, xs - left]
+    ridge = np.float32(slope_ridge * blur["sigmaX"] ** 2)
+    for ys, xs, more in rings(labels > 0, hole, step):
+        at = blur_at(sums, ys, xs, blur)
         xq, yq = xs.astype(np.float32) - cx, ys.astype(np.float32) - cy
-        values, ok = plane_at(at, xq, yq, np.float32(ridge))
+        values, ok = plane_at(at, xq, yq, ridge)
         if not ok.all():  # no known pixel within the blur's reach: the nodes' mean
             values[~ok] = fallback
         stacked[ys, xs, :3] = values  # (its certainty channel is no longer read)
         labels[ys, xs] = 1
-        remaining &= ~layer
-        if remaining.any():  # the ring joins the known pixels for the next one
+        if more:  # the ring joins the known pixels for the next one
             _set_moments(sums, ys, xs, np.ones(len(ys), np.float32), values, xq, yq)
-            known |= layer.view(np.uint8)
