@@ -113,10 +113,11 @@ class RemovalConfig:
     texture_window: float = 1.0  # search window: the crop grown by this x its larger side
     # grain (grain.py): white luma noise in the hole at ``grain`` x the robust spread of the
     # key pixels' high-pass (luma less its blur by ``grain_sigma``) within ``grain_ring`` px
-    # of the hole; 0: off. It trades PSNR for realism: on photos 1-1600 the still read over
-    # the floor's digits goes 20.85 -> 20.72 / 20.62 / 20.30 % (floor 19.83) at grain 0.3 /
-    # 0.5 / 1.0, the generated tuning splits lose 0.05 / 0.14 / 0.5 dB, and at 1.0 the erased
-    # digits other than 1 are read back more (1.33 -> 2.07 %)
+    # of the hole; 0: off. It trades PSNR for realism (benchmarks/grain_tradeoff.py, with the
+    # local-plane fill): on photos 1-1600 the still read over the floor's digits goes 20.44 ->
+    # 20.30 / 20.30 / 20.11 % (floor 19.83) at grain 0.3 / 0.5 / 1.0, the generated tuning
+    # splits lose 0.05 / 0.15 / 0.53 dB, and at 1.0 the erased digits other than 1 are read
+    # back more (1.51 -> 2.17 %)
     grain: float = 0.0
     grain_sigma: float = 1.0
     grain_ring: int = 3
