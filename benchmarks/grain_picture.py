@@ -30,18 +30,17 @@ from PIL import Image  # noqa: E402
 from svhn_erase import atomic_io  # noqa: E402
 from svhn_erase.boxes import bounding_rect, union_mask  # noqa: E402
 from svhn_erase.data import split  # noqa: E402
-from svhn_erase.data.crops import luma  # noqa: E402
 from svhn_erase.model.weights import load_classifier, resolve_weights  # noqa: E402
 from svhn_erase.removal.config import RemovalConfig  # noqa: E402
+from svhn_erase.removal.grain import grain_level  # noqa: E402
 from svhn_erase.removal.methods import Scene  # noqa: E402
 from svhn_erase.removal.methods.default import DefaultMethod  # noqa: E402
 
 
 def high_pass_level(image: np.ndarray, where: np.ndarray) -> float:
-    """1.4826 x the median absolute deviation of the luma's high-pass over ``where``."""
-    gray = luma(image).astype(np.float32)
-    values = (gray - cv2.GaussianBlur(gray, (0, 0), 1.0))[where]
-    return float(1.4826 * np.median(np.abs(values - np.median(values))))
+    """The grain's own measure (``grain.grain_level``, sigma 1) over ``where``: 1.4826 x
+    the median absolute deviation of the luma's high-pass."""
+    return grain_level(image, np.ones(where.shape, bool), where, 1.0)
 
 
 def _regions(image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -130,12 +130,11 @@ def onion_peel(filled: np.ndarray, rc: np.ndarray, w: np.ndarray, hole: np.ndarr
     fallback = w.mean(0)
     blur = {"ksize": _kernel_size(sigma, hole.shape, _TRUNCATE), "sigmaX": float(sigma),
             "borderType": cv2.BORDER_CONSTANT}
-    if n_regions == 1 and slope_ridge is not None:
-        peel_linear(stacked[0], labels, hole, step, blur, fallback, slope_ridge)
-        filled[hole] = np.clip(stacked[0][hole, :3], 0.0, 1.0) * 255.0
-        return labels
     if n_regions == 1:
-        _peel_one_region(stacked[0], labels, hole, step, blur, fallback)
+        if slope_ridge is None:
+            _peel_one_region(stacked[0], labels, hole, step, blur, fallback)
+        else:
+            peel_linear(stacked[0], labels, hole, step, blur, fallback, slope_ridge)
         filled[hole] = np.clip(stacked[0][hole, :3], 0.0, 1.0) * 255.0
         return labels
     known = labels > 0
