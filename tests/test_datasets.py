@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader
 
 from builders import make_split
@@ -51,6 +52,19 @@ def test_digit_items_and_dataloader(root) -> None:
     flipped = SVHNDigits(root, "train", transform=lambda t: t.flip(-1), indices=[1, 0])
     torch.testing.assert_close(flipped[0][0], ds[1][0].flip(-1))
     assert len(SVHNDigits(root, "train", size=32, classes=11)) > len(ds)
+
+
+def test_square_digit_items_are_the_square_windows_about_the_boxes(root) -> None:
+    square = SVHNDigits(root, "train", crop_shape="square")
+    table = crops.load_split_table(root / "train")
+    row = table.iloc[0]
+    image = np.asarray(Image.open(root / "train" / row["file"]).convert("RGB"))
+    box = (row["left"], row["top"], row["width"], row["height"])
+    expected = crops.normalize(crops.crop_digit(image, box, shape="square"), gray=True)
+    torch.testing.assert_close(square[0][0], expected)
+    assert not torch.equal(square[0][0], SVHNDigits(root, "train")[0][0])
+    with pytest.raises(SvhnEraseError, match="round"):
+        SVHNDigits(root, "train", crop_shape="round")
 
 
 def test_missing_split_is_a_clear_error(root) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -36,3 +37,28 @@ def test_explain_unknown_index_is_a_user_error(tmp_path: Path, capsys) -> None:
                      "--weights", str(tmp_path / "missing.safetensors"), "--out",
                      str(tmp_path / "f")])
     assert code == 2 and "9.png" in capsys.readouterr().err
+
+
+def test_feature_maps_show_the_crop_a_square_classifier_reads() -> None:
+    from svhn_erase.apps.explain import _own_view_maps
+    from svhn_erase.boxes import clip_boxes
+    from svhn_erase.data.crops import square_window
+    from svhn_erase.data.split import Parent
+    from svhn_erase.removal import keypixels
+
+    torch.manual_seed(0)
+    model = ConvNet("ConvNet48_Dropout3").eval()
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    boxes = np.array([[30.0, 10.0, 10.0, 40.0]])  # tall: its square window is 40 x 40
+    (rect,) = clip_boxes(boxes, image.shape)
+    parent = Parent("1.png", image, boxes, np.array([3]))
+    with torch.no_grad():
+        stretched = model.first_conv(keypixels.classifier_input([image[rect.slices]]))[0].numpy()
+        square = model.first_conv(keypixels.classifier_input(
+            [square_window(image, rect.as_box())]))[0].numpy()
+    assert _own_view_maps(model, parent, rect, stretched) is stretched
+    model.crop_shape = "square"
+    shown = _own_view_maps(model, parent, rect, stretched)
+    np.testing.assert_allclose(shown, square, atol=1e-6)
+    assert not np.allclose(shown, stretched, atol=1e-3)

@@ -1,7 +1,9 @@
 """Figures that explain the removal of one parent's digits, as the original slides showed them.
 
-For every digit of the chosen parent: the 48 first-layer feature maps of its 40 x 40 input;
-their per-pixel mean, std, mean - std and the histogram of mean - std (the quiet bucket
+For every digit of the chosen parent: the 48 first-layer feature maps of its 40 x 40 input
+(the crop the classifier reads: stretched, or the square window about the box for a
+classifier trained on those); their per-pixel mean (of the stretched crop's maps, the
+original method's view), std, mean - std and the histogram of mean - std (the quiet bucket
 marked); the key pixels over the crop (the original's and the default method's); the
 filled crops; the default method's stages on the box and its context margin (the clusters'
 digit, the mask after growth and the noise-aware extension, the hole and seam, how far each
@@ -21,6 +23,7 @@ import torch
 
 from svhn_erase.atomic_io import new_figure, write_figure
 from svhn_erase.boxes import Rect, clip_boxes
+from svhn_erase.data.crops import crop_shape_of, square_window
 from svhn_erase.data.split import Parent, iter_parents, load_table, split_dir
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import default_device, model_device, prepared
@@ -155,6 +158,19 @@ def parent_figure(parent: Parent, seed: Erased, default: Erased):
     return fig
 
 
+def _own_view_maps(model: ConvNet, parent: Parent, rect: Rect, stretched: np.ndarray
+                   ) -> np.ndarray:
+    """The first-layer maps of the crop the classifier itself reads: ``stretched`` (the
+    original's view, which the ``seed`` method's key pixels keep) unless its weights say it
+    reads square windows about the box (``crops.crop_shape_of``)."""
+    if crop_shape_of(model) != "square":
+        return stretched
+    window = square_window(parent.image, rect.as_box())
+    with torch.no_grad():
+        x40 = keypixels.classifier_input([window]).to(model_device(model))
+        return model.first_conv(x40)[0].cpu().numpy()
+
+
 def digit_figures(model: ConvNet, parent: Parent, k: int, rect: Rect, seed: Erased,
                   default: Erased, config: SeedConfig, out: Path,
                   record: records.DigitRecord | None = None) -> list[Path]:
@@ -162,14 +178,15 @@ def digit_figures(model: ConvNet, parent: Parent, k: int, rect: Rect, seed: Eras
     ``_reductions``, ``_key_pixels``, ``_filled`` and, given the default's ``record`` with
     its stages, ``_stages``."""
     crop = parent.image[rect.slices]
-    x40 = keypixels.classifier_input([crop]).to(model_device(model))
+    x40 = keypixels.classifier_input([crop]).to(model_device(model))  # the original's view
     with torch.no_grad():
         maps = model.first_conv(x40)[0].cpu().numpy()
     (seed_kp,) = keypixels.seed_fmap(model, x40, [crop.shape[:2]], config.buckets, config.grid)
     title = (f"Actual: {parent.labels[k]} Predicted: {int(default.preds[k])} "
              f"Parent: {parent.file}")
     written: list[Path] = []
-    _save(feature_maps_figure(maps, title), out / f"{k + 1}_feature_maps.png", written)
+    _save(feature_maps_figure(_own_view_maps(model, parent, rect, maps), title),
+          out / f"{k + 1}_feature_maps.png", written)
     _save(reductions_figure(maps, config.buckets, title), out / f"{k + 1}_reductions.png",
           written)
     _save(key_pixels_figure(crop, seed_kp.pattern, default.keypix[k], title),

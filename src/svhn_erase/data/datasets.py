@@ -4,7 +4,9 @@
   whatever ``transform`` makes of it) and a target ``{"boxes": (k, 4) ltwh, "labels": (k,)}``.
 - ``SVHNDigits(root, split, size=40, ...)``: item ``i`` is one normalized digit crop, a float
   tensor (1, size, size) in [-1, 1], and its label (0..9, or 10 = no digit with
-  ``classes=11``). Crops come from ``crops.build_crop_cache``, so no PNG is decoded per item.
+  ``classes=11``). Crops come from ``crops.build_crop_cache``, so no PNG is decoded per item;
+  ``crop_shape="square"`` cuts them as a square-crop classifier reads them
+  (``crops.CROP_SHAPES``; the default stretches the box, as the original did).
 
 Both work with a plain ``torch.utils.data.DataLoader``.
 """
@@ -57,10 +59,11 @@ class SVHNDigits(Dataset):
     def __init__(self, root: str | os.PathLike[str], split: str, size: int = 40,
                  margin: float = 0.0, gray: bool = True, classes: int = 10,
                  transform: Callable | None = None, indices: Sequence[int] | None = None,
-                 progress: bool = False) -> None:
+                 progress: bool = False, crop_shape: str = "stretch") -> None:
         self.path = split_mod.split_dir(root, split)
         self.crop_set = crops_mod.build_crop_cache(self.path, size=size, margin=margin,
-                                                   gray=gray, classes=classes, progress=progress)
+                                                   gray=gray, classes=classes, progress=progress,
+                                                   shape=crop_shape)
         self.gray = gray
         all_idx = np.arange(len(self.crop_set))
         self.indices = all_idx if indices is None else np.asarray(indices, dtype=np.int64)
