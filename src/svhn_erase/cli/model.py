@@ -85,6 +85,14 @@ def _add_train_real(p: argparse.ArgumentParser) -> None:
     p.add_argument("--real-shapes-student", type=Path, default=None,
                    help="the student weights that mask and erase the real digits for "
                    "--real-shapes (default: the packaged checkpoints/student.safetensors)")
+    p.add_argument("--real-shapes-warp", type=float, default=0.0, metavar="STRENGTH",
+                   help="warp each composite's digit before it is added (Simard et al. "
+                   "2003): rotation, per-axis scale, slant and a smooth elastic field; "
+                   "strength 1 = up to 8 degrees, 10 %% scale, 0.15 slant, 1 px rms "
+                   "(default: 0, off)")
+    p.add_argument("--real-shapes-no-elastic", dest="real_shapes_elastic",
+                   action="store_false",
+                   help="with --real-shapes-warp: the affine warp only, no elastic field")
     p.add_argument("--init", type=Path, default=None,
                    help="start from these weights (fine-tuning; .safetensors or run folder)")
     p.add_argument("--augment", action="store_true",
@@ -143,7 +151,8 @@ def _run_train(args: argparse.Namespace) -> None:
         real_val_range=args.real_val_range, real_repeat=args.real_repeat,
         real_none=args.real_none, real_shapes=args.real_shapes,
         real_shapes_student=str(args.real_shapes_student.resolve())
-        if args.real_shapes_student else None,
+        if args.real_shapes_student else None, real_shapes_warp=args.real_shapes_warp,
+        real_shapes_elastic=args.real_shapes_elastic,
         init=str(args.init.resolve()) if args.init else None, augment=args.augment,
         schedule=args.schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, ema=args.ema,

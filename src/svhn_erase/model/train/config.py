@@ -42,7 +42,9 @@ class TrainConfig:
     cut from its digit-free areas (``real.real_none_crops``), repeated as the digits are.
     ``real_shapes`` adds that many real-shape composites per real training digit, once per
     epoch (``shapes``: the digit moved onto another real box's erased background), masked
-    and erased by the student weights ``real_shapes_student`` (None: the packaged ones).
+    and erased by the student weights ``real_shapes_student`` (None: the packaged ones),
+    their signals warped at strength ``real_shapes_warp`` (0: not; ``train.warp``; with its
+    elastic field unless ``real_shapes_elastic`` is False).
     ``init`` starts from a weights file (fine-tuning); ``augment`` random box jitter,
     rotation, contrast and blur (``augment``); ``schedule`` "cosine" anneals the lr to 0
     over the epochs; ``weight_decay`` and ``label_smoothing`` as torch's.
@@ -94,6 +96,8 @@ class TrainConfig:
     real_none: int = 0
     real_shapes: int = 0
     real_shapes_student: str | None = None
+    real_shapes_warp: float = 0.0
+    real_shapes_elastic: bool = True
     init: str | None = None
     augment: bool = False
     schedule: str = "constant"
@@ -149,6 +153,13 @@ class TrainConfig:
             raise SvhnEraseError("--real-shapes needs --real")
         if self.real_shapes_student and not self.real_shapes:
             raise SvhnEraseError("--real-shapes-student needs --real-shapes")
+        if not (math.isfinite(self.real_shapes_warp) and 0 <= self.real_shapes_warp <= 4):
+            raise SvhnEraseError(f"--real-shapes-warp must be in [0, 4], not "
+                                 f"{self.real_shapes_warp}")
+        if self.real_shapes_warp and not self.real_shapes:
+            raise SvhnEraseError("--real-shapes-warp needs --real-shapes")
+        if not self.real_shapes_elastic and not self.real_shapes_warp:
+            raise SvhnEraseError("--real-shapes-no-elastic needs --real-shapes-warp")
         if self.real_none and (self.real is None or self.classes != 11):
             raise SvhnEraseError("--real-none needs --real and --classes 11")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):

@@ -100,7 +100,8 @@ def training_data(data: PathLike, config: TrainConfig, device: torch.device,
     if config.real_shapes:
         made, labels, made_print = shapes.composite_set(
             config.real, config.real_range, *_geometry(config, context), config.real_shapes,
-            config.seed, progress, config.real_shapes_student, config.crop_shape)
+            config.seed, progress, config.real_shapes_student, config.crop_shape,
+            config.real_shapes_warp, config.real_shapes_elastic)
         x_parts.append(made)
         y_parts.append(labels)
         prints.append(f"real-shapes:{made_print}")

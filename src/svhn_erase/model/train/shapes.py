@@ -9,6 +9,10 @@ digit's signal (its crop minus its erased background: zero outside the mask, so 
 edge) to the erased background of another real box or its own, scaled to a new contrast
 and polarity, shifted a little, sometimes blurred, with some noise. The label is the real
 digit's label; validation photos are never read (the caller passes the training range).
+With ``warp`` > 0 the signal is also warped before it is added (``train.warp``: a small
+rotation, per-axis scale, slant and elastic field), so the composites carry new digit shapes,
+not only the real ones; the warps come from their own random stream, so every other choice
+(background, contrast, shift, blur, noise) stays what it is without them.
 
 Everything is seeded (``seed``), so a run's composites are the same each time, for the same
 student weights (their digest is in the run's fingerprint) and the same student code (its
@@ -27,6 +31,7 @@ from tqdm import tqdm
 from svhn_erase.data import crops as crops_mod
 from svhn_erase.data import split as split_mod
 from svhn_erase.errors import SvhnEraseError
+from svhn_erase.model.train import warp as warp_mod
 from svhn_erase.model.train.real import photo_table
 from svhn_erase.paths import PathLike
 
@@ -38,6 +43,7 @@ FLIP = 0.2  # share of composites whose polarity goes against the background's r
 SHIFT = 2.0  # pixels (at crop size 40; scaled with the size) the shape moves at most
 BLUR_P, BLUR_SIGMA = 0.3, (0.4, 1.0)
 NOISE = 2.0  # std of added Gaussian noise, grey levels
+WARP_STREAM = 1  # the warps' random stream: default_rng([seed, WARP_STREAM])
 
 
 @dataclass(frozen=True)
@@ -105,10 +111,22 @@ def cut_pieces(split_dir: PathLike, photo_range: str | None, size: int, margin: 
     return pieces, f"{weights_digest(method.weights_path())}-{crops_mod.table_fingerprint(table)}"
 
 
-def _one(pieces: Pieces, i: int, rng: np.random.Generator) -> np.ndarray:
+@dataclass(frozen=True)
+class Warping:
+    """How ``_one`` warps the signals: ``strength`` (``train.warp``), the elastic field or
+    not, and the warps' own generator."""
+
+    strength: float
+    elastic: bool
+    rng: np.random.Generator
+
+
+def _one(pieces: Pieces, i: int, rng: np.random.Generator,
+         warping: Warping | None = None) -> np.ndarray:
     """One composite of digit ``i`` (float, 0..255): its signal (the crop minus its erased
     background: zero outside the mask, the digit's strokes and texture inside, no mask edge)
-    scaled, perhaps negated, shifted and added to another box's erased background."""
+    scaled, perhaps negated, shifted (and warped, with ``warping``) and added to another
+    box's erased background."""
     size = pieces.crop.shape[-1]
     signal = pieces.crop[i] - pieces.background[i]
     j = i if rng.random() < OWN_BACKGROUND else int(rng.integers(len(pieces)))
@@ -118,29 +136,42 @@ def _one(pieces: Pieces, i: int, rng: np.random.Generator) -> np.ndarray:
     up = room_up != (rng.random() < FLIP)
     gain = rng.uniform(*CONTRAST) * (1.0 if lighter == up else -1.0)
     shift = rng.uniform(-SHIFT, SHIFT, 2) * size / 40
-    out = ground + gain * ndimage.shift(signal, shift, order=1, mode="constant", cval=0.0)
+    if warping is None:
+        moved = ndimage.shift(signal, shift, order=1, mode="constant", cval=0.0)
+    else:
+        how = warp_mod.draw(size, shift, warping.strength, warping.rng, warping.elastic)
+        moved = warp_mod.apply(how, signal)[0]
+    out = ground + gain * moved
     if rng.random() < BLUR_P:
         out = ndimage.gaussian_filter(out, rng.uniform(*BLUR_SIGMA))
     return out + rng.normal(0.0, NOISE, out.shape)
 
 
-def composites(pieces: Pieces, per_digit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def composites(pieces: Pieces, per_digit: int, seed: int, warp: float = 0.0,
+               elastic: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``(crops (n * per_digit, size, size) uint8, labels)``: ``per_digit`` composites of
-    every digit of ``pieces``, seeded."""
+    every digit of ``pieces``, seeded; ``warp`` > 0 warps each signal at that strength
+    (``elastic``: with the elastic field), 0 leaves them as they are."""
     rng = np.random.default_rng(seed)
-    made = [_one(pieces, i, rng) for _ in range(per_digit) for i in range(len(pieces))]
+    warping = Warping(warp, elastic, np.random.default_rng([seed, WARP_STREAM])) \
+        if warp > 0 else None
+    made = [_one(pieces, i, rng, warping) for _ in range(per_digit)
+            for i in range(len(pieces))]
     crops = np.clip(np.rint(np.stack(made)), 0, 255).astype(np.uint8)
     return crops, np.tile(pieces.labels, per_digit)
 
 
 def composite_set(split_dir: PathLike, photo_range: str | None, size: int, margin: float,
                   per_digit: int, seed: int, progress: bool = True,
-                  student: str | None = None,
-                  shape: str = "stretch") -> tuple[np.ndarray, np.ndarray, str]:
+                  student: str | None = None, shape: str = "stretch", warp: float = 0.0,
+                  elastic: bool = True) -> tuple[np.ndarray, np.ndarray, str]:
     """``(crops, labels, fingerprint)`` of ``per_digit`` composites per real digit of the
-    photos in ``photo_range`` (``cut_pieces``, then ``composites``), cut as ``shape``."""
+    photos in ``photo_range`` (``cut_pieces``, then ``composites``), cut as ``shape``,
+    their signals warped at strength ``warp`` (0: not warped)."""
     pieces, source = cut_pieces(split_dir, photo_range, size, margin, progress, student,
                                 shape)
-    crops, labels = composites(pieces, per_digit, seed)
+    crops, labels = composites(pieces, per_digit, seed, warp, elastic)
     cut = "" if shape == "stretch" else f"-{shape}"  # stretch keeps earlier fingerprints
+    if warp > 0:  # unwarped runs keep earlier fingerprints
+        cut += f"-warp{warp:g}" + ("" if elastic else "-rigid")
     return crops, labels, f"shapes{per_digit}-{seed}-{size}-{margin}{cut}-{source}"
