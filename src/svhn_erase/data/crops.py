@@ -127,7 +127,10 @@ def normalize(crops: np.ndarray | torch.Tensor, gray: bool = True) -> torch.Tens
     Gray: ``(H, W) -> (1, H, W)``, ``(N, H, W) -> (N, 1, H, W)``; RGB: ``(H, W, 3) ->
     (3, H, W)``, ``(N, H, W, 3) -> (N, 3, H, W)``.
     """
-    x = torch.as_tensor(np.asarray(crops))
+    # a read-only array (a PIL image's buffer, a memory map) is copied first: torch warns
+    # on tensors over memory it may not write
+    x = crops if isinstance(crops, torch.Tensor) else torch.from_numpy(
+        np.require(crops, requirements="W"))
     if x.dtype != torch.uint8:
         raise ValueError(f"expected uint8 crops, got {x.dtype}")
     x = x.float().div_(255.0).sub_(0.5).div_(0.5)
