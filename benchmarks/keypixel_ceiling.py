@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/keypixel_ceiling.py --generated /work/scratch/s3/data:heldout \
-        [--generated ROOT:SPLIT ...] [--weights W] [--limit N]
+        [--generated ROOT:SPLIT ...] [--weights W] [--limit N] [--picture docs/keypixel_ceiling.png]
 
 Issue 14 asks for key-pixel recall of at least 0.6 at precision of at least 0.97 (per digit,
 inside its box; ``metrics.keypix_precision_recall``). This script puts the default's own key
@@ -18,6 +18,9 @@ method knows, so the target can be read against what is reachable at all:
   separately, the one with the most precision at recall >= 0.6).
 - **... and 1 px from anything that does not**: the same, with the rejected pixels grown by
   one pixel first.
+
+``--picture`` draws the first split's points: precision against recall, each clean-scene
+family as a curve over its thresholds, the target as a shaded corner.
 
 Every figure is a mean over digits, as in ``bench``. Neither family is a strict bound (a
 method could join colour with a prior on digit shapes), but each shows what one kind of
@@ -36,6 +39,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from svhn_erase import atomic_io
 from svhn_erase.data import split as split_mod
 from svhn_erase.evaluation.bench import read_samples, run_bench
 from svhn_erase.evaluation.metrics import keypix_precision_recall
@@ -120,8 +124,34 @@ def _table(split: str, default: tuple[float, float], means: dict[str, tuple[floa
     return "\n".join(lines)
 
 
-def measure(spec: str, weights: str | None, limit: int | None, out: Path) -> str:
-    """The table for one ``ROOT:SPLIT``: the default through ``run_bench``, then the oracles."""
+def draw(split: str, default: tuple[float, float], means: dict[str, tuple[float, float]],
+         target: Path) -> None:
+    """Precision against recall: the default, the grown true masks, the clean-scene curves."""
+    fig, ax = atomic_io.new_figure(figsize=(6.4, 4.8))
+    ax.fill_between([TARGET_RECALL, 1.0], TARGET_PRECISION, 1.005, color="tab:green",
+                    alpha=0.15, label="issue 14's target")
+    for family, style in (("looks like the clean scene,", "o-"),
+                          ("looks like the clean scene + 1 px,", "s--")):
+        points = [means[n] for n in means if n.startswith(family)]
+        ax.plot([r for _, r in points], [p for p, _ in points], style, ms=3,
+                label=family.rstrip(",") + " (thresholds 0.5-16)")
+    for px, dx, align in ((1, 6, "left"), (2, -6, "right")):
+        p, r = means[f"true mask grown by {px} px"]
+        ax.plot(r, p, "k^", ms=7)
+        ax.annotate(f"true mask + {px} px", (r, p), xytext=(dx, -14), ha=align,
+                    textcoords="offset points", fontsize=8)
+    ax.plot(default[1], default[0], "r*", ms=14, label="default (its own key pixels)")
+    ax.set(xlabel="key-pixel recall (share of the box's background kept)",
+           ylabel="key-pixel precision", xlim=(0, 1), ylim=(0.6, 1.005),
+           title=f"How far key pixels can go ({split}, mean per digit)")
+    ax.legend(fontsize=8, loc="lower left")
+    atomic_io.write_figure(target, fig, dpi=110, bbox_inches="tight")
+
+
+def measure(spec: str, weights: str | None, limit: int | None, out: Path,
+            picture: Path | None = None) -> str:
+    """The table for one ``ROOT:SPLIT``: the default through ``run_bench``, then the oracles;
+    with ``picture``, the figure of ``draw`` too."""
     root, name = spec.rsplit(":", 1)
     summary = run_bench(root, name, weights, out, limit=limit, seed_limit=0,
                         methods=["default"], progress=False)["methods"]["default"]
@@ -132,6 +162,8 @@ def measure(spec: str, weights: str | None, limit: int | None, out: Path) -> str
     table = table[table["file"].isin(files)]
     scores = digit_scores(read_samples(path, table, files, []), oracles())
     means = {n: tuple(float(x) for x in np.nanmean(v, axis=0)) for n, v in scores.items()}
+    if picture is not None:
+        draw(name, default, means, picture)
     return _table(spec, default, means)
 
 
@@ -141,10 +173,14 @@ def main() -> None:
                         help="ROOT:SPLIT of a split with ground truth (repeatable)")
     parser.add_argument("--weights", default=None, help="removal classifier (packaged)")
     parser.add_argument("--limit", type=int, default=None, help="first N images per split")
+    parser.add_argument("--picture", type=Path, default=None,
+                        help="PNG of the first split's precision against recall")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for i, spec in enumerate(args.generated):
-            print(measure(spec, args.weights, args.limit, Path(tmp) / str(i)), flush=True)
+            picture = args.picture if i == 0 else None
+            print(measure(spec, args.weights, args.limit, Path(tmp) / str(i), picture),
+                  flush=True)
 
 
 if __name__ == "__main__":
