@@ -22,7 +22,8 @@ from svhn_erase.removal.methods.base import create
 REAL = Path(__file__).resolve().parents[2] / "shared/real-svhn"
 ORIGINAL = Path(__file__).resolve().parents[2] / "shared/reference/original-ConvNet48_Dropout3.pkl"
 FIGURES = {"still_read", "still_read_prob", "decoy_psnr", "digits_per_s", "n_images",
-           "n_digits", "n_decoy_images", "still_read_floor_digits", "n_floor_digits"}
+           "n_digits", "n_decoy_images", "still_read_floor_digits", "still_read_not_1",
+           "n_floor_digits"}
 
 
 @pytest.fixture(scope="module")
@@ -97,27 +98,33 @@ def test_untouched_still_read_equals_classify_accuracy(real_run, model_files) ->
 
 
 def test_still_read_over_the_floors_digits_leaves_out_photos_without_decoys() -> None:
-    """Photo a has decoys (its first digit moved), photo b none: the floor and the
-    like-for-like figure are over a's first digit, "still read" over all three."""
-    def digit(file, index, method, read):
-        return {"file": file, "digit_index": index, "label": 1, "method": method, "pred": 1,
-                "read": read, "prob": 0.9 if read else 0.1, "background": "flat"}
+    """Photo a has decoys (its first two digits moved), photo b none: the floor and the
+    like-for-like figures are over a's first two digits, "still read" over all four; the
+    figures without 1s over a's second digit (a 2) only."""
+    def digit(file, index, method, read, label=1):
+        return {"file": file, "digit_index": index, "label": label, "method": method,
+                "pred": label, "read": read, "prob": 0.9 if read else 0.1, "background": "flat"}
 
     def photo(file, method, n, decoy_psnr, seconds):
         return {"file": file, "method": method, "n_digits": n, "still_read": 0.0,
                 "still_read_prob": 0.0, "decoy_psnr": decoy_psnr, "seconds": seconds}
 
     scores = real.RealScores(
-        images=[photo("a.png", "default", 2, 25.0, 0.1), photo("b.png", "default", 1, None, 0.1),
-                photo("a.png", real.FLOOR, 1, None, None)],
+        images=[photo("a.png", "default", 3, 25.0, 0.1), photo("b.png", "default", 1, None, 0.1),
+                photo("a.png", real.FLOOR, 2, None, None)],
         digits=[digit("a.png", 0, "default", False), digit("a.png", 1, "default", True),
-                digit("b.png", 0, "default", True), digit("a.png", 0, real.FLOOR, True)])
+                digit("a.png", 2, "default", False, label=2),
+                digit("b.png", 0, "default", True), digit("a.png", 0, real.FLOOR, True),
+                digit("a.png", 2, real.FLOOR, True, label=2)])
     summary, floor = real.summarize(scores, [create("default")])
     m = summary["default"]
-    assert m["still_read"] == pytest.approx(2 / 3) and m["n_digits"] == 3
-    assert m["still_read_floor_digits"] == 0.0 and m["n_floor_digits"] == 1
-    assert floor["still_read"] == 1.0 and floor["n_digits"] == 1
-    assert "floor dig." in real_report.format_real_table(summary, floor)
+    assert m["still_read"] == pytest.approx(2 / 4) and m["n_digits"] == 4
+    assert m["still_read_floor_digits"] == 0.0 and m["n_floor_digits"] == 2
+    assert m["still_read_not_1"] == 0.0  # the 2 of photo a, erased and not read
+    assert floor["still_read"] == 1.0 and floor["n_digits"] == 2
+    assert floor["still_read_not_1"] == 1.0
+    table = real_report.format_real_table(summary, floor)
+    assert "floor dig." in table and "but 1s" in table
 
 
 def test_files_and_methods_select_what_runs(tmp_path, model_files, capsys) -> None:
