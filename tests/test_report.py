@@ -123,6 +123,11 @@ def test_real_report_marks_the_lowest_still_read_and_shows_the_floor() -> None:
     assert "<td class='best'>28.00</td>" in page  # default: highest decoy PSNR
     assert "<td class='best'>95.0 %</td>" not in page  # untouched never ranks
     assert "<tr id='floor'>" in page and "18.0 %" in page
+    floor_row = page[page.index("<tr id='floor'>"):]
+    assert floor_row[:floor_row.index("</tr>")].count("&ndash;") == 4  # no "but 1s" figure
+    with_not_1 = real_report.render_real_report(summary, {**floor, "still_read_not_1": 0.031},
+                                                settings, {"default": [("best", row)]}, thumbs)
+    assert "3.1 %" in with_not_1 and "still read, floor&#39;s digits but 1s" in with_not_1
     assert "1 of 4 photos" in page and "(photos 1-4)" in page
     assert "decoy PSNR &ndash;" in page  # a photo without decoys
     text = real_report.format_real_table(summary, floor)
