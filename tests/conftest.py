@@ -6,7 +6,10 @@ can call them with their own sizes and seeds.
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -41,3 +44,16 @@ def cli_logging() -> None:
     from svhn_erase import cli
 
     cli._setup_logging()
+
+
+@pytest.fixture(scope="session")
+def load_benchmark() -> Callable[[str], ModuleType]:
+    """A loader of the scripts under ``benchmarks/`` (not a package) by name, for the tests of
+    their functions: ``load_benchmark("real_accuracy")``."""
+    def load(name: str) -> ModuleType:
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load

@@ -3,7 +3,6 @@ pixels, on a tiny split with ground truth."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +12,10 @@ from builders import make_gt_split
 from svhn_erase.data import split as split_mod
 from svhn_erase.evaluation.bench import read_samples
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "keypixel_ceiling.py"
-
 
 @pytest.fixture(scope="module")
-def ceiling():
-    spec = importlib.util.spec_from_file_location("keypixel_ceiling", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def ceiling(load_benchmark):
+    return load_benchmark("keypixel_ceiling")
 
 
 def test_oracles_trade_recall_for_precision_as_they_should(ceiling, tmp_path: Path) -> None:

@@ -3,21 +3,13 @@ packaged classifier): exact two-sided McNemar on the digits two classifiers disa
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "real_accuracy.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("real_accuracy", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_benchmark):
+    return load_benchmark("real_accuracy")
 
 
 def test_mcnemar_counts_the_disagreements_and_gives_the_exact_p(bench) -> None:
