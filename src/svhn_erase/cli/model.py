@@ -50,6 +50,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    "repeated past the photo), keeping the digit's aspect. The weights record "
                    "it and classify, bench and the removal cut their crops the same way; "
                    "--init does not carry it over")
+    p.add_argument("--input-norm", default="global", choices=["global", "crop"],
+                   help="'global' (default, the original): every crop scaled alike, "
+                   "(x/255 - 0.5)/0.5; 'crop': the network standardizes each crop by its own "
+                   "mean and standard deviation first. The weights record it; --init does "
+                   "not carry it over")
     p.add_argument("--limit", type=int, default=None,
                    help="use at most this many crops of the training split")
     p.add_argument("--resume", type=Path, default=None,
@@ -145,7 +150,7 @@ def _run_train(args: argparse.Namespace) -> None:
         epochs=args.epochs if args.epochs is not None or args.resume else 10, opt=args.opt,
         lr=args.lr, momentum=args.momentum, val_fraction=args.val_fraction, seed=args.seed,
         classes=args.classes, size=args.size, margin=args.margin, limit=args.limit,
-        crop_shape=args.crop_shape,
+        crop_shape=args.crop_shape, input_norm=args.input_norm,
         precision=args.precision, cpu=args.cpu,
         real=str(args.real.resolve()) if args.real else None, real_range=args.real_range,
         real_val_range=args.real_val_range, real_repeat=args.real_repeat,

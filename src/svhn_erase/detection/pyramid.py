@@ -38,6 +38,10 @@ class PyramidDetector:
                  heights: Sequence[float] = HEIGHTS, aspects: Sequence[float] = ASPECTS) -> None:
         if judge.num_classes != NO_DIGIT + 1 or judge.fc1.in_features != 800:
             raise ValueError("the pyramid needs an 11-class judge with a linear head")
+        if getattr(judge, "input_norm", "global") != "global":
+            raise ValueError("the pyramid slides the judge over whole photos and cannot "
+                             "standardize each window: it needs a judge with input_norm "
+                             "'global'")
         self.judge = judge.eval()
         self.min_score, self.nms_iou = min_score, nms_iou
         self.heights, self.aspects = tuple(heights), tuple(aspects)

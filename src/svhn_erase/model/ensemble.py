@@ -59,9 +59,10 @@ def average_weights(paths: Sequence[PathLike], net: str | None = None) -> ConvNe
     shapes = [{k: tuple(v.shape) for k, v in s.items()} for s in states]
     if any(type(m) is not type(models[0]) or shape != shapes[0]
            or crop_shape_of(m) != crop_shape_of(models[0])
+           or getattr(m, "input_norm", "global") != getattr(models[0], "input_norm", "global")
            for m, shape in zip(models, shapes, strict=True)):
-        raise SvhnEraseError(f"{paths[0]}: the weights to average are of different networks "
-                             "or crop shapes")
+        raise SvhnEraseError(f"{paths[0]}: the weights to average are of different networks, "
+                             "crop shapes or input normalizations")
     mean = {}
     for key, value in states[0].items():
         if value.is_floating_point():

@@ -77,7 +77,7 @@ def class_scores(model: ConvNet, x: torch.Tensor) -> torch.Tensor:
     of an original ``ConvNet`` (other networks: their plain forward)."""
     if not isinstance(model, ConvNet):
         return model(x)
-    out = x
+    out = model.prepare(x)  # the input as the first layer reads it (``input_norm``)
     for block in (model.layer1, model.layer2, model.layer3):
         out = _pooled_block(block, out)
     return model.head(out.flatten(1))

@@ -4,6 +4,11 @@ Every conv block is Conv2d -> BatchNorm2d -> ReLU -> MaxPool2d(2), kept as
 ``layer1/2/3 = nn.Sequential(conv, bn, relu, pool)`` so that state dicts of the original
 project (keys ``layer1.0.weight`` ..., ``fc1.weight``) load unchanged. The input size is a
 parameter; the head's input size is computed from it.
+
+``ConvNet.input_norm`` says how the network treats its input (``INPUT_NORMS``): "global"
+(the original) takes the crops as given, ``(x / 255 - 0.5) / 0.5``; "crop" first
+standardizes each crop on its own (``standardize_crops``), in ``features`` and ``first_conv``
+alike, so every consumer of the network gets it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,18 @@ ARCHITECTURES: dict[str, tuple[tuple[int, int, int], tuple, object]] = {
 }
 DEFAULT_NET = "ConvNet48_Dropout5"
 NETWORKS: tuple[str, ...] = (*ARCHITECTURES, *DEEP_ARCHITECTURES)  # every name a run may use
+INPUT_NORMS: tuple[str, ...] = ("global", "crop")
+CROP_NORM_EPS = 0.05  # floor of a crop's std, in units of the global input (~6 grey levels)
+CROP_NORM_SCALE = 0.5  # a standardized crop's std, about a real crop's under "global"
+
+
+def standardize_crops(x: torch.Tensor) -> torch.Tensor:
+    """Each crop of ``x`` (N, C, H, W) minus its own mean, divided by its own standard
+    deviation (at least ``CROP_NORM_EPS``), times ``CROP_NORM_SCALE``: the same output for
+    any brightness and contrast ``a * x + b`` (a > 0) of a crop that is not flat."""
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    std = x.std(dim=(1, 2, 3), keepdim=True, unbiased=False).clamp_min(CROP_NORM_EPS)
+    return (x - mean) * (CROP_NORM_SCALE / std)
 
 
 class ConvNet(nn.Module):
@@ -46,6 +63,7 @@ class ConvNet(nn.Module):
         self.name = name
         self.num_classes = num_classes
         self.image_size = image_size
+        self.input_norm = "global"  # or "crop" (INPUT_NORMS); the weights file records it
         blocks = []
         c_in = in_channels
         for c_out, (k, p) in zip(channels, kernels, strict=True):
@@ -71,11 +89,16 @@ class ConvNet(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The flattened output of the three conv blocks."""
-        return self.layer3(self.layer2(self.layer1(x))).flatten(1)
+        return self.layer3(self.layer2(self.layer1(self.prepare(x)))).flatten(1)
 
     def first_conv(self, x: torch.Tensor) -> torch.Tensor:
         """First-layer feature maps (Conv2d only, before batch norm), same size as ``x``."""
-        return self.layer1[0](x)
+        return self.layer1[0](self.prepare(x))
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """The input as the first layer reads it: ``x`` itself ("global") or each crop
+        standardized ("crop")."""
+        return standardize_crops(x) if self.input_norm == "crop" else x
 
     def head(self, flat: torch.Tensor) -> torch.Tensor:
         """Class scores from the flattened conv features (``features``)."""

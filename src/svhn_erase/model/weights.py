@@ -22,7 +22,14 @@ from safetensors.torch import load_file, save_file
 from svhn_erase.atomic_io import atomic_path
 from svhn_erase.data.crops import CROP_SHAPES, MAX_SIZE, MIN_SIZE, crop_shape_of
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.model.nets import NETWORKS, ConvNet, build_network, infer_architecture
+from svhn_erase.model.nets import (
+    ARCHITECTURES,
+    INPUT_NORMS,
+    NETWORKS,
+    ConvNet,
+    build_network,
+    infer_architecture,
+)
 
 WEIGHTS_FILE = "model.safetensors"
 CHECKPOINTS_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -56,10 +63,11 @@ def weights_digest(path: str | os.PathLike[str]) -> str:
 
 def save_classifier(model: ConvNet, path: str | os.PathLike[str],
                     extra: dict | None = None) -> None:
-    """Save ``model`` as safetensors (atomically), with name, classes, size and crop shape
-    (``crops.crop_shape_of``) as metadata."""
+    """Save ``model`` as safetensors (atomically), with name, classes, size, crop shape
+    (``crops.crop_shape_of``) and input normalization (``nets.INPUT_NORMS``) as metadata."""
     meta = {"net": model.name, "num_classes": str(model.num_classes),
-            "image_size": str(model.image_size), "crop_shape": crop_shape_of(model)}
+            "image_size": str(model.image_size), "crop_shape": crop_shape_of(model),
+            "input_norm": getattr(model, "input_norm", "global")}
     if extra:
         meta["extra"] = json.dumps(extra)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -102,7 +110,8 @@ def load_classifier(path: str | os.PathLike[str], net: str | None = None,
 
     The architecture comes from ``net`` if given, else from the file's metadata, else it is
     inferred from the tensor shapes. The crop shape it reads (``model.crop_shape``) is the
-    metadata's ``crop_shape``, "stretch" when the file has none.
+    metadata's ``crop_shape``, "stretch" when the file has none; its ``input_norm``, the
+    metadata's ``input_norm``, "global" when the file has none.
     """
     path = Path(path)
     state, meta = _read_state(path)
@@ -116,6 +125,7 @@ def load_classifier(path: str | os.PathLike[str], net: str | None = None,
                              f"{', '.join(NETWORKS)}")
     image_size = _metadata_size(path, meta)
     crop_shape = _metadata_crop_shape(path, meta)
+    input_norm = _metadata_input_norm(path, meta, name)
     try:
         model = build_network(name, num_classes=classes, image_size=image_size)
         model.load_state_dict(state)
@@ -124,7 +134,22 @@ def load_classifier(path: str | os.PathLike[str], net: str | None = None,
         raise SvhnEraseError(f"{path}: weights do not fit {name} at {image_size}x{image_size} "
                              f"({first})") from exc
     model.crop_shape = crop_shape
+    if input_norm != "global":
+        model.input_norm = input_norm
     return model.to(device).eval()
+
+
+def _metadata_input_norm(path: Path, meta: dict[str, str], net: str) -> str:
+    """The input normalization a file's metadata gives ("global" when it gives none),
+    checked; "crop" only for the original networks (``ConvNet``)."""
+    norm = str(meta.get("input_norm", "global"))
+    if norm not in INPUT_NORMS:
+        raise SvhnEraseError(f"{path}: metadata input_norm {norm!r} is not one of "
+                             f"{', '.join(INPUT_NORMS)}")
+    if norm != "global" and net not in ARCHITECTURES:
+        raise SvhnEraseError(f"{path}: input_norm {norm!r} is only for the original networks, "
+                             f"not {net}")
+    return norm
 
 
 def _metadata_crop_shape(path: Path, meta: dict[str, str]) -> str:

@@ -4,7 +4,9 @@ A convolution does not care about the input's size, so the first layer runs on e
 crop (box plus context) at its native resolution, not the 40 x 40 the classifier reads:
 ``native_feature_maps`` gives the maps themselves (for ``explain`` and tests),
 ``native_map_stats`` only their per-pixel mean and standard deviation, the two features
-``segment`` clusters on, computed in closed form without building the maps.
+``segment`` clusters on, computed in closed form without building the maps. A classifier
+that standardizes each crop (``input_norm`` "crop") gets each crop standardized at its own
+size first (``model_input``), as its ``first_conv`` does at 40 x 40.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from svhn_erase.model.nets import ConvNet
+from svhn_erase.model.nets import ConvNet, standardize_crops
 
 
 def normalized_luma(rgb: np.ndarray) -> np.ndarray:
@@ -27,6 +29,15 @@ def normalized_luma(rgb: np.ndarray) -> np.ndarray:
     return ((luma / 255.0 - 0.5) / 0.5).astype(np.float32)
 
 
+def model_input(model: ConvNet, rgb: np.ndarray) -> np.ndarray:
+    """``normalized_luma(rgb)`` as ``model``'s first layer reads it: standardized over the
+    whole crop when the model's ``input_norm`` is "crop" (``nets.standardize_crops``)."""
+    g = normalized_luma(rgb)
+    if getattr(model, "input_norm", "global") != "crop":
+        return g
+    return standardize_crops(torch.from_numpy(g)[None, None])[0, 0].numpy()
+
+
 def native_feature_maps(model: ConvNet, crops: list[np.ndarray]) -> list[np.ndarray]:
     """First-layer feature maps of each crop at its own size: list of (K, h, w) float32
     (crops edge-padded to one size and run in one batch)."""
@@ -36,7 +47,7 @@ def native_feature_maps(model: ConvNet, crops: list[np.ndarray]) -> list[np.ndar
     wmax = max(c.shape[1] for c in crops)
     batch = np.zeros((len(crops), 1, hmax, wmax), np.float32)
     for i, c in enumerate(crops):
-        g = normalized_luma(c)
+        g = model_input(model, c)
         batch[i, 0] = np.pad(g, ((0, hmax - g.shape[0]), (0, wmax - g.shape[1])), mode="edge")
     conv = model.layer1[0]
     with torch.no_grad():
@@ -73,7 +84,7 @@ def native_map_stats(model: ConvNet, crops: list[np.ndarray]) -> list[np.ndarray
     border = cv2.BORDER_REPLICATE
     out = []
     for c in crops:
-        g = normalized_luma(c)
+        g = model_input(model, c)
         mean = cv2.filter2D(g, -1, mean_filter, borderType=border) + b_mean
         sq = 2.0 * cv2.filter2D(g, -1, v_filter, borderType=border) + b_sq
         for lam, f in filters:  # sq += lam * filtered ** 2, without the temporaries

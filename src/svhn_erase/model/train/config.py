@@ -15,7 +15,7 @@ from typing import Any
 
 from svhn_erase.data.crops import CROP_SHAPES, check_size
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.model.nets import DEFAULT_NET, NETWORKS
+from svhn_erase.model.nets import ARCHITECTURES, DEFAULT_NET, INPUT_NORMS, NETWORKS
 
 OPTIMIZERS = ("SGD", "Adagrad", "Adadelta", "Adam", "ASGD")
 PRECISIONS = ("fp32", "bf16")
@@ -71,6 +71,8 @@ class TrainConfig:
     crops low-resolution, half of them also motion-smeared (``degrade``). ``crop_shape``
     "square" cuts every training and validation crop (generated, real, composites, context
     crops) as a square about the box (``crops.CROP_SHAPES``); the saved weights record it.
+    ``input_norm`` "crop" trains a network that standardizes each crop itself
+    (``nets.standardize_crops``); the saved weights record it too.
     """
 
     split: str | None = "train"
@@ -112,6 +114,7 @@ class TrainConfig:
     mixup: float = 0.0
     degrade: float = 0.0
     crop_shape: str = "stretch"
+    input_norm: str = "global"
 
     def __post_init__(self) -> None:
         if isinstance(self.teacher, list):  # several teachers, read back from config.json
@@ -121,6 +124,10 @@ class TrainConfig:
         _choose("precision", self.precision, PRECISIONS)
         _choose("schedule", self.schedule, SCHEDULES)
         _choose("crop shape", self.crop_shape, CROP_SHAPES)
+        _choose("input normalization", self.input_norm, INPUT_NORMS)
+        if self.input_norm != "global" and self.net not in ARCHITECTURES:
+            raise SvhnEraseError(f"--input-norm {self.input_norm} is only for the original "
+                                 f"networks, not {self.net}")
         self._check_real()
         if self.classes not in (10, 11):
             raise SvhnEraseError(f"--classes must be 10 or 11, not {self.classes}")

@@ -109,6 +109,8 @@ def new_state(config: TrainConfig, device: torch.device) -> TrainState:
                                  f"{start.image_size} px, the run wants {config.classes} at "
                                  f"{config.size}")
         model.load_state_dict(start.state_dict())
+    if config.input_norm != "global":  # the run's, not what --init read
+        model.input_norm = config.input_norm
     optimizer = make_optimizer(config.opt, model.parameters(), config.lr, config.momentum,
                                config.weight_decay)
     ema = WeightEma(model, config.ema) if config.ema else None

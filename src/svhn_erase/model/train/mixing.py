@@ -107,6 +107,8 @@ def training_data(data: PathLike, config: TrainConfig, device: torch.device,
         prints.append(f"real-shapes:{made_print}")
     if config.crop_shape != "stretch":  # stretch keeps the fingerprints of earlier runs
         prints.append(f"crop:{config.crop_shape}")
+    if config.input_norm != "global":  # global keeps the fingerprints of earlier runs
+        prints.append(f"input-norm:{config.input_norm}")
     if real_val:
         val_set = _real_set(config, config.real_val_range, progress)
         val_parts = [(val_set.crops, val_set.labels)]
