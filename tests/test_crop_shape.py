@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from safetensors import safe_open
-from safetensors.torch import save_file
 
 from builders import make_split
 from svhn_erase import cli
@@ -71,24 +69,6 @@ def test_stretch_is_unchanged_byte_for_byte_and_unknown_shapes_are_refused() -> 
     np.testing.assert_array_equal(crops.crop_digit(image, box, shape="stretch"), want)
     with pytest.raises(SvhnEraseError, match="unknown crop shape"):
         crops.crop_digit(image, box, shape="round")
-
-
-def test_the_weights_record_the_crop_shape(tmp_path) -> None:
-    model = ConvNet("ConvNet32", num_classes=10, image_size=32).eval()
-    save_classifier(model, tmp_path / "plain.safetensors")
-    assert load_classifier(tmp_path / "plain.safetensors").crop_shape == "stretch"
-    model.crop_shape = "square"
-    save_classifier(model, tmp_path / "square.safetensors")
-    with safe_open(str(tmp_path / "square.safetensors"), framework="pt") as fh:
-        assert fh.metadata()["crop_shape"] == "square"
-    assert load_classifier(tmp_path / "square.safetensors").crop_shape == "square"
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(tmp_path / "old.safetensors"), metadata={"net": "ConvNet32",
-                                                                    "image_size": "32"})
-    assert load_classifier(tmp_path / "old.safetensors").crop_shape == "stretch"
-    save_file(state, str(tmp_path / "bad.safetensors"), metadata={"crop_shape": "round"})
-    with pytest.raises(SvhnEraseError, match="crop_shape 'round'"):
-        load_classifier(tmp_path / "bad.safetensors")
 
 
 def test_train_classify_and_removal_cut_square_crops_for_a_square_net(tmp_path, monkeypatch,
