@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from builders import make_gt_split
 from svhn_erase.data import split as split_mod
@@ -45,3 +46,23 @@ def test_best_points_pick_the_most_recall_at_the_target_precision(ceiling) -> No
     picks = ceiling.best_points(means)
     assert picks == {"looks like the clean scene, t=2": "most recall at precision >= .97",
                      "looks like the clean scene, t=4": "most precision at recall >= .6"}
+
+
+def test_the_default_is_scored_strictly_and_with_the_outline_left_out(ceiling, tmp_path: Path,
+                                                                      model_files) -> None:
+    make_gt_split(tmp_path, "gt", count=3, seed=4)
+    path = split_mod.split_dir(tmp_path, "gt")
+    table = split_mod.load_table(path)
+    samples = list(read_samples(path, table, list(dict.fromkeys(table["file"])), []))
+    scores = ceiling.default_scores(samples, str(model_files[0]))
+    assert list(scores) == ["default (its own key pixels)", "default, outline +-1 px not counted",
+                            "default, outline +-2 px not counted"]
+    assert {len(v) for v in scores.values()} == {len(table)}
+    assert all(np.nanmin(v) >= 0 and np.nanmax(v) <= 1 for v in scores.values())
+    s = samples[0]
+    care = ceiling._care(s, 1)
+    digit = s.digits > 0
+    rim = digit & ~ndimage.binary_erosion(digit, np.ones((3, 3), bool))
+    assert not care[rim].any()  # the outline's own pixels are not counted
+    far = ~ndimage.binary_dilation(digit, np.ones((3, 3), bool), iterations=2)
+    assert care[far].all() and care[ndimage.binary_erosion(digit, iterations=3)].all()
