@@ -184,7 +184,7 @@ def draw(split: str, default: tuple[float, float], means: dict[str, tuple[float,
     ax.plot(default[1], default[0], "r*", ms=14, label="default (its own key pixels)")
     for b, marker in zip(BANDS, ("r^", "rs"), strict=True):
         p, r = means[f"default, outline +-{b} px not counted"]
-        ax.plot(r, p, marker, ms=7, mfc="none", label=f"default, outline +-{b} px not counted")
+        ax.plot(r, p, marker, ms=7, mfc="none", label=f"default, outline \u00b1{b} px not counted")
     ax.set(xlabel="key-pixel recall (share of the box's background kept)",
            ylabel="key-pixel precision", xlim=(0, 1), ylim=(0.6, 1.005),
            title=f"How far key pixels can go ({split}, mean per digit)")
