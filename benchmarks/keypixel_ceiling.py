@@ -57,19 +57,27 @@ TARGET_PRECISION, TARGET_RECALL = 0.97, 0.6
 THRESHOLDS = (0.5, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 12, 16)  # grey levels
 BANDS = (1, 2)  # don't-care bands about the outline, px
 SQUARE = np.ones((3, 3), bool)  # one pixel of growth reaches the 8 neighbours
-Oracle = Callable[[Sample], np.ndarray]  # a sample -> (H, W) bool: kept as background
+# an oracle: a sample and its difference from the clean scene (``clean_difference``) ->
+# (H, W) bool, the pixels it keeps as background
+Oracle = Callable[[Sample, np.ndarray], np.ndarray]
+
+
+def clean_difference(s: Sample) -> np.ndarray:
+    """(H, W): the 3 x 3 mean of the photo's mean absolute difference from the clean scene,
+    grey levels (computed once per sample, shared by every threshold)."""
+    diff = np.abs(s.image.astype(np.float32) - s.clean.astype(np.float32)).mean(axis=2)
+    return ndimage.uniform_filter(diff, 3)
 
 
 def _grown_mask(pixels: int) -> Oracle:
-    def keep(s: Sample) -> np.ndarray:
+    def keep(s: Sample, _difference: np.ndarray) -> np.ndarray:
         return ~ndimage.binary_dilation(s.digits > 0, SQUARE, iterations=pixels)
     return keep
 
 
 def _looks_clean(threshold: float, grow: bool) -> Oracle:
-    def keep(s: Sample) -> np.ndarray:
-        diff = np.abs(s.image.astype(np.float32) - s.clean.astype(np.float32)).mean(axis=2)
-        rejected = ndimage.uniform_filter(diff, 3) > threshold
+    def keep(_s: Sample, difference: np.ndarray) -> np.ndarray:
+        rejected = difference > threshold
         if grow:
             rejected = ndimage.binary_dilation(rejected, SQUARE)
         return ~rejected
@@ -92,7 +100,8 @@ def digit_scores(samples: Iterator[Sample], named: dict[str, Oracle]
     its image in sample order."""
     rows: dict[str, list[tuple[float, float]]] = {name: [] for name in named}
     for s in samples:
-        kept = {name: oracle(s) for name, oracle in named.items()}
+        difference = clean_difference(s)
+        kept = {name: oracle(s, difference) for name, oracle in named.items()}
         for j, rect in enumerate(s.rects):
             if rect is None:
                 continue
