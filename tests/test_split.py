@@ -89,3 +89,38 @@ def test_groundtruth(split_path: Path) -> None:
     Image.fromarray(mask[:10]).save(gt / "3_mask.png")
     with pytest.raises(SvhnEraseError, match="3_mask.png: mask is 40x10"):
         split.read_groundtruth(split_path, "3.png")
+
+
+def _scene(h: int = 24, w: int = 36) -> np.ndarray:
+    """A grey picture that is not symmetric, so that a turn shows."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    return ((xx * 7 + yy * 2) % 256).astype(np.uint8)
+
+
+def test_sixteen_bit_grey_reads_as_its_eight_bit_values(tmp_path: Path) -> None:
+    grey = _scene()
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode.startswith("I;16")
+    image = split.read_rgb(tmp_path / "g16.png")
+    assert image.dtype == np.uint8 and image.shape == (*grey.shape, 3)
+    np.testing.assert_array_equal(image[:, :, 1], grey)  # not clipped to white
+
+
+def test_a_photo_stored_sideways_reads_upright(tmp_path: Path) -> None:
+    from svhn_erase.data.digitstruct import image_size
+
+    rgb = np.repeat(_scene()[:, :, None], 3, axis=2)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to show", as phones write it
+    Image.fromarray(rgb).transpose(Image.Transpose.ROTATE_90).save(
+        tmp_path / "phone.jpg", exif=exif, quality=100)
+    image = split.read_rgb(tmp_path / "phone.jpg")
+    assert image.shape == rgb.shape
+    assert np.abs(image.astype(int) - rgb).mean() < 3  # JPEG's rounding only
+    assert image_size(tmp_path / "phone.jpg") == (rgb.shape[1], rgb.shape[0])
+
+
+def test_floating_point_pixels_are_refused_naming_the_file(tmp_path: Path) -> None:
+    Image.fromarray(np.full((8, 8), 0.5, np.float32)).save(tmp_path / "float.tiff")
+    with pytest.raises(SvhnEraseError, match=r"float\.tiff: floating-point pixels"):
+        split.read_rgb(tmp_path / "float.tiff")

@@ -82,6 +82,22 @@ def test_erase_json_and_mask_outputs(client) -> None:
     assert not (mask > 0)[~union_mask(np.array(boxes), image.shape)].any()
 
 
+
+def test_a_photo_stored_sideways_is_erased_upright(client) -> None:
+    """Phones store portrait photos sideways with an EXIF orientation; the page shows them
+    upright and draws the boxes there, so the erased photo comes back upright."""
+    image, boxes = photo(seed=2)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turn 90 degrees clockwise to show
+    buf = io.BytesIO()
+    Image.fromarray(image).transpose(Image.Transpose.ROTATE_90).save(
+        buf, format="JPEG", exif=exif, quality=95)
+    r = _erase(client, buf.getvalue(), boxes, name="phone.jpg", output="mask")
+    assert r.status_code == 200, r.text
+    mask = _decode(r.content) > 0
+    assert mask.shape == image.shape[:2]
+    assert mask.any() and not mask[~union_mask(np.array(boxes), image.shape)].any()
+
 def test_methods_and_examples(client) -> None:
     methods = client.get("/api/methods").json()
     assert [m["name"] for m in methods] == method_names(with_truth=False)
@@ -100,11 +116,19 @@ def _big_flat_png(side: int) -> bytes:
     return png(np.full((side, side, 3), 128, np.uint8))
 
 
+def _float_tiff() -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((8, 8), 0.5, np.float32)).save(buf, format="TIFF")
+    return buf.getvalue()
+
+
 BAD = [  # (what, files, fields, status, words in the reason)
     ("not an image", {"image": ("notes.txt", b"hello there", "text/plain")},
      {"boxes": "[[1, 1, 5, 5]]"}, 415, ["notes.txt", "not an image"]),
     ("corrupt", {"image": ("cut.png", png(photo()[0])[:300], "image/png")},
      {"boxes": "[[1, 1, 5, 5]]"}, 422, ["cut.png", "does not decode"]),
+    ("float pixels", {"image": ("float.tiff", _float_tiff(), "image/tiff")},
+     {"boxes": "[[1, 1, 5, 5]]"}, 415, ["float.tiff", "floating-point"]),
     ("empty file", {"image": ("empty.png", b"", "image/png")},
      {"boxes": "[[1, 1, 5, 5]]"}, 422, ["empty.png", "empty"]),
     ("too many pixels", {"image": ("huge.png", _big_flat_png(500), "image/png")},

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
+from PIL import Image, ImageOps
 
 from svhn_erase.errors import SvhnEraseError
 
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 MAX_PIXELS_ENV = "SVHN_ERASE_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 50_000_000
+_ORIENTATION = 0x0112  # the EXIF tag
 
 
 @dataclass
@@ -108,13 +109,47 @@ def _reason(exc: BaseException) -> str:
 
 
 def read_rgb(path: str | os.PathLike[str], limit: int | None = None) -> np.ndarray:
-    """Decode an image file as (H, W, 3) uint8 RGB; a clear error if it does not decode or
-    has more than ``limit`` pixels (``max_pixels()``)."""
+    """Decode an image file as (H, W, 3) uint8 RGB, upright as its EXIF orientation says
+    (``upright_rgb``); a clear error if it does not decode or has more than ``limit`` pixels
+    (``max_pixels()``)."""
     with open_image(path, limit) as im:
         try:
-            return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))  # one copy less
+            return upright_rgb(im)
+        except UnsupportedPixels as exc:
+            raise SvhnEraseError(f"{path}: {exc}") from exc
         except Exception as exc:  # truncated data, bad checksums, decoder errors ...
             raise SvhnEraseError(f"{path}: image does not decode ({_reason(exc)})") from exc
+
+
+class UnsupportedPixels(ValueError):
+    """Pixels with no fixed range to read as 8 bits (floating point)."""
+
+
+def upright_rgb(im: Image.Image) -> np.ndarray:
+    """A decoded Pillow image as (H, W, 3) uint8 RGB, as a photo viewer shows it.
+
+    - Turned upright as its EXIF orientation says (phones store portrait photos sideways), so
+      that boxes read off a viewer fit.
+    - 16-bit grey (Pillow's ``I;16`` modes, and ``I`` holding values up to 65535) scaled to 8
+      bits; Pillow's own conversion would clip it to white. 16-bit RGB Pillow reads as 8-bit.
+    - Floating-point pixels (mode ``F``) raise ``UnsupportedPixels``: they have no fixed range.
+    """
+    if im.getexif().get(_ORIENTATION, 1) != 1:
+        im = ImageOps.exif_transpose(im)
+    if im.mode == "RGB":
+        return np.asarray(im)
+    if im.mode == "F":
+        raise UnsupportedPixels("floating-point pixels (mode F) have no fixed range to read as "
+                                "8 bits; save the image as 8- or 16-bit first")
+    if im.mode.startswith("I"):
+        grey = np.asarray(im).astype(np.int64)
+        if grey.min() < 0 or grey.max() > 65535:
+            raise UnsupportedPixels(f"32-bit pixels from {grey.min()} to {grey.max()} do not fit "
+                                    "16 bits; save the image as 8- or 16-bit first")
+        if im.mode.startswith("I;16") or grey.max() > 255:
+            grey = (grey * 255 + 32767) // 65535  # round(v / 257)
+        return np.repeat(grey.astype(np.uint8)[:, :, None], 3, axis=2)
+    return np.asarray(im.convert("RGB"))
 
 
 def load_table(path: Path) -> pd.DataFrame:

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from svhn_erase.apps.erase import parse_box
 from svhn_erase.apps.web.settings import WebSettings
 from svhn_erase.boxes import Box
+from svhn_erase.data.split import UnsupportedPixels, upright_rgb
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.removal.methods import method_names
 
@@ -80,8 +81,9 @@ def decode_image(upload: Upload, settings: WebSettings) -> np.ndarray:
                                f"({width * height / 1e6:.1f} megapixels), over the limit of "
                                f"{settings.max_pixels / 1e6:g} megapixels")
         try:
-            upright = ImageOps.exif_transpose(im)
-            return np.asarray(upright.convert("RGB"))
+            return upright_rgb(im)
+        except UnsupportedPixels as exc:
+            raise RequestError(415, f"{upload.name}: {exc}") from None
         except Exception as exc:  # truncated data, bad checksums, decoder errors ...
             raise RequestError(422, f"{upload.name}: image does not decode "
                                f"({type(exc).__name__}: {exc})") from None

@@ -8,12 +8,15 @@ import struct
 from svhn_erase.errors import SvhnEraseError
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_ORIENTATION = 0x0112  # the EXIF tag
+_SIDEWAYS = (5, 6, 7, 8)  # orientations turned a quarter
 
 
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     """``(width, height)`` of an image from its header only (PNG read directly, other formats
-    through Pillow's lazy open); ``SvhnEraseError`` naming the file if it is missing or not
-    an image."""
+    through Pillow's lazy open, upright as their EXIF orientation says, as ``read_rgb`` reads
+    them; a PNG's rare eXIf orientation is not looked for); ``SvhnEraseError`` naming the
+    file if it is missing or not an image."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(24)
@@ -31,6 +34,8 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             width, height = im.size
+            if im.getexif().get(_ORIENTATION, 1) in _SIDEWAYS:  # read upright, as read_rgb
+                width, height = height, width
     except Image.DecompressionBombError as exc:
         raise SvhnEraseError(f"{path}: image is too large to decode ({exc})") from exc
     except Exception as exc:  # Pillow raises many types for a damaged header
