@@ -3,6 +3,7 @@ API, grouping, scoring, and the detect / train-detector / erase-without-boxes co
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -180,10 +181,15 @@ def test_detect_keeps_every_number_when_asked(weights: Path) -> None:
 def test_detect_command_writes_index_columns(split: Path, weights: Path, tmp_path: Path,
                                              capsys) -> None:
     out = tmp_path / "boxes.csv"
-    code = main(["detect", str(split / "1.png"), str(split / "2.png"), "--out", str(out),
-                 "--detector", str(weights), "--min-score", "0", "--picture",
+    cut = tmp_path / "cut.png"
+    cut.write_bytes((split / "1.png").read_bytes()[:200])  # a photo that does not decode
+    code = main(["detect", str(split / "1.png"), str(cut), str(split / "2.png"), "--out",
+                 str(out), "--detector", str(weights), "--min-score", "0", "--picture",
                  str(tmp_path / "pics")])
-    assert code == 0, capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "cut.png: image does not decode" in captured.err  # reported, and skipped
+    assert "in 2 photo(s)" in captured.out and "skipped 1 photo(s)" in captured.out
     table = pd.read_csv(out)
     assert list(table.columns) == [*INDEX_COLUMNS, "score", "number"]
     assert set(table["file"]) == {"1.png", "2.png"} and (table["width"] > 0).all()
@@ -275,10 +281,15 @@ def test_erase_without_boxes(split: Path, weights: Path, tmp_path: Path, capsys,
     folder.mkdir(parents=True)
     for name in ("1.png", "2.png"):
         (folder / name).write_bytes((split / name).read_bytes())
+    (folder / "3.png").write_bytes((split / "3.png").read_bytes()[:200])  # does not decode
     assert main(["erase", "--detect", "--data", str(folder.parent), "--split", "street",
                  "--out", str(tmp_path / "erased"), "--weights", str(clf), "--detector",
                  str(weights), "--min-score", "0"]) == 0
+    assert "skipped 1 image(s)" in capsys.readouterr().out
     assert (tmp_path / "erased" / "2.png").is_file()
+    assert not (tmp_path / "erased" / "3.png").exists()
+    timing = json.loads((tmp_path / "erased" / "timing.json").read_text())
+    assert timing["images"] == 2 and "3.png: image does not decode" in timing["skipped"][0]
     assert list(pd.read_csv(tmp_path / "erased" / "boxes.csv").columns)[:7] == INDEX_COLUMNS
 
 

@@ -186,13 +186,15 @@ def test_the_local_engine_imports_no_ray(split, tmp_path: Path) -> None:
 def test_detect_on_ray_writes_the_local_bytes_and_resumes(local_ray, split, tmp_path: Path,
                                                           capsys) -> None:
     """``erase --detect --engine ray`` on photos without digitStruct.mat (packaged detector),
-    resuming a stopped local run: the images, masks and boxes.csv of the local engine."""
+    resuming a stopped local run: the images, masks and boxes.csv of the local engine, and
+    its report of a photo that does not decode."""
     from svhn_erase.apps.erase_detected import erase_folder_detected
 
     folder = tmp_path / "photos" / "street"
     folder.mkdir(parents=True)
     for n in [*range(1, 5), *range(6, 14)]:  # 5.png does not decode
         (folder / f"{n}.png").write_bytes((split["root"] / "s" / f"{n}.png").read_bytes())
+    (folder / "14.png").write_bytes((folder / "13.png").read_bytes()[:200])  # cut short
     local, out = tmp_path / "local", tmp_path / "ray"
     erase_folder_detected(folder, local, weights=split["weights"], progress=False)
     erase_folder_detected(folder, out, weights=split["weights"], limit=4, progress=False)
@@ -210,6 +212,8 @@ def test_detect_on_ray_writes_the_local_bytes_and_resumes(local_ray, split, tmp_
     assert (ours["engine"], ours["workers"], ours["resumed"], ours["images"]) == \
         ("ray", 2, 3, 9)
     assert ours["min_score"] == theirs["min_score"] and ours["method"] == theirs["method"]
+    assert ours["skipped"] == theirs["skipped"] and len(ours["skipped"]) == 1
+    assert "14.png: image does not decode" in ours["skipped"][0]
     assert (out / "manifest.json").read_text() == (local / "manifest.json").read_text()
 
 

@@ -6,7 +6,8 @@ erased with the chosen method (at the detector's ``erase_min_score`` unless a ``
 is given), through the same batching, output checks and writer as
 ``apps.erase``. Outputs as ``erase``'s (``OUT/N.png``, ``OUT/masks/N.png``,
 ``OUT/timing.json``, ``OUT/manifest.json``) plus ``OUT/boxes.csv``: the boxes found, in the
-``detect`` command's columns. A photo where nothing is found is written unchanged.
+``detect`` command's columns. A photo where nothing is found is written unchanged; one that
+does not decode is reported, skipped and listed in ``timing.json``.
 """
 
 from __future__ import annotations
@@ -172,23 +173,25 @@ def erase_folder_detected(folder: str | os.PathLike[str], out: str | os.PathLike
     """Detect and erase the digits of every photo in ``folder``; returns the timing written
     to ``OUT/timing.json`` (``seconds``: erasing alone; ``detect_seconds``: the rest,
     reading, detecting and writing)."""
-    from svhn_erase.detection.photos import BATCH
+    from svhn_erase.detection.photos import BATCH, read_photos
 
     r = prepare(folder, out, weights, method, limit, detector, min_score)
     start_output(r)
     rows: list[list[dict]] = []
+    skipped: list[str] = []
     digits, seconds, start = 0, 0.0, time.perf_counter()
     for first in tqdm(range(0, len(r.files), BATCH), unit="batch", desc="detect and erase",
                       disable=not progress or not sys.stderr.isatty()):
-        photos = [(f.name, read_rgb(f)) for f in r.files[first:first + BATCH]]
+        photos = [(f.name, image) for f, image in
+                  read_photos(r.files[first:first + BATCH], skipped)]
         got, counts, took = detect_and_erase(r.detector, r.method, r.model, photos, r.out,
                                              r.threshold)
         rows.extend(got)
         digits, seconds = digits + sum(counts), seconds + took
     write_boxes(r.out, rows)
-    return write_timing(r, {"digits": digits, "images": len(r.files),
+    return write_timing(r, {"digits": digits, "images": len(r.files) - len(skipped),
                             "seconds": round(seconds, 4), "detect_seconds":
-                            round(time.perf_counter() - start - seconds, 4)})
+                            round(time.perf_counter() - start - seconds, 4)}, skipped=skipped)
 
 
 def write_timing(r: Request, counts: dict, **extra: object) -> dict:

@@ -10,13 +10,14 @@ order, as the local engine does.
 
 Resume: a photo whose output and mask both exist is not erased again; the driver detects
 it again (detection alone, one photo at a time as the workers do, hence the same boxes) so
-that ``boxes.csv`` lists every photo. A photo that does not decode stops the run with the
-local engine's message, after the others are written. Faults as in ``ray_engine``.
+that ``boxes.csv`` lists every photo. A photo that does not decode is reported and skipped,
+listed in ``timing.json`` with the local engine's message. Faults as in ``ray_engine``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -30,6 +31,8 @@ from svhn_erase.detection.detect import Detector
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import default_device
 from svhn_erase.removal.methods import RemovalMethod
+
+log = logging.getLogger(__name__)
 
 
 class DetectEraseWorker(ray_engine.EraseWorker):
@@ -100,15 +103,19 @@ def erase_folder_detected_ray(folder: str | os.PathLike[str], out: str | os.Path
         wall = time.perf_counter() - start
     ray_engine.clean_outputs(r.out)  # the temporaries of workers killed midway
     by_file = ray_engine.rows_by_file(r.out, rows, [f.name for f in todo])
-    failed = [str(row["skipped"]) for row in rows if row["skipped"]]
-    if failed:
-        raise SvhnEraseError(failed[0])
-    boxes.update((name, json.loads(str(row["boxes"]))) for name, row in by_file.items())
-    erase_detected.write_boxes(r.out, [boxes[f.name] for f in r.files])
+    failed = {name: str(by_file[name]["skipped"]) for name in (f.name for f in todo)
+              if by_file[name]["skipped"]}  # in the folder's order, as the local engine
+    for message in failed.values():
+        log.warning("skipped: %s", message)
+    boxes.update((name, json.loads(str(row["boxes"]))) for name, row in by_file.items()
+                 if name not in failed)
+    erase_detected.write_boxes(r.out, [boxes[f.name] for f in r.files if f.name not in failed])
     return erase_detected.write_timing(
-        r, {"digits": int(sum(row["digits"] for row in rows)), "images": len(rows),
+        r, {"digits": int(sum(row["digits"] for row in rows)),
+            "images": len(rows) - len(failed),
             "seconds": round(float(sum(row["seconds"] for row in rows)), 4),
             "detect_seconds": round(float(sum(row["busy"] - row["seconds"] for row in rows)),
                                     4)},
+        skipped=list(failed.values()),
         **ray_engine.run_keys(workers, startup, wall, rows, started_at,
                               len(r.files) - len(todo)))

@@ -68,11 +68,14 @@ def _run_detect(args: argparse.Namespace) -> None:
     files = photo_files(args.images)
     atomic_io.check_target(args.out)
     detector = load_detector(args.detector)
+    skipped: list[str] = []
     table = detect_files(detector, files, args.min_score, args.picture,
-                         every_number=args.every_number)
+                         every_number=args.every_number, skipped=skipped)
     atomic_io.write_text(args.out, table.to_csv(index=False))
-    print(f"found {len(table)} digit(s) in {len(files)} photo(s) -> {args.out}"
+    print(f"found {len(table)} digit(s) in {len(files) - len(skipped)} photo(s) -> {args.out}"
           + (f"; pictures in {args.picture}" if args.picture else ""))
+    if skipped:
+        print(f"skipped {len(skipped)} photo(s) that do not decode (listed above)")
 
 
 def _add_train_detector(sub: argparse._SubParsersAction) -> None:
@@ -229,6 +232,9 @@ def add_erase_detect(p: argparse.ArgumentParser) -> None:
         print(f"found and erased {t['digits']} digits in {t['images']} photos (detecting "
               f"{t['detect_seconds']:.2f} s, erasing {t['seconds']:.2f} s) -> {args.out}; "
               f"boxes in {Path(args.out) / 'boxes.csv'}")
+        if t["skipped"]:
+            print(f"skipped {len(t['skipped'])} image(s); listed in "
+                  f"{Path(args.out) / 'timing.json'}")
         if t.get("engine") == "ray":
             print(f"on Ray: {t['workers']} workers, {t['wall_seconds']:.2f} s wall, "
                   f"{t['resumed']} photo(s) already done")

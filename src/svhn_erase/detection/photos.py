@@ -1,7 +1,8 @@
 """Detection on photo files: the ``detect`` command's table and pictures, and boxes for erasing.
 
-``photo_files`` expands files and folders into the photos to read; ``detect_files`` runs a
-detector over them (``BATCH`` photos at a time) and returns the table the ``detect``
+``photo_files`` expands files and folders into the photos to read; ``read_photos`` reads
+them, reporting and skipping those that do not decode; ``detect_files`` runs a detector over
+them (``BATCH`` photos at a time) and returns the table the ``detect``
 command writes: the ``data index`` columns (``file, digit_index, label, left, top, width,
 height``, boxes rounded to whole pixels) plus ``score`` and ``number``. ``draw`` paints a
 photo's detections (box, digit, score) for ``--picture``.
@@ -9,6 +10,7 @@ photo's detections (box, digit, score) for ``--picture``.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -22,6 +24,8 @@ from svhn_erase.data.digitstruct.layout import INDEX_COLUMNS
 from svhn_erase.data.split import read_rgb
 from svhn_erase.detection.detect import Detection, Detector
 from svhn_erase.errors import SvhnEraseError
+
+log = logging.getLogger(__name__)
 
 COLUMNS = [*INDEX_COLUMNS, "score", "number"]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -57,18 +61,35 @@ def _names(files: Sequence[Path]) -> list[str]:
     return names if len(set(names)) == len(names) else [str(f) for f in files]
 
 
+def read_photos(files: Sequence[Path], skipped: list[str] | None = None
+                ) -> list[tuple[Path, np.ndarray]]:
+    """Each file with its pixels (``read_rgb``); a photo that does not decode is logged,
+    added to ``skipped`` (one line naming the file and the problem) and left out."""
+    photos = []
+    for f in files:
+        try:
+            photos.append((f, read_rgb(f)))
+        except SvhnEraseError as exc:
+            log.warning("skipped: %s", exc)
+            if skipped is not None:
+                skipped.append(str(exc))
+    return photos
+
+
 def detect_photos(detector: Detector, files: Sequence[Path], min_score: float | None = None,
-                  progress: bool = True, every_number: bool = False
+                  progress: bool = True, every_number: bool = False,
+                  skipped: list[str] | None = None
                   ) -> Iterator[tuple[Path, np.ndarray, list[Detection]]]:
     """Each photo (read as RGB) with its detections (``Detector.detect``), read and
-    detected ``BATCH`` at a time."""
+    detected ``BATCH`` at a time; photos that do not decode are skipped (``read_photos``)."""
     bar = tqdm(total=len(files), unit="photo", desc="detect", disable=not progress)
     for start in range(0, len(files), BATCH):
-        chunk = files[start:start + BATCH]
-        images = [read_rgb(f) for f in chunk]
-        yield from zip(chunk, images, detector.detect(images, min_score, every_number),
-                       strict=True)
-        bar.update(len(chunk))
+        chunk = read_photos(files[start:start + BATCH], skipped)
+        images = [image for _, image in chunk]
+        found = detector.detect(images, min_score, every_number) if images else []
+        for (f, image), dets in zip(chunk, found, strict=True):
+            yield f, image, dets
+        bar.update(len(files[start:start + BATCH]))
     bar.close()
 
 
@@ -82,14 +103,16 @@ def table_rows(name: str, dets: Sequence[Detection]) -> list[dict]:
 
 def detect_files(detector: Detector, files: Sequence[Path], min_score: float | None = None,
                  picture: Path | None = None, progress: bool = True,
-                 every_number: bool = False) -> pd.DataFrame:
+                 every_number: bool = False, skipped: list[str] | None = None) -> pd.DataFrame:
     """The detections of every photo as a ``COLUMNS`` table; with ``picture``, also
-    ``picture/<name>.png`` showing them."""
+    ``picture/<name>.png`` showing them. Photos that do not decode are listed in ``skipped``
+    and have no rows."""
     from svhn_erase import atomic_io
 
     rows: list[dict] = []
     names = dict(zip(files, _names(files), strict=True))
-    for f, image, dets in detect_photos(detector, files, min_score, progress, every_number):
+    for f, image, dets in detect_photos(detector, files, min_score, progress, every_number,
+                                        skipped):
         rows.extend(table_rows(names[f], dets))
         if picture is not None:
             atomic_io.write_image(picture / f"{Path(names[f]).stem}.png", draw(image, dets))
