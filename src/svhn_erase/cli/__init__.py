@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _StderrHandler(logging.StreamHandler):
-    """Log records as ``svhn-erase: message`` lines on whatever ``sys.stderr`` is now."""
+    """Log records as ``svhn-erase: message`` lines on whatever ``sys.stderr`` is now, above
+    any progress bar."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -65,6 +66,16 @@ class _StderrHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, value) -> None:  # StreamHandler.__init__ assigns it
         pass
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """The line through ``tqdm.write``: above a progress bar, which is redrawn below it
+        (a plain write would break the bar in two)."""
+        from tqdm import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # as logging's own handlers: report, never raise
+            self.handleError(record)
 
 
 def _setup_logging() -> None:
