@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
 from builders import make_split
 from svhn_erase.cli import main
@@ -282,6 +283,7 @@ def test_erase_without_boxes(split: Path, weights: Path, tmp_path: Path, capsys,
     for name in ("1.png", "2.png"):
         (folder / name).write_bytes((split / name).read_bytes())
     (folder / "3.png").write_bytes((split / "3.png").read_bytes()[:200])  # does not decode
+    Image.open(split / "2.png").save(folder / "4.JPG")  # a camera's photo
     assert main(["erase", "--detect", "--data", str(folder.parent), "--split", "street",
                  "--out", str(tmp_path / "erased"), "--weights", str(clf), "--detector",
                  str(weights), "--min-score", "0"]) == 0
@@ -289,7 +291,10 @@ def test_erase_without_boxes(split: Path, weights: Path, tmp_path: Path, capsys,
     assert (tmp_path / "erased" / "2.png").is_file()
     assert not (tmp_path / "erased" / "3.png").exists()
     timing = json.loads((tmp_path / "erased" / "timing.json").read_text())
-    assert timing["images"] == 2 and "3.png: image does not decode" in timing["skipped"][0]
+    assert timing["images"] == 3 and "3.png: image does not decode" in timing["skipped"][0]
+    mask = np.asarray(Image.open(tmp_path / "erased" / "masks" / "4.JPG.png"))  # lossless
+    assert set(np.unique(mask)) == {0, 255}
+    assert Image.open(tmp_path / "erased" / "4.JPG").format == "JPEG"
     assert list(pd.read_csv(tmp_path / "erased" / "boxes.csv").columns)[:7] == INDEX_COLUMNS
 
 

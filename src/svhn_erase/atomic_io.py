@@ -127,13 +127,19 @@ def write_json(target: str | os.PathLike[str], obj: Any) -> None:
     write_text(target, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+LOSSY_QUALITY = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"quality": 95}}
+
+
 def write_image(target: str | os.PathLike[str], image: np.ndarray) -> None:
-    """Write an RGB (H, W, 3) or gray (H, W) uint8 array as an image, atomically."""
+    """Write an RGB (H, W, 3) or gray (H, W) uint8 array as an image, atomically; JPEG and
+    WebP at quality 95 (``LOSSY_QUALITY``; Pillow's default, 75, would blur the whole photo
+    around a few erased boxes)."""
     from PIL import Image
 
     fmt = image_format(target)
     with atomic_path(target) as tmp:
-        Image.fromarray(np.ascontiguousarray(image)).save(tmp, format=fmt)
+        Image.fromarray(np.ascontiguousarray(image)).save(tmp, format=fmt,
+                                                          **LOSSY_QUALITY.get(fmt, {}))
 
 
 def image_format(target: str | os.PathLike[str]) -> str:

@@ -136,10 +136,16 @@ def check_output_folder(out: Path, split: Path, method: str, files: Sequence[str
         if held != (str(split_abs), method):
             raise SvhnEraseError(f"{out}: holds the {held[1]} erasure of {held[0]}; give "
                                  f"another --out for the {method} erasure of {split_abs}")
-    elif out.is_dir() and any((out / f).exists() or (out / "masks" / f).exists()
+    elif out.is_dir() and any((out / f).exists() or mask_path(out, f).exists()
                               for f in files):
         raise SvhnEraseError(f"{out}: already holds images that no erase run wrote (no "
                              f"{MANIFEST}); give a new or empty --out")
+
+
+def mask_path(out: Path, file: str) -> Path:
+    """Where the mask of ``OUT/file`` goes: ``OUT/masks/file``, always a lossless PNG
+    (``N.png`` keeps its name, ``photo.jpg``'s mask is ``masks/photo.jpg.png``)."""
+    return out / "masks" / (file if file.lower().endswith(".png") else f"{file}.png")
 
 
 def batches(parents: Iterable[Parent]) -> Iterator[list[Parent]]:
@@ -158,7 +164,7 @@ def batches(parents: Iterable[Parent]) -> Iterator[list[Parent]]:
 
 def erase_batch(method: RemovalMethod, model: ConvNet | None, batch: Sequence[Parent],
                 out: Path, keep_existing: bool = False) -> tuple[list[int], float]:
-    """Erase one batch and write each ``OUT/FILE`` and ``OUT/masks/FILE`` atomically; returns
+    """Erase one batch and write each ``OUT/FILE`` and its mask (``mask_path``) atomically; returns
     the digits erased per image and the seconds of the erase stage. Every engine (this one,
     ``ray_engine``) erases through here, so they write the same bytes. With ``keep_existing``
     an output file already there is not written again (a retried batch writes only what its
@@ -169,7 +175,7 @@ def erase_batch(method: RemovalMethod, model: ConvNet | None, batch: Sequence[Pa
     seconds = time.perf_counter() - start
     for parent, result in zip(batch, results, strict=True):
         for target, pixels in ((out / parent.file, result.image),
-                               (out / "masks" / parent.file,
+                               (mask_path(out, parent.file),
                                 result.replaced.astype(np.uint8) * 255)):
             if not (keep_existing and target.exists()):
                 atomic_io.write_image(target, pixels)

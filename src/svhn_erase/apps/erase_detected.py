@@ -33,6 +33,7 @@ from svhn_erase.apps.erase import (
     erase_batch,
     erase_image_file,
     load_model,
+    mask_path,
     split_method,
 )
 from svhn_erase.data.split import Parent, read_rgb
@@ -122,7 +123,7 @@ def detect_and_erase(detector: Detector, method: RemovalMethod, model: ConvNet |
                      photos: Sequence[tuple[str, np.ndarray]], out: Path, threshold: float,
                      keep_existing: bool = False) -> tuple[list[list[dict]], list[int], float]:
     """Detect the digits of each named photo and erase them into ``out`` (``OUT/NAME``,
-    ``OUT/masks/NAME``; a photo without digits is written unchanged, its mask empty).
+    its mask, ``mask_path``; a photo without digits is written unchanged, its mask empty).
     Every engine erases ``--detect`` through here, each box grown by the detector's
     ``erase_grow``. Returns each photo's ``boxes.csv`` rows, its digits erased and the
     seconds of the erase stage; ``keep_existing`` as ``erase.erase_batch``."""
@@ -138,7 +139,7 @@ def detect_and_erase(detector: Detector, method: RemovalMethod, model: ConvNet |
             continue
         digits[name] = 0
         for target, pixels in ((out / name, image),
-                               (out / "masks" / name, np.zeros(image.shape[:2], np.uint8))):
+                               (mask_path(out, name), np.zeros(image.shape[:2], np.uint8))):
             if not (keep_existing and target.exists()):
                 atomic_io.write_image(target, pixels)
     seconds = 0.0

@@ -178,7 +178,7 @@ class BoxIndex:
 
 def done(out: Path, file: str) -> bool:
     """Whether a stopped run already wrote ``file``'s output and mask (it is not redone)."""
-    return (out / file).is_file() and (out / "masks" / file).is_file()
+    return (out / file).is_file() and erase.mask_path(out, file).is_file()
 
 
 def erase_split_ray(data: str | os.PathLike[str], split_name: str,

@@ -19,8 +19,9 @@ from svhn_erase.cli.detection import add_erase_detect, add_erase_image_detect
 def _add_erase(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("erase", help="remove the digits from every image of a split",
                        description="Erase every digit of ROOT/SPLIT: writes OUT/N.png (the "
-                       "erased image), OUT/masks/N.png (255 where pixels were replaced) and "
-                       "OUT/timing.json (digits and seconds of the erase stage alone).")
+                       "erased image), OUT/masks/N.png (255 where pixels were replaced; "
+                       "a PNG whatever the image's format: photo.jpg's is masks/photo.jpg.png) "
+                       "and OUT/timing.json (digits and seconds of the erase stage alone).")
     p.add_argument("--data", type=Path, required=True, help="folder holding the split folders")
     p.add_argument("--split", required=True, help="split name, e.g. test")
     p.add_argument("--weights", type=Path, default=None, help=WEIGHTS_HELP)
