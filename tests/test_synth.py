@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from svhn_erase import cli
 from svhn_erase.data import synth
 from svhn_erase.data.digitstruct import read_digitstruct
 from svhn_erase.data.synth import backgrounds, fonts, photos, stats
@@ -199,6 +200,26 @@ def test_bad_requests_are_user_errors(tmp_path: Path) -> None:
     with pytest.raises(SvhnEraseError, match="plain folder"):
         synth.generate_split(tmp_path, "a/b", 2)
 
+
+
+def test_mask_threshold_changes_the_masks_alone(split: Path, tmp_path: Path) -> None:
+    """``--mask-threshold``: the same images, clean scenes and boxes; each mask inside the
+    default's, strictly smaller, and the threshold recorded."""
+    code = cli.main(["data", "synth", "--root", str(tmp_path), "--split", "train", "--count",
+                     str(COUNT), "--seed", "7", "--workers", "1", "--mask-threshold", "0.25"])
+    assert code == 0
+    thin = tmp_path / "train"
+    ours, theirs = _files(thin), _files(split)
+    assert {k for k in ours if ours[k] != theirs[k]} == {
+        f"groundtruth/{i}_mask.png" for i in range(1, COUNT + 1)}
+    for i in range(1, COUNT + 1):
+        fat = np.asarray(Image.open(split / "groundtruth" / f"{i}_mask.png"))
+        narrow = np.asarray(Image.open(thin / "groundtruth" / f"{i}_mask.png"))
+        assert ((narrow == 0) | (fat > 0)).all()
+        assert (narrow > 0).sum() < (fat > 0).sum()
+    assert json.loads((thin / "summary.json").read_text())["mask_threshold"] == 0.25
+    assert cli.main(["data", "synth", "--root", str(tmp_path), "--split", "x", "--count", "1",
+                     "--mask-threshold", "1.5"]) == 2
 
 def test_regenerating_replaces_an_earlier_split(tmp_path: Path) -> None:
     synth.generate_split(tmp_path, "s", 6, seed=1, workers=1, progress=False)

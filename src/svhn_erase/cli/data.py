@@ -51,6 +51,12 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
                         "on digit-free strips cut from its photos, outside every box")
     s.add_argument("--real-range", default="1-1600", metavar="FIRST-LAST",
                    help="file numbers of the photos strips are cut from (default: 1-1600)")
+    s.add_argument("--mask-threshold", type=float, default=None, metavar="ALPHA",
+                   help="the digit's opacity (0-1) from which a pixel counts as the digit's in "
+                        "groundtruth/N_mask.png (default: the difficulty's, 0.03 realistic, "
+                        "0.1 hard: every pixel the blurred digit visibly touches); changes "
+                        "the masks alone, so key-pixel scores can be read under another "
+                        "convention on the same images")
     s.add_argument("--workers", type=positive, default=None,
                    help="processes (default: CPU count)")
     s.set_defaults(func=_run_data_synth)
@@ -90,5 +96,6 @@ def _run_data_synth(args: argparse.Namespace) -> None:
     synth.generate_split(args.root, args.split, count=args.count, seed=args.seed,
                          style=args.style, workers=args.workers, difficulty=args.difficulty,
                          real_backgrounds=args.real_backgrounds,
-                         real_range=parse_range(args.real_range))
+                         real_range=parse_range(args.real_range),
+                         mask_threshold=args.mask_threshold)
 

@@ -37,16 +37,16 @@ def _encode_png(img: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-_Job = tuple[str, int, int, str, str, tuple | None]
+_Job = tuple[str, int, int, str, str, tuple | None, float | None]
 
 
 def _make_one(job: _Job) -> np.ndarray:
     """Render and write image ``index``; return its boxes with the image's width and height
     appended to each row (a worker's whole answer). ``real`` is ``(folder, (first, last))``
     of the real background strips or None; loaded once per process (before forking)."""
-    folder, seed, index, style, difficulty, real = job
+    folder, seed, index, style, difficulty, real, mask_threshold = job
     backgrounds = load_backgrounds(*real) if real is not None else None
-    sample = render_sample(seed, index, style, difficulty, backgrounds)
+    sample = render_sample(seed, index, style, difficulty, backgrounds, mask_threshold)
     out = Path(folder)
     number = index + 1
     write_bytes(out / f"{number}.png", _encode_png(sample.image))
@@ -120,19 +120,24 @@ def generate_split(root: str | os.PathLike[str], split: str, count: int, seed: i
                    style: str = "all", workers: int | None = None,
                    progress: bool = True, difficulty: str = DEFAULT_DIFFICULTY,
                    real_backgrounds: str | os.PathLike[str] | None = None,
-                   real_range: tuple[int, int] = DEFAULT_RANGE) -> Path:
+                   real_range: tuple[int, int] = DEFAULT_RANGE,
+                   mask_threshold: float | None = None) -> Path:
     """Write ``root/split`` in Format 1 (``1.png..N.png``, ``digitStruct.mat``) plus
     ``groundtruth/N_clean.png``, ``groundtruth/N_mask.png`` and ``summary.json``.
 
     Image ``i`` (0-based) is ``render_sample(seed, i, style, difficulty, backgrounds)``, with
     ``backgrounds`` the digit-free strips of the real photos numbered ``real_range`` in the
     Format 1 folder ``real_backgrounds`` (None: no real data); the output does not depend on
-    ``workers`` (default: the CPU count). Prints a one-line summary; returns the folder.
+    ``workers`` (default: the CPU count). ``mask_threshold`` (default: the difficulty's)
+    changes the written masks alone (``render_sample``). Prints a one-line summary; returns
+    the folder.
     """
     fonts, photos, walls = style_sources(style)
     diff = difficulty_of(difficulty)
     if count < 1:
         raise SvhnEraseError(f"synth: --count must be at least 1, got {count}")
+    if mask_threshold is not None and not 0.0 <= mask_threshold < 1.0:
+        raise SvhnEraseError(f"synth: --mask-threshold must be in [0, 1), got {mask_threshold}")
     if not split or Path(split).name != split:
         raise SvhnEraseError(f"synth: split name {split!r} must be a plain folder name")
     real = None
@@ -151,7 +156,8 @@ def generate_split(root: str | os.PathLike[str], split: str, count: int, seed: i
               "real_backgrounds": strips.recipe() if real is not None else None}
     # written first so that an interrupted run can be regenerated in place
     write_json(folder / "summary.json", {**recipe, "complete": False})
-    jobs = [(str(folder), int(seed), i, style, difficulty, real) for i in range(count)]
+    jobs = [(str(folder), int(seed), i, style, difficulty, real, mask_threshold)
+            for i in range(count)]
     started = time.perf_counter()
     results = _render_all(jobs, workers, f"synth {split}", progress)
     mat_started = time.perf_counter()
@@ -161,7 +167,8 @@ def generate_split(root: str | os.PathLike[str], split: str, count: int, seed: i
     seconds = time.perf_counter() - started
     summary = {
         **recipe, "complete": True, **_statistics(results),
-        "mask_threshold": diff.mask_threshold, "box_threshold": diff.box_threshold,
+        "mask_threshold": diff.mask_threshold if mask_threshold is None else mask_threshold,
+        "box_threshold": diff.box_threshold,
         "halo_px": diff.halo_px, "fonts": fonts, "photos": photos, "walls": walls,
         "seconds": round(seconds, 2), "digitstruct_seconds": round(mat_seconds, 2),
         "workers": workers,

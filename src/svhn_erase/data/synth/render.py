@@ -18,7 +18,7 @@ from svhn_erase.data.synth.digits import composite, pick_paint
 from svhn_erase.data.synth.number import lay_out, pick_number, place
 from svhn_erase.data.synth.scenery import paint_background
 from svhn_erase.data.synth.sources import style_sources
-from svhn_erase.data.synth.truth import ground_truth, keep_clean_beyond_halo
+from svhn_erase.data.synth.truth import digit_mask, ground_truth, keep_clean_beyond_halo
 
 RECIPE_VERSION = 4
 
@@ -47,12 +47,15 @@ def _as_rng(rng_or_seed: np.random.Generator | int, index: int) -> np.random.Gen
 
 def render_sample(rng_or_seed: np.random.Generator | int, index: int = 0,
                   style: str = "all", difficulty: str | Difficulty = DEFAULT_DIFFICULTY,
-                  backgrounds: RealBackgrounds | None = None) -> Sample:
+                  backgrounds: RealBackgrounds | None = None,
+                  mask_threshold: float | None = None) -> Sample:
     """Render one parent image with its clean scene, digit mask and boxes, in memory.
 
     With an integer seed the image depends only on ``(seed, index, style, difficulty)`` (and
     ``backgrounds``, real background strips, when given); a Generator is used as given
-    (``index`` is then ignored).
+    (``index`` is then ignored). ``mask_threshold`` (default: the difficulty's) changes the
+    mask alone: the digit's alpha a pixel needs to count as "touched"; image, clean scene
+    and boxes stay the same.
     """
     families, photos, walls = style_sources(style)
     diff = difficulty_of(difficulty)
@@ -68,6 +71,8 @@ def render_sample(rng_or_seed: np.random.Generator | int, index: int = 0,
     image_u8, clean_u8 = camera.apply(image), camera.apply(clean)
     mask, boxes = ground_truth(rng, covers, number.digits, camera, diff)  # 6. ground truth
     image_u8 = keep_clean_beyond_halo(image_u8, clean_u8, mask, diff.halo_px)
+    if mask_threshold is not None:
+        mask = digit_mask(covers, camera, mask_threshold)
     info = {"background": background, "font": number.family, "finish": paint.finish,
             "digit_h": number.digit_h, "noise_sigma": camera.noise_sigma,
             "jpeg_q": camera.jpeg_q, "blur_sigma": camera.blur_sigma, "lowres": camera.lowres}

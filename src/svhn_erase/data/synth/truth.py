@@ -2,7 +2,8 @@
 where the k-th digit's degraded cover exceeds ``mask_threshold`` (a later digit wins where
 two overlap); each box is the tight box of the digit's visible ink (cover above
 ``box_threshold``) grown by a few pixels per side like a human annotator, clipped to the
-image. Beyond the mask grown by ``halo_px`` the image is made equal to the clean scene."""
+image. Beyond the mask grown by ``halo_px`` the image is made equal to the clean scene.
+``digit_mask`` draws the mask at any threshold (``data synth --mask-threshold``)."""
 
 from __future__ import annotations
 
@@ -33,15 +34,23 @@ def ground_truth(rng: np.random.Generator, covers: list[np.ndarray], digits: np.
                  degradation: Degradation, diff: Difficulty) -> tuple[np.ndarray, np.ndarray]:
     """``(mask, boxes)``: the (h, w) uint8 digit mask and the (k, 5) float64 boxes
     ``label, left, top, width, height`` (label 10 for digit 0)."""
-    mask = np.zeros((degradation.out_h, degradation.out_w), np.uint8)
     boxes = np.zeros((len(covers), 5), np.float64)
     for j, cover in enumerate(covers):
         alpha = degradation.geometry(cover)
-        mask[alpha > diff.mask_threshold] = j + 1  # a later digit wins where two overlap
         # the visible ink; a thin stroke blurred below the threshold is boxed by its peak
         visible = alpha > min(diff.box_threshold, 0.5 * float(alpha.max()))
         boxes[j] = _box(rng, visible, int(digits[j]), diff.box_grow)
-    return mask, boxes
+    return digit_mask(covers, degradation, diff.mask_threshold), boxes
+
+
+def digit_mask(covers: list[np.ndarray], degradation: Degradation,
+               threshold: float) -> np.ndarray:
+    """The (h, w) uint8 mask: k where the k-th digit's degraded cover exceeds ``threshold``
+    (a later digit wins where two overlap)."""
+    mask = np.zeros((degradation.out_h, degradation.out_w), np.uint8)
+    for j, cover in enumerate(covers):
+        mask[degradation.geometry(cover) > threshold] = j + 1
+    return mask
 
 
 def keep_clean_beyond_halo(image: np.ndarray, clean: np.ndarray, mask: np.ndarray,
