@@ -155,7 +155,9 @@ def best_points(means: dict[str, tuple[float, float]]) -> dict[str, str]:
         if precise:
             picks[max(precise, key=lambda n: means[n][1])] = "most recall at precision >= .97"
         if full:
-            picks[max(full, key=lambda n: means[n][0])] = "most precision at recall >= .6"
+            best = max(full, key=lambda n: means[n][0])
+            note = "most precision at recall >= .6"
+            picks[best] = f"{picks[best]}; {note}" if best in picks else note
     return picks
 
 

@@ -46,6 +46,10 @@ def test_best_points_pick_the_most_recall_at_the_target_precision(ceiling) -> No
     picks = ceiling.best_points(means)
     assert picks == {"looks like the clean scene, t=2": "most recall at precision >= .97",
                      "looks like the clean scene, t=4": "most precision at recall >= .6"}
+    means["looks like the clean scene, t=2"] = (0.975, 0.62)  # one point is both picks
+    assert ceiling.best_points(means) == {"looks like the clean scene, t=2":
+                                          "most recall at precision >= .97; "
+                                          "most precision at recall >= .6"}
 
 
 def test_the_default_is_scored_strictly_and_with_the_outline_left_out(ceiling, tmp_path: Path,
