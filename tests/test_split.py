@@ -124,3 +124,17 @@ def test_floating_point_pixels_are_refused_naming_the_file(tmp_path: Path) -> No
     Image.fromarray(np.full((8, 8), 0.5, np.float32)).save(tmp_path / "float.tiff")
     with pytest.raises(SvhnEraseError, match=r"float\.tiff: floating-point pixels"):
         split.read_rgb(tmp_path / "float.tiff")
+
+
+def test_an_erased_photo_carries_no_metadata_of_the_original(tmp_path: Path) -> None:
+    """A street photo's EXIF may hold where it was taken: the erased one holds none."""
+    from svhn_erase import cli
+
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (52.0, 22.0, 1.0)}  # GPS latitude
+    Image.fromarray(np.repeat(_scene()[:, :, None], 3, axis=2)).save(
+        tmp_path / "street.jpg", exif=exif)
+    assert Image.open(tmp_path / "street.jpg").getexif()  # the test's premise
+    assert cli.main(["erase-image", str(tmp_path / "street.jpg"), "--box", "4,4,10,10",
+                     "--out", str(tmp_path / "out.jpg"), "--method", "telea_box"]) == 0
+    assert not Image.open(tmp_path / "out.jpg").getexif()
