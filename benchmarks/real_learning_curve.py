@@ -231,9 +231,12 @@ def _fit_record(digits: list[int], accuracy: list[float], target: float) -> dict
 
 
 def arm_fit(rows: list[dict], seeds: list[int], target: float) -> dict:
-    """The power-law fit of one arm's seed means, and of each seed alone (its spread)."""
+    """The power-law fit of one arm's seed means, of its two largest sets alone (the curve's
+    slope where it ends, when it bends), and of each seed alone (its spread)."""
     fit = {"target": target, **_fit_record([r["digits"] for r in rows],
                                            [r["mean"] for r in rows], target)}
+    top = sorted(rows, key=lambda r: r["digits"])[-2:]
+    fit["top"] = _fit_record([r["digits"] for r in top], [r["mean"] for r in top], target)
     fit["per_seed"] = {}
     for seed in map(str, seeds):
         mine = [r for r in rows if r["accuracy"][seed] is not None]
@@ -248,6 +251,8 @@ def _percent(value: float | None) -> str:
 
 
 def _needed(fit: dict) -> str:
+    if math.isnan(fit["b"]):
+        return "no fit (fewer than two sizes)"
     need = fit["digits_needed"]
     said = "never (the fit does not fall)" if need is None else f"{need:,.0f} real digits"
     return said + (" (extrapolation: beyond 4x the largest measured)"
@@ -266,6 +271,8 @@ def format_table(record: dict) -> str:
     for arm, fit in record["fits"].items():
         lines.append(f"{arm}: err = {fit['a']:.3g} * digits^-{fit['b']:.3f} (seed means); "
                      f"{fit['target']:g} % needs {_needed(fit)}")
+        lines.append(f"  two largest sets alone: b {fit['top']['b']:.3f}, "
+                     f"needs {_needed(fit['top'])}")
         for seed, own in fit["per_seed"].items():
             lines.append(f"  seed {seed} alone: b {own['b']:.3f}, needs {_needed(own)}")
     return "\n".join(lines)

@@ -35,6 +35,18 @@ def test_the_fit_recovers_a_known_power_law_and_its_needed_digits(curve) -> None
     assert curve.digits_needed(*curve.fit_power_law(digits, np.full(4, 90.0)), 93.0) == math.inf
 
 
+def test_the_top_fit_reads_the_slope_where_a_bending_curve_ends(curve) -> None:
+    errors = [0.20, 0.15, 0.12, 0.11]
+    rows = [{"digits": d, "mean": 100 * (1 - e), "accuracy": {"1": 100 * (1 - e), "2": None}}
+            for d, e in zip([100, 200, 400, 800], errors, strict=True)]
+    fit = curve.arm_fit(rows, [1, 2], 93.0)
+    assert fit["top"]["b"] == pytest.approx(math.log(0.12 / 0.11) / math.log(2))
+    assert fit["b"] > fit["top"]["b"]  # the whole curve falls faster than its end
+    assert fit["top"]["digits_needed"] > fit["digits_needed"]
+    assert fit["per_seed"]["1"]["b"] == pytest.approx(fit["b"]) and "2" not in fit["per_seed"]
+    assert "no fit" in curve._needed(curve.arm_fit(rows[:1], [1], 93.0))
+
+
 def test_subsets_are_nested_and_hold_the_steps(curve) -> None:
     assert curve.subset_range("1-1400", 175) == "1-175"
     assert curve.subset_range("101-500", 400) == "101-500"
