@@ -121,7 +121,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--finished-only", action="store_true",
                    help="train nothing: tabulate the runs already finished under --out/runs")
     args = p.parse_args(argv)
-    if "mixed" in args.arms and args.generated is None:
+    if "mixed" in args.arms and args.generated is None and not args.finished_only:
         p.error("the mixed arm needs --generated ROOT/SPLIT")
     return args
 
@@ -204,7 +204,8 @@ def measure(args: argparse.Namespace) -> dict:
         found.setdefault((arm, n), {})[seed] = run_accuracy(args, arm, n, seed)
     first, last = parse_range(args.real_range)
     rows = []
-    for (arm, n), accs in sorted(found.items()):
+    for (arm, n), accs in sorted(found.items(), key=lambda k: (args.arms.index(k[0][0]),
+                                                             k[0][1])):
         measured = [v for v in accs.values() if v is not None]
         if not measured:
             continue  # --finished-only, nothing finished yet
@@ -305,7 +306,11 @@ def draw(record: dict, target: Path) -> None:
         if math.isfinite(fit["b"]):
             xs = np.geomspace(min(r["digits"] for r in mine), 8 * top, 50)
             ax.plot(xs, 100 * (1 - fit["a"] * xs ** -fit["b"]), color=color,
-                    label=f"{arm}: err ∝ digits^-{fit['b']:.2f}")
+                    label=f"{arm}: err ∝ digits^-{fit['b']:.2f}, seed means")
+        if len(mine) > 2 and math.isfinite(fit["top"]["b"]):
+            xs = np.geomspace(sorted(r["digits"] for r in mine)[-2], 8 * top, 30)
+            ax.plot(xs, 100 * (1 - fit["top"]["a"] * xs ** -fit["top"]["b"]), color=color,
+                    ls=":", label=f"{arm}: two largest sets alone, ^-{fit['top']['b']:.2f}")
     ax.axhline(record["fits"][next(iter(record["fits"]))]["target"], color="grey", ls="--",
                lw=0.8, label="target")
     ax.set_xscale("log")

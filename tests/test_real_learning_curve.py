@@ -65,14 +65,14 @@ def test_the_curve_runs_end_to_end_and_reads_finished_runs_back(curve, tmp_path)
             "--batch", "16", "--out", str(out), "--picture", str(tmp_path / "c.png")]
     record = curve.main(argv)
     assert [(r["arm"], r["photos"], r["repeat"]) for r in record["rows"]] == [
-        ("mixed", 4, 6), ("mixed", 8, 3), ("real", 4, 6), ("real", 8, 3)]
+        ("real", 4, 6), ("real", 8, 3), ("mixed", 4, 6), ("mixed", 8, 3)]
     small = json.loads(next((out / "runs").glob("real-n4-s1-*/config.json")).read_text())
     assert (small["real_range"], small["real_repeat"], small["split"]) == ("1-4", 6, None)
     mixed = json.loads(next((out / "runs").glob("mixed-n8-s1-*/config.json")).read_text())
     assert mixed["split"] == "gen" and mixed["real_val_range"] == "9-12"
     for r in record["rows"]:
         assert 0 <= r["accuracy"]["1"] <= 100 and r["mean"] == r["accuracy"]["1"]
-    assert record["rows"][2]["digits"] < record["rows"][3]["digits"]
+    assert record["rows"][0]["digits"] < record["rows"][1]["digits"]
     assert set(record["fits"]) == {"real", "mixed"}
     assert json.loads((out / "table.json").read_text())["rows"] == record["rows"]
     assert (out / "table.csv").read_text().splitlines()[0].startswith("arm,photos,range")
