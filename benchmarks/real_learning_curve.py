@@ -155,19 +155,28 @@ def run_config(args: argparse.Namespace, arm: str, photos: int, seed: int) -> Tr
         schedule="cosine", weight_decay=5e-4, label_smoothing=0.1)
 
 
-def run_accuracy(args: argparse.Namespace, arm: str, photos: int, seed: int) -> float | None:
-    """Accuracy (%) on --real-val-range of the run's best epoch: read back from a finished
-    run under ``--out/runs``, else trained now (None with --finished-only)."""
+def run_folder(args: argparse.Namespace, arm: str, photos: int, seed: int) -> Path | None:
+    """The finished run of this arm, size and seed under ``--out/runs`` (read back), else
+    trained now (None with --finished-only)."""
     runs, run_id = args.out / "runs", f"{arm}-n{photos}-s{seed}-"
     done = sorted(runs.glob(f"{run_id}*/report.json"))
     if done:
-        return 100 * json.loads(done[-1].read_text())["val_accuracy"]
+        return done[-1].parent
     if args.finished_only:
         return None
     config = run_config(args, arm, photos, seed)
     data = args.generated.parent if arm == "mixed" else args.real
-    run = train_classifier(data, config, runs=runs, run_id=run_id, progress=False)
-    return 100 * json.loads((run / "report.json").read_text())["val_accuracy"]
+    return train_classifier(data, config, runs=runs, run_id=run_id, progress=False)
+
+
+def run_accuracies(run: Path | None) -> tuple[float | None, float | None]:
+    """Accuracy (%) on --real-val-range of the run's best epoch (chosen there, as ``train``
+    does) and of its last epoch (chosen by nothing); None for no run."""
+    if run is None:
+        return None, None
+    best = 100 * json.loads((run / "report.json").read_text())["val_accuracy"]
+    last = (run / "metrics.csv").read_text().split()[-1].split(",")[3]
+    return best, 100 * float(last)
 
 
 def real_digits(real: Path, photo_range: str) -> int:
@@ -199,22 +208,24 @@ def measure(args: argparse.Namespace) -> dict:
     # largest sets first: a curve stopped part way has its most telling points
     jobs = [(arm, seed, n) for arm in args.arms for n in sorted(args.sizes, reverse=True)
             for seed in args.seeds]
-    found: dict[tuple[str, int], dict[int, float | None]] = {}
+    found: dict[tuple[str, int], dict[int, tuple[float | None, float | None]]] = {}
     for arm, seed, n in tqdm(jobs, unit="run", desc="learning curve"):
-        found.setdefault((arm, n), {})[seed] = run_accuracy(args, arm, n, seed)
+        found.setdefault((arm, n), {})[seed] = run_accuracies(run_folder(args, arm, n, seed))
     first, last = parse_range(args.real_range)
     rows = []
     for (arm, n), accs in sorted(found.items(), key=lambda k: (args.arms.index(k[0][0]),
                                                              k[0][1])):
-        measured = [v for v in accs.values() if v is not None]
+        measured = [v for v in accs.values() if v[0] is not None]
         if not measured:
             continue  # --finished-only, nothing finished yet
         photos = subset_range(args.real_range, n)
         rows.append({"arm": arm, "photos": n, "range": photos,
                      "digits": real_digits(args.real, photos),
                      "repeat": repeat_for(n, last - first + 1, args.repeat),
-                     "accuracy": {str(s): accs[s] for s in args.seeds},
-                     "mean": float(np.mean(measured))})
+                     "accuracy": {str(s): accs[s][0] for s in args.seeds},
+                     "mean": float(np.mean([v[0] for v in measured])),
+                     "last": {str(s): accs[s][1] for s in args.seeds},
+                     "last_mean": float(np.mean([v[1] for v in measured]))})
     fits = {arm: arm_fit([r for r in rows if r["arm"] == arm], args.seeds, args.target)
             for arm in args.arms if any(r["arm"] == arm for r in rows)}
     return {"real": str(args.real), "real_range": args.real_range,
@@ -238,6 +249,8 @@ def arm_fit(rows: list[dict], seeds: list[int], target: float) -> dict:
                                            [r["mean"] for r in rows], target)}
     top = sorted(rows, key=lambda r: r["digits"])[-2:]
     fit["top"] = _fit_record([r["digits"] for r in top], [r["mean"] for r in top], target)
+    fit["last"] = _fit_record([r["digits"] for r in rows], [r["last_mean"] for r in rows],
+                              target)
     fit["per_seed"] = {}
     for seed in map(str, seeds):
         mine = [r for r in rows if r["accuracy"][seed] is not None]
@@ -255,18 +268,21 @@ def _needed(fit: dict) -> str:
     if math.isnan(fit["b"]):
         return "no fit (fewer than two sizes)"
     need = fit["digits_needed"]
-    said = "never (the fit does not fall)" if need is None else f"{need:,.0f} real digits"
-    return said + (" (extrapolation: beyond 4x the largest measured)"
-                   if fit["extrapolated"] else "")
+    if need is None:
+        return "never (the fit does not fall)"
+    return f"{need:,.0f} real digits" + (" (extrapolation: beyond 4x the largest measured)"
+                                         if fit["extrapolated"] else "")
 
 
 def format_table(record: dict) -> str:
     seeds = [str(s) for s in record["seeds"]]
-    head = ["arm", "photos", "digits", "repeat", *[f"seed {s}" for s in seeds], "mean"]
+    head = ["arm", "photos", "digits", "repeat", *[f"seed {s}" for s in seeds], "mean",
+            "last-epoch mean"]
     lines = [" | ".join(head), " | ".join("---" for _ in head)]
     for r in record["rows"]:
         cells = [r["arm"], str(r["photos"]), str(r["digits"]), str(r["repeat"]),
-                 *[_percent(r["accuracy"][s]) for s in seeds], f"{r['mean']:.2f}"]
+                 *[_percent(r["accuracy"][s]) for s in seeds], f"{r['mean']:.2f}",
+                 f"{r['last_mean']:.2f}"]
         lines.append(" | ".join(cells))
     lines.append("")
     for arm, fit in record["fits"].items():
@@ -274,6 +290,8 @@ def format_table(record: dict) -> str:
                      f"{fit['target']:g} % needs {_needed(fit)}")
         lines.append(f"  two largest sets alone: b {fit['top']['b']:.3f}, "
                      f"needs {_needed(fit['top'])}")
+        lines.append(f"  last-epoch means: b {fit['last']['b']:.3f}, "
+                     f"needs {_needed(fit['last'])}")
         for seed, own in fit["per_seed"].items():
             lines.append(f"  seed {seed} alone: b {own['b']:.3f}, needs {_needed(own)}")
     return "\n".join(lines)
@@ -284,12 +302,13 @@ def table_csv(record: dict) -> str:
     writer = csv.writer(buf)
     seeds = [str(s) for s in record["seeds"]]
     writer.writerow(["arm", "photos", "range", "digits", "repeat",
-                     *[f"seed_{s}" for s in seeds], "mean", "fit_a", "fit_b", "digits_needed"])
+                     *[f"seed_{s}" for s in seeds], "mean", "last_epoch_mean", "fit_a", "fit_b",
+                     "digits_needed"])
     for r in record["rows"]:
         fit = record["fits"][r["arm"]]
         writer.writerow([r["arm"], r["photos"], r["range"], r["digits"], r["repeat"],
                          *["" if r["accuracy"][s] is None else f"{r['accuracy'][s]:.4f}"
-                           for s in seeds], f"{r['mean']:.4f}",
+                           for s in seeds], f"{r['mean']:.4f}", f"{r['last_mean']:.4f}",
                          f"{fit['a']:.6g}", f"{fit['b']:.6g}", fit["digits_needed"] or ""])
     return buf.getvalue()
 
