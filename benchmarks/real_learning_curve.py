@@ -286,7 +286,7 @@ def format_table(record: dict) -> str:
         lines.append(" | ".join(cells))
     lines.append("")
     for arm, fit in record["fits"].items():
-        lines.append(f"{arm}: err = {fit['a']:.3g} * digits^-{fit['b']:.3f} (seed means); "
+        lines.append(f"{arm}: err = {fit['a']:.3g} * digits^{-fit['b']:.3f} (seed means); "
                      f"{fit['target']:g} % needs {_needed(fit)}")
         lines.append(f"  two largest sets alone: b {fit['top']['b']:.3f}, "
                      f"needs {_needed(fit['top'])}")
@@ -322,14 +322,17 @@ def draw(record: dict, target: Path) -> None:
         for r in mine:
             accs = [v for v in r["accuracy"].values() if v is not None]
             ax.scatter([r["digits"]] * len(accs), accs, color=color, s=14, alpha=0.7)
+        # a rising fit is drawn on to 8x the data; a flat or falling one only where measured
+        end = 8 * top if fit["b"] > 0 else max(r["digits"] for r in mine)
         if math.isfinite(fit["b"]):
-            xs = np.geomspace(min(r["digits"] for r in mine), 8 * top, 50)
+            xs = np.geomspace(min(r["digits"] for r in mine), end, 50)
             ax.plot(xs, 100 * (1 - fit["a"] * xs ** -fit["b"]), color=color,
-                    label=f"{arm}: err ∝ digits^-{fit['b']:.2f}, seed means")
+                    label=f"{arm}: err ∝ digits^{-fit['b']:.2f}, seed means")
         if len(mine) > 2 and math.isfinite(fit["top"]["b"]):
-            xs = np.geomspace(sorted(r["digits"] for r in mine)[-2], 8 * top, 30)
+            xs = np.geomspace(sorted(r["digits"] for r in mine)[-2],
+                              end if fit["top"]["b"] > 0 else top, 30)
             ax.plot(xs, 100 * (1 - fit["top"]["a"] * xs ** -fit["top"]["b"]), color=color,
-                    ls=":", label=f"{arm}: two largest sets alone, ^-{fit['top']['b']:.2f}")
+                    ls=":", label=f"{arm}: two largest sets alone, ^{-fit['top']['b']:.2f}")
     ax.axhline(record["fits"][next(iter(record["fits"]))]["target"], color="grey", ls="--",
                lw=0.8, label="target")
     ax.set_xscale("log")
