@@ -69,10 +69,11 @@ def render_sample(rng_or_seed: np.random.Generator | int, index: int = 0,
     image, covers = composite(clean, canvas, layout, paint)
     camera = pick_degradation(rng, canvas.out_w, canvas.out_h, diff)  # 5. the same camera
     image_u8, clean_u8 = camera.apply(image), camera.apply(clean)
-    mask, boxes = ground_truth(rng, covers, number.digits, camera, diff)  # 6. ground truth
+    alphas = [camera.geometry(cover) for cover in covers]
+    mask, boxes = ground_truth(rng, alphas, number.digits, diff)  # 6. ground truth
     image_u8 = keep_clean_beyond_halo(image_u8, clean_u8, mask, diff.halo_px)
     if mask_threshold is not None:
-        mask = digit_mask(covers, camera, mask_threshold)
+        mask = digit_mask(alphas, mask_threshold)
     info = {"background": background, "font": number.family, "finish": paint.finish,
             "digit_h": number.digit_h, "noise_sigma": camera.noise_sigma,
             "jpeg_q": camera.jpeg_q, "blur_sigma": camera.blur_sigma, "lowres": camera.lowres}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from svhn_erase.data.synth.degrade import Degradation
 from svhn_erase.data.synth.difficulty import Difficulty
 
 
@@ -30,26 +29,25 @@ def _box(rng: np.random.Generator, pixels: np.ndarray, digit: int,
     return np.array([label, x0, y0, x1 - x0 + 1, y1 - y0 + 1], np.float64)
 
 
-def ground_truth(rng: np.random.Generator, covers: list[np.ndarray], digits: np.ndarray,
-                 degradation: Degradation, diff: Difficulty) -> tuple[np.ndarray, np.ndarray]:
-    """``(mask, boxes)``: the (h, w) uint8 digit mask and the (k, 5) float64 boxes
+def ground_truth(rng: np.random.Generator, alphas: list[np.ndarray], digits: np.ndarray,
+                 diff: Difficulty) -> tuple[np.ndarray, np.ndarray]:
+    """``(mask, boxes)`` from each digit's degraded cover (``alphas``, the camera's
+    ``geometry`` of it): the (h, w) uint8 digit mask and the (k, 5) float64 boxes
     ``label, left, top, width, height`` (label 10 for digit 0)."""
-    boxes = np.zeros((len(covers), 5), np.float64)
-    for j, cover in enumerate(covers):
-        alpha = degradation.geometry(cover)
+    boxes = np.zeros((len(alphas), 5), np.float64)
+    for j, alpha in enumerate(alphas):
         # the visible ink; a thin stroke blurred below the threshold is boxed by its peak
         visible = alpha > min(diff.box_threshold, 0.5 * float(alpha.max()))
         boxes[j] = _box(rng, visible, int(digits[j]), diff.box_grow)
-    return digit_mask(covers, degradation, diff.mask_threshold), boxes
+    return digit_mask(alphas, diff.mask_threshold), boxes
 
 
-def digit_mask(covers: list[np.ndarray], degradation: Degradation,
-               threshold: float) -> np.ndarray:
+def digit_mask(alphas: list[np.ndarray], threshold: float) -> np.ndarray:
     """The (h, w) uint8 mask: k where the k-th digit's degraded cover exceeds ``threshold``
     (a later digit wins where two overlap)."""
-    mask = np.zeros((degradation.out_h, degradation.out_w), np.uint8)
-    for j, cover in enumerate(covers):
-        mask[degradation.geometry(cover) > threshold] = j + 1
+    mask = np.zeros(alphas[0].shape[:2], np.uint8)
+    for j, alpha in enumerate(alphas):
+        mask[alpha > threshold] = j + 1
     return mask
 
 
