@@ -183,14 +183,21 @@ def iter_parents(path: Path, table: pd.DataFrame | None = None, limit: int | Non
     all_labels = table["label"].to_numpy().astype(int)
     for file in files:
         rows = rows_of[file]
-        try:
-            image = read_rgb(path / file)
-        except SvhnEraseError as exc:
-            log.warning("skipped: %s", exc)
-            if skipped is not None:
-                skipped.append(str(exc))
-            continue
-        yield Parent(file, image, all_boxes[rows], all_labels[rows])
+        image = read_or_skip(path / file, skipped)
+        if image is not None:
+            yield Parent(file, image, all_boxes[rows], all_labels[rows])
+
+
+def read_or_skip(path: Path, skipped: list[str] | None = None) -> np.ndarray | None:
+    """``read_rgb(path)``, or None for an image that does not decode: logged and added to
+    ``skipped`` (one line naming the file and the problem). Every batch reads through here."""
+    try:
+        return read_rgb(path)
+    except SvhnEraseError as exc:
+        log.warning("skipped: %s", exc)
+        if skipped is not None:
+            skipped.append(str(exc))
+        return None
 
 
 def has_groundtruth(path: Path) -> bool:

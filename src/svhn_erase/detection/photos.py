@@ -10,7 +10,6 @@ photo's detections (box, digit, score) for ``--picture``.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -21,11 +20,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from svhn_erase.data.digitstruct.layout import INDEX_COLUMNS
-from svhn_erase.data.split import read_rgb
+from svhn_erase.data.split import read_or_skip
 from svhn_erase.detection.detect import Detection, Detector
 from svhn_erase.errors import SvhnEraseError
-
-log = logging.getLogger(__name__)
 
 COLUMNS = [*INDEX_COLUMNS, "score", "number"]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -63,17 +60,10 @@ def _names(files: Sequence[Path]) -> list[str]:
 
 def read_photos(files: Sequence[Path], skipped: list[str] | None = None
                 ) -> list[tuple[Path, np.ndarray]]:
-    """Each file with its pixels (``read_rgb``); a photo that does not decode is logged,
+    """Each file with its pixels (``split.read_or_skip``); a photo that does not decode is logged,
     added to ``skipped`` (one line naming the file and the problem) and left out."""
-    photos = []
-    for f in files:
-        try:
-            photos.append((f, read_rgb(f)))
-        except SvhnEraseError as exc:
-            log.warning("skipped: %s", exc)
-            if skipped is not None:
-                skipped.append(str(exc))
-    return photos
+    read = [(f, read_or_skip(f, skipped)) for f in files]
+    return [(f, image) for f, image in read if image is not None]
 
 
 def detect_photos(detector: Detector, files: Sequence[Path], min_score: float | None = None,
@@ -84,12 +74,13 @@ def detect_photos(detector: Detector, files: Sequence[Path], min_score: float | 
     detected ``BATCH`` at a time; photos that do not decode are skipped (``read_photos``)."""
     bar = tqdm(total=len(files), unit="photo", desc="detect", disable=not progress)
     for start in range(0, len(files), BATCH):
-        chunk = read_photos(files[start:start + BATCH], skipped)
+        batch = files[start:start + BATCH]
+        chunk = read_photos(batch, skipped)
         images = [image for _, image in chunk]
         found = detector.detect(images, min_score, every_number) if images else []
         for (f, image), dets in zip(chunk, found, strict=True):
             yield f, image, dets
-        bar.update(len(files[start:start + BATCH]))
+        bar.update(len(batch))
     bar.close()
 
 
