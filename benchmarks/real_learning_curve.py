@@ -175,7 +175,8 @@ def run_accuracies(run: Path | None) -> tuple[float | None, float | None]:
     if run is None:
         return None, None
     best = 100 * json.loads((run / "report.json").read_text())["val_accuracy"]
-    last = (run / "metrics.csv").read_text().split()[-1].split(",")[3]
+    with open(run / "metrics.csv", newline="") as fh:
+        last = list(csv.DictReader(fh))[-1]["val_acc"]
     return best, 100 * float(last)
 
 
