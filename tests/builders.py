@@ -3,6 +3,7 @@ ground truth (SPEC §3). The fixtures in ``conftest.py`` and a few tests call th
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,3 +122,20 @@ class BoxFill(RemovalMethod):
             image[mask] = self.config.level
             out.append(Erased(image, mask, mask))
         return out
+
+
+@functools.cache
+def rgb_icc_profile() -> bytes:
+    """An RGB ICC colour profile (Little CMS's sRGB), as a phone embeds its own (Display P3);
+    made once, as its header holds the time it was made."""
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def embed_profile(path: Path, profile: bytes) -> None:
+    """Re-save the image at ``path`` in its own format with ``profile`` embedded."""
+    with Image.open(path) as im:
+        im.load()
+        fmt = im.format
+    im.save(path, format=fmt, icc_profile=profile)

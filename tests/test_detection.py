@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from builders import make_split
+from builders import make_split, rgb_icc_profile
 from svhn_erase.cli import main
 from svhn_erase.data.digitstruct.layout import INDEX_COLUMNS
 from svhn_erase.detection import Detection, Detector, load_detector
@@ -283,7 +283,7 @@ def test_erase_without_boxes(split: Path, weights: Path, tmp_path: Path, capsys,
     for name in ("1.png", "2.png"):
         (folder / name).write_bytes((split / name).read_bytes())
     (folder / "3.png").write_bytes((split / "3.png").read_bytes()[:200])  # does not decode
-    Image.open(split / "2.png").save(folder / "4.JPG")  # a camera's photo
+    Image.open(split / "2.png").save(folder / "4.JPG", icc_profile=rgb_icc_profile())  # a camera's
     assert main(["erase", "--detect", "--data", str(folder.parent), "--split", "street",
                  "--out", str(tmp_path / "erased"), "--weights", str(clf), "--detector",
                  str(weights), "--min-score", "0"]) == 0
@@ -295,6 +295,7 @@ def test_erase_without_boxes(split: Path, weights: Path, tmp_path: Path, capsys,
     mask = np.asarray(Image.open(tmp_path / "erased" / "masks" / "4.JPG.png"))  # lossless
     assert set(np.unique(mask)) == {0, 255}
     assert Image.open(tmp_path / "erased" / "4.JPG").format == "JPEG"
+    assert Image.open(tmp_path / "erased" / "4.JPG").info["icc_profile"] == rgb_icc_profile()
     assert list(pd.read_csv(tmp_path / "erased" / "boxes.csv").columns)[:7] == INDEX_COLUMNS
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from builders import make_split
+from builders import embed_profile, make_split, rgb_icc_profile
 from svhn_erase import cli
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.weights import save_classifier
@@ -131,6 +131,7 @@ def test_erase_command_writes_the_seed_config(tmp_path: Path, weights_file: Path
 
 def test_a_classical_method_runs_without_weights(tmp_path: Path) -> None:
     make_split(tmp_path, "tiny", count=2, seed=5)
+    embed_profile(tmp_path / "tiny" / "1.png", rgb_icc_profile())
     out = tmp_path / "out"
     assert cli.main(["erase", "--data", str(tmp_path), "--split", "tiny", "--weights",
                      str(tmp_path / "missing.safetensors"), "--out", str(out), "--method",
@@ -139,6 +140,8 @@ def test_a_classical_method_runs_without_weights(tmp_path: Path) -> None:
     assert timing["method"] == {"method": "ns_box", "radius": 3, "grow": 0}
     assert timing["weights"] is None
     assert np.asarray(Image.open(out / "masks" / "1.png")).max() == 255
+    assert Image.open(out / "1.png").info.get("icc_profile") == rgb_icc_profile()
+    assert "icc_profile" not in Image.open(out / "2.png").info  # none given, none made up
 
 
 def test_erase_image_command_and_bad_boxes(tmp_path: Path, weights_file: Path,

@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")  # ships with ray
 
-from builders import make_split  # noqa: E402
+from builders import embed_profile, make_split, rgb_icc_profile  # noqa: E402
 from svhn_erase import cli  # noqa: E402
 from svhn_erase.apps import erase, ray_engine  # noqa: E402
 from svhn_erase.data.split import iter_parents, load_table  # noqa: E402
@@ -56,12 +57,14 @@ def split(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     torch.manual_seed(0)
     model = ConvNet("ConvNet48_Dropout3").eval()
     make_split(root, "s", count=COUNT, seed=18, corrupt=CORRUPT)
+    embed_profile(root / "s" / "2.png", rgb_icc_profile())  # carried on by both engines
     for name in TRUNCATED:
         data = (root / "s" / name).read_bytes()
         (root / "s" / name).write_bytes(data[:len(data) // 2])
     weights = root / "clf.safetensors"
     save_classifier(model, weights)
     erase.erase_split(root, "s", root / "local", weights=weights, progress=False)
+    assert Image.open(root / "local" / "2.png").info["icc_profile"] == rgb_icc_profile()
     return {"root": root, "weights": weights, "local": root / "local"}
 
 

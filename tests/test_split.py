@@ -138,3 +138,35 @@ def test_an_erased_photo_carries_no_metadata_of_the_original(tmp_path: Path) -> 
     assert cli.main(["erase-image", str(tmp_path / "street.jpg"), "--box", "4,4,10,10",
                      "--out", str(tmp_path / "out.jpg"), "--method", "telea_box"]) == 0
     assert not Image.open(tmp_path / "out.jpg").getexif()
+
+
+def test_the_colour_profile_of_an_rgb_photo_is_found(tmp_path: Path) -> None:
+    from builders import rgb_icc_profile
+
+    rgb = np.repeat(_scene()[:, :, None], 3, axis=2)
+    profile = rgb_icc_profile()
+    Image.fromarray(rgb).save(tmp_path / "phone.jpg", icc_profile=profile)
+    assert split.rgb_profile(tmp_path / "phone.jpg") == profile
+    with open(tmp_path / "phone.jpg", "rb") as fh:  # a file object is left where it was
+        assert split.rgb_profile(fh) == profile and fh.tell() == 0
+    grey = profile[:16] + b"GRAY" + profile[20:]  # describes other pixels than those read
+    Image.fromarray(rgb).save(tmp_path / "grey.jpg", icc_profile=grey)
+    Image.fromarray(rgb).save(tmp_path / "plain.png")
+    (tmp_path / "text.png").write_text("not an image")
+    for name in ("grey.jpg", "plain.png", "text.png", "missing.png"):
+        assert split.rgb_profile(tmp_path / name) is None, name
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_an_erased_photo_keeps_its_colour_profile(tmp_path: Path, suffix: str) -> None:
+    """A phone's photo is in its own colour space (Display P3): written without its profile,
+    every colour of it would be shown shifted."""
+    from builders import rgb_icc_profile
+    from svhn_erase import cli
+
+    profile = rgb_icc_profile()
+    Image.fromarray(np.repeat(_scene()[:, :, None], 3, axis=2)).save(
+        tmp_path / f"phone{suffix}", icc_profile=profile)
+    assert cli.main(["erase-image", str(tmp_path / f"phone{suffix}"), "--box", "4,4,10,10",
+                     "--out", str(tmp_path / f"out{suffix}"), "--method", "telea_box"]) == 0
+    assert Image.open(tmp_path / f"out{suffix}").info.get("icc_profile") == profile

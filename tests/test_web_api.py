@@ -22,6 +22,7 @@ with warnings.catch_warnings():  # starlette's notice that httpx2 will replace h
     warnings.filterwarnings("ignore", message=".*httpx2")
     from fastapi.testclient import TestClient  # noqa: E402
 
+from builders import rgb_icc_profile  # noqa: E402
 from svhn_erase.apps.web import WebSettings, create_app  # noqa: E402
 from svhn_erase.boxes import union_mask  # noqa: E402
 from svhn_erase.removal.methods import method_names  # noqa: E402
@@ -97,6 +98,22 @@ def test_a_photo_stored_sideways_is_erased_upright(client) -> None:
     mask = _decode(r.content) > 0
     assert mask.shape == image.shape[:2]
     assert mask.any() and not mask[~union_mask(np.array(boxes), image.shape)].any()
+
+def test_an_erased_upload_keeps_its_colour_profile(client) -> None:
+    """A phone's photo (Display P3) comes back with its profile: without it a browser would
+    show every colour of it shifted. The mask, no photo, gets none."""
+    image, boxes = photo(seed=3)
+    profile = rgb_icc_profile()
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", icc_profile=profile)
+    for output in ("png", "json", "mask"):
+        r = _erase(client, buf.getvalue(), boxes, name="phone.jpg", output=output)
+        assert r.status_code == 200, r.text
+        data = r.content if output != "json" else base64.b64decode(
+            r.json()["image"].split(",", 1)[1])
+        got = Image.open(io.BytesIO(data)).info.get("icc_profile")
+        assert got == (None if output == "mask" else profile), output
+
 
 def test_methods_and_examples(client) -> None:
     methods = client.get("/api/methods").json()
@@ -209,7 +226,9 @@ def test_batch_of_files_and_a_zip(client, workdir: Path) -> None:
         z.writestr("street/b.png", png(image))
         z.writestr("street/broken.png", b"not a png")
         z.writestr("boxes.json", json.dumps({"b.png": boxes, "broken.png": boxes}))
-    files = [("files", ("a.png", png(image), "image/png")),
+    with_profile = io.BytesIO()
+    Image.fromarray(image).save(with_profile, format="PNG", icc_profile=rgb_icc_profile())
+    files = [("files", ("a.png", with_profile.getvalue(), "image/png")),
              ("files", ("photos.zip", archive.getvalue(), "application/zip"))]
     r = client.post("/api/batch", files=files,
                     data={"boxes": json.dumps({"a.png": boxes}), "method": "telea_box"})
@@ -221,6 +240,9 @@ def test_batch_of_files_and_a_zip(client, workdir: Path) -> None:
     assert sorted(result.namelist()) == ["a.png", "b.png", "masks/a.png", "masks/b.png",
                                          "report.json"]
     assert _decode(result.read("b.png")).shape == image.shape
+    profiles = {name: Image.open(io.BytesIO(result.read(name))).info.get("icc_profile")
+                for name in ("a.png", "b.png")}
+    assert profiles == {"a.png": rgb_icc_profile(), "b.png": None}
     assert [p.name for p in (workdir / "jobs").iterdir()] == [f"{job['id']}.zip"]
     r = client.post("/api/batch", files=[("files", ("x.zip", b"PK\x03\x04junk", "a/zip"))])
     assert r.status_code == 422 and "zip" in r.json()["detail"]

@@ -130,16 +130,20 @@ def write_json(target: str | os.PathLike[str], obj: Any) -> None:
 LOSSY_QUALITY = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"quality": 95}}
 
 
-def write_image(target: str | os.PathLike[str], image: np.ndarray) -> None:
+def write_image(target: str | os.PathLike[str], image: np.ndarray,
+                icc_profile: bytes | None = None) -> None:
     """Write an RGB (H, W, 3) or gray (H, W) uint8 array as an image, atomically; JPEG and
     WebP at quality 95 (``LOSSY_QUALITY``; Pillow's default, 75, would blur the whole photo
-    around a few erased boxes)."""
+    around a few erased boxes). ``icc_profile``, the colour profile of the photo the pixels
+    came from (``split.rgb_profile``), is embedded where the format holds one."""
     from PIL import Image
 
     fmt = image_format(target)
+    options = dict(LOSSY_QUALITY.get(fmt, {}))
+    if icc_profile is not None and image.ndim == 3:
+        options["icc_profile"] = icc_profile
     with atomic_path(target) as tmp:
-        Image.fromarray(np.ascontiguousarray(image)).save(tmp, format=fmt,
-                                                          **LOSSY_QUALITY.get(fmt, {}))
+        Image.fromarray(np.ascontiguousarray(image)).save(tmp, format=fmt, **options)
 
 
 def image_format(target: str | os.PathLike[str]) -> str:

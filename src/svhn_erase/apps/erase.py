@@ -31,7 +31,14 @@ from tqdm import tqdm
 
 from svhn_erase import atomic_io
 from svhn_erase.boxes import Box, clip_boxes
-from svhn_erase.data.split import Parent, index_skipped, iter_parents, load_table, read_rgb
+from svhn_erase.data.split import (
+    Parent,
+    index_skipped,
+    iter_parents,
+    load_table,
+    read_rgb,
+    rgb_profile,
+)
 from svhn_erase.data.split import split_dir as find_split
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import default_device
@@ -174,11 +181,11 @@ def erase_batch(method: RemovalMethod, model: ConvNet | None, batch: Sequence[Pa
     results = erase_scenes(method, scenes, model)
     seconds = time.perf_counter() - start
     for parent, result in zip(batch, results, strict=True):
-        for target, pixels in ((out / parent.file, result.image),
-                               (mask_path(out, parent.file),
-                                result.replaced.astype(np.uint8) * 255)):
+        for target, pixels, profile in ((out / parent.file, result.image, parent.profile),
+                                        (mask_path(out, parent.file),
+                                         result.replaced.astype(np.uint8) * 255, None)):
             if not (keep_existing and target.exists()):
-                atomic_io.write_image(target, pixels)
+                atomic_io.write_image(target, pixels, icc_profile=profile)
     return [_inside(p) for p in batch], seconds
 
 
@@ -295,5 +302,5 @@ def erase_image_file(image: str | os.PathLike[str], boxes: list[np.ndarray],
                                  f"{w}x{h} image")
     model, _ = load_model(remover, weights)
     result = erase_scenes(remover, [Scene(rgb, np.stack(boxes))], model)[0]
-    atomic_io.write_image(out, result.image)
+    atomic_io.write_image(out, result.image, icc_profile=rgb_profile(image))
     return result

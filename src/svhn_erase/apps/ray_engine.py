@@ -42,7 +42,7 @@ import torch
 from svhn_erase import atomic_io
 from svhn_erase.apps import erase
 from svhn_erase.apps.ray_pool import fetch, pool_size, ray_session, run_pool, ship
-from svhn_erase.data.split import Parent, index_skipped, load_table, read_rgb
+from svhn_erase.data.split import Parent, index_skipped, load_table, read_rgb, rgb_profile
 from svhn_erase.data.split import split_dir as find_split
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import default_device
@@ -84,6 +84,11 @@ def decode(path: str, data: bytes) -> np.ndarray:
         raise SvhnEraseError(f"{path}: image does not decode ({type(exc).__name__})") from exc
 
 
+def profile_of(path: str, data: bytes) -> bytes | None:
+    """``rgb_profile`` of an image's bytes, as the local engine reads it from ``path``."""
+    return rgb_profile(_NamedBytes(data, path))
+
+
 class EraseWorker:
     """One worker of the actor pool: the method and the classifier, loaded once, and the
     ``BoxIndex`` (from the object store); called on batches of ``{"path", "bytes"}`` rows."""
@@ -122,7 +127,7 @@ class EraseWorker:
             except SvhnEraseError as exc:
                 rows[file] = (0, 0.0, str(exc))
                 continue
-            parents.append(Parent(file, image, boxes, labels))
+            parents.append(Parent(file, image, boxes, labels, profile_of(str(path), bytes(data))))
         for group in erase.batches(parents):
             digits, seconds = erase.erase_batch(self.method, self.model, group, self.out,
                                                 keep_existing=True)

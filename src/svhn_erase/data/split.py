@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,7 @@ class Parent:
     image: np.ndarray  # (H, W, 3) uint8 RGB
     boxes: np.ndarray  # (k, 4) int: left, top, width, height
     labels: np.ndarray  # (k,) int, 0..9
+    profile: bytes | None = None  # the photo's RGB colour profile, for its outputs (rgb_profile)
 
 
 def split_dir(root: str | os.PathLike[str], name: str) -> Path:
@@ -121,6 +123,27 @@ def read_rgb(path: str | os.PathLike[str], limit: int | None = None) -> np.ndarr
             raise SvhnEraseError(f"{path}: image does not decode ({_reason(exc)})") from exc
 
 
+def rgb_profile(source: str | os.PathLike[str] | IO[bytes]) -> bytes | None:
+    """The ICC colour profile embedded in the image at ``source`` (a path or a binary file)
+    when it describes RGB pixels, else None; never raises.
+
+    Phones write photos in wider spaces than sRGB (Display P3); the pixels read are in that
+    space, and an output written without its profile is shown as sRGB, every colour of the
+    photo shifted. Outputs carry it on (``atomic_io.write_image(..., icc_profile=)``). A
+    grey or CMYK profile does not fit the RGB pixels read, and is left out."""
+    try:
+        with Image.open(source) as im:
+            profile = im.info.get("icc_profile")
+    except Exception:  # an unreadable photo has no profile to carry; reading it reports it
+        return None
+    finally:
+        if hasattr(source, "seek"):
+            source.seek(0)
+    if isinstance(profile, bytes) and profile[16:20] == b"RGB ":
+        return profile
+    return None
+
+
 class UnsupportedPixels(ValueError):
     """Pixels with no fixed range to read as 8 bits (floating point)."""
 
@@ -185,7 +208,8 @@ def iter_parents(path: Path, table: pd.DataFrame | None = None, limit: int | Non
         rows = rows_of[file]
         image = read_or_skip(path / file, skipped)
         if image is not None:
-            yield Parent(file, image, all_boxes[rows], all_labels[rows])
+            yield Parent(file, image, all_boxes[rows], all_labels[rows],
+                         rgb_profile(path / file))
 
 
 def read_or_skip(path: Path, skipped: list[str] | None = None) -> np.ndarray | None:

@@ -104,7 +104,7 @@ class Jobs:
         boxes = self._boxes(photo, image, box_map)
         result, seconds = self.service.erase(image, boxes, method)
         name = output_name(photo.name, taken)
-        archive.writestr(name, png_bytes(result.image))
+        archive.writestr(name, png_bytes(result.image, photo.profile()))
         archive.writestr(f"masks/{name}", png_bytes(result.mask.astype(np.uint8) * 255))
         return {"file": photo.name, "output": name, "method": method,
                 "boxes": np.asarray(boxes).round(2).tolist(), "seconds": round(seconds, 4)}

@@ -131,10 +131,10 @@ async def erase(request: Request) -> Response:
                              "method": method, "seconds": round(seconds, 4),
                              "boxes": boxes.tolist(), "preds": preds,
                              "mask_pixels": int(result.mask.sum()),
-                             "image": _data_url(png_bytes(result.image)),
+                             "image": _data_url(png_bytes(result.image, upload.profile())),
                              "mask": _data_url(png_bytes(mask))}, headers=headers)
     stem = PurePosixPath(upload.name).stem or "image"
-    png = png_bytes(result.image if output == "png" else mask)
+    png = png_bytes(result.image, upload.profile()) if output == "png" else png_bytes(mask)
     suffix = "erased" if output == "png" else "mask"
     headers["Content-Disposition"] = f'attachment; filename="{stem}-{suffix}.png"'
     return Response(png, media_type="image/png", headers=headers)

@@ -32,10 +32,12 @@ log = logging.getLogger(__name__)
 EXAMPLE_STYLE = "heldout"  # fonts and backgrounds the packaged classifier never saw
 
 
-def png_bytes(image: np.ndarray) -> bytes:
-    """An RGB or gray uint8 array as PNG bytes."""
+def png_bytes(image: np.ndarray, icc_profile: bytes | None = None) -> bytes:
+    """An RGB or gray uint8 array as PNG bytes, with the colour profile of the photo it came
+    from if given (``split.rgb_profile``)."""
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(buf, format="PNG")
+    options = {"icc_profile": icc_profile} if icc_profile is not None else {}
+    Image.fromarray(np.ascontiguousarray(image)).save(buf, format="PNG", **options)
     return buf.getvalue()
 
 

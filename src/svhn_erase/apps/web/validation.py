@@ -22,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from svhn_erase.apps.erase import parse_box
 from svhn_erase.apps.web.settings import WebSettings
 from svhn_erase.boxes import Box
-from svhn_erase.data.split import UnsupportedPixels, upright_rgb
+from svhn_erase.data.split import UnsupportedPixels, rgb_profile, upright_rgb
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.removal.methods import method_names
 
@@ -43,6 +43,10 @@ class Upload:
 
     name: str
     data: bytes
+
+    def profile(self) -> bytes | None:
+        """The photo's RGB colour profile, for its outputs (``split.rgb_profile``)."""
+        return rgb_profile(io.BytesIO(self.data))
 
 
 def _megabytes(n: int) -> str:
