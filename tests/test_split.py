@@ -170,3 +170,36 @@ def test_an_erased_photo_keeps_its_colour_profile(tmp_path: Path, suffix: str) -
     assert cli.main(["erase-image", str(tmp_path / f"phone{suffix}"), "--box", "4,4,10,10",
                      "--out", str(tmp_path / f"out{suffix}"), "--method", "telea_box"]) == 0
     assert Image.open(tmp_path / f"out{suffix}").info.get("icc_profile") == profile
+
+
+def test_a_phones_heic_photo_is_read_and_erased_into_heic(tmp_path: Path) -> None:
+    pytest.importorskip("pillow_heif", reason="the heif extra is not installed")
+    from builders import rgb_icc_profile
+    from svhn_erase import cli
+    from svhn_erase.data.digitstruct import image_size
+
+    rgb = np.repeat(_scene()[:, :, None], 3, axis=2)
+    Image.fromarray(rgb).save(tmp_path / "phone.heic", quality=100,
+                              icc_profile=rgb_icc_profile())
+    image = split.read_rgb(tmp_path / "phone.heic")
+    assert image.shape == rgb.shape and np.abs(image.astype(int) - rgb).mean() < 3
+    assert image_size(tmp_path / "phone.heic") == (rgb.shape[1], rgb.shape[0])
+    assert cli.main(["erase-image", str(tmp_path / "phone.heic"), "--box", "4,4,10,10",
+                     "--out", str(tmp_path / "out.heic"), "--method", "telea_box"]) == 0
+    with Image.open(tmp_path / "out.heic") as out:
+        assert out.format == "HEIF" and out.size == (rgb.shape[1], rgb.shape[0])
+        assert out.info["icc_profile"] == rgb_icc_profile()
+
+
+def test_without_the_heif_extra_a_heic_photo_says_how_to_read_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from svhn_erase import image_formats
+
+    (tmp_path / "phone.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic not decodable")
+    monkeypatch.setattr(image_formats, "HEIF_READY", False)
+    with pytest.raises(SvhnEraseError, match=r"phone\.HEIC: .*pip install \"svhn-erase\[heif\]\""):
+        split.read_rgb(tmp_path / "phone.HEIC")
+    monkeypatch.setattr(image_formats, "HEIF_READY", True)  # installed: a damaged file, no hint
+    with pytest.raises(SvhnEraseError, match="phone.HEIC: image does not decode") as err:
+        split.read_rgb(tmp_path / "phone.HEIC")
+    assert "pip install" not in str(err.value)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from svhn_erase import image_formats  # noqa: F401  (registers HEIF with Pillow)
 from svhn_erase.errors import SvhnEraseError
 
 _UMASK = os.umask(0)
@@ -127,7 +128,8 @@ def write_json(target: str | os.PathLike[str], obj: Any) -> None:
     write_text(target, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-LOSSY_QUALITY = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"quality": 95}}
+LOSSY_QUALITY = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"quality": 95},
+                 "HEIF": {"quality": 95}, "AVIF": {"quality": 95}}
 
 
 def write_image(target: str | os.PathLike[str], image: np.ndarray,

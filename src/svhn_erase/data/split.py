@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps
 
+from svhn_erase import image_formats
 from svhn_erase.errors import SvhnEraseError
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,8 @@ def open_image(path: str | os.PathLike[str], limit: int | None = None) -> Iterat
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise SvhnEraseError(_too_big(path, limit, exc)) from exc
     except Exception as exc:  # Pillow raises many types for a damaged file
-        raise SvhnEraseError(f"{path}: image does not decode ({_reason(exc)})") from exc
+        raise SvhnEraseError(f"{path}: image does not decode ({_reason(exc)})"
+                             f"{image_formats.missing_reader_hint(path)}") from exc
     with im:
         width, height = im.size
         if width * height > limit:

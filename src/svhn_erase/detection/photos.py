@@ -23,9 +23,11 @@ from svhn_erase.data.digitstruct.layout import INDEX_COLUMNS
 from svhn_erase.data.split import read_or_skip
 from svhn_erase.detection.detect import Detection, Detector
 from svhn_erase.errors import SvhnEraseError
+from svhn_erase.image_formats import HEIF_SUFFIXES
 
 COLUMNS = [*INDEX_COLUMNS, "score", "number"]
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".avif",
+                  *HEIF_SUFFIXES}
 BATCH = 32
 
 

@@ -19,6 +19,7 @@ from pathlib import PurePosixPath
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from svhn_erase import image_formats
 from svhn_erase.apps.erase import parse_box
 from svhn_erase.apps.web.settings import WebSettings
 from svhn_erase.boxes import Box
@@ -72,7 +73,8 @@ def decode_image(upload: Upload, settings: WebSettings) -> np.ndarray:
             im = Image.open(io.BytesIO(upload.data))
     except UnidentifiedImageError:
         raise RequestError(415, f"{upload.name}: not an image (Pillow does not recognise "
-                           "the format); upload a PNG, JPEG, ...") from None
+                           "the format); upload a PNG, JPEG, ..."
+                           f"{image_formats.missing_reader_hint(upload.name)}") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise RequestError(413, f"{upload.name}: image is over the limit of "
                            f"{settings.max_pixels / 1e6:g} megapixels") from None

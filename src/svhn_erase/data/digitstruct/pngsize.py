@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import struct
 
+from svhn_erase import image_formats
 from svhn_erase.errors import SvhnEraseError
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -40,7 +41,7 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
         raise SvhnEraseError(f"{path}: image is too large to decode ({exc})") from exc
     except Exception as exc:  # Pillow raises many types for a damaged header
         raise SvhnEraseError(f"{path}: image does not decode ({type(exc).__name__}: "
-                             f"{exc})") from exc
+                             f"{exc}){image_formats.missing_reader_hint(path)}") from exc
     if not (width and height):  # Pillow's stub formats (HDF5, FITS, ...) say 0 x 0
         raise SvhnEraseError(f"{path}: image does not decode (an empty {width}x{height} image)")
     return width, height
