@@ -106,18 +106,20 @@ def test_sixteen_bit_grey_reads_as_its_eight_bit_values(tmp_path: Path) -> None:
     np.testing.assert_array_equal(image[:, :, 1], grey)  # not clipped to white
 
 
-def test_a_photo_stored_sideways_reads_upright(tmp_path: Path) -> None:
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_a_photo_stored_sideways_reads_upright(tmp_path: Path, suffix: str) -> None:
+    """Read and sized upright (the index sizes PNGs from their chunks, not through Pillow)."""
     from svhn_erase.data.digitstruct import image_size
 
     rgb = np.repeat(_scene()[:, :, None], 3, axis=2)
     exif = Image.Exif()
     exif[0x0112] = 6  # "turn 90 degrees clockwise to show", as phones write it
     Image.fromarray(rgb).transpose(Image.Transpose.ROTATE_90).save(
-        tmp_path / "phone.jpg", exif=exif, quality=100)
-    image = split.read_rgb(tmp_path / "phone.jpg")
+        tmp_path / f"phone{suffix}", exif=exif, quality=100)
+    image = split.read_rgb(tmp_path / f"phone{suffix}")
     assert image.shape == rgb.shape
     assert np.abs(image.astype(int) - rgb).mean() < 3  # JPEG's rounding only
-    assert image_size(tmp_path / "phone.jpg") == (rgb.shape[1], rgb.shape[0])
+    assert image_size(tmp_path / f"phone{suffix}") == (rgb.shape[1], rgb.shape[0])
 
 
 def test_floating_point_pixels_are_refused_naming_the_file(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+from typing import BinaryIO
 
 from svhn_erase import image_formats
 from svhn_erase.errors import SvhnEraseError
@@ -15,21 +16,24 @@ _SIDEWAYS = (5, 6, 7, 8)  # orientations turned a quarter
 
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     """``(width, height)`` of an image from its header only (PNG read directly, other formats
-    through Pillow's lazy open, upright as their EXIF orientation says, as ``read_rgb`` reads
-    them; a PNG's rare eXIf orientation is not looked for); ``SvhnEraseError`` naming the
-    file if it is missing or not an image."""
+    through Pillow's lazy open), upright as its EXIF orientation says, as ``read_rgb`` reads
+    it (a PNG's orientation is looked for before its pixels, where writers put it);
+    ``SvhnEraseError`` naming the file if it is missing or not an image."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(24)
+            if len(head) == 24 and head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
+                width, height = struct.unpack(">II", head[16:24])
+                if not (width and height):
+                    raise SvhnEraseError(f"{path}: PNG header gives an empty {width}x{height} "
+                                         "image")
+                fh.seek(9, os.SEEK_CUR)  # the rest of IHDR (5 bytes) and its checksum
+                sideways = _png_orientation(fh) in _SIDEWAYS
+                return (height, width) if sideways else (width, height)
     except FileNotFoundError as exc:
         raise SvhnEraseError(f"{path}: image file not found") from exc
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
         raise SvhnEraseError(f"{path}: image does not read ({exc})") from exc
-    if len(head) == 24 and head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
-        width, height = struct.unpack(">II", head[16:24])
-        if width and height:
-            return width, height
-        raise SvhnEraseError(f"{path}: PNG header gives an empty {width}x{height} image")
     from PIL import Image
 
     try:
@@ -45,3 +49,26 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     if not (width and height):  # Pillow's stub formats (HDF5, FITS, ...) say 0 x 0
         raise SvhnEraseError(f"{path}: image does not decode (an empty {width}x{height} image)")
     return width, height
+
+
+def _png_orientation(fh: BinaryIO) -> int:
+    """The EXIF orientation of a PNG's ``eXIf`` chunk, read from just after ``IHDR`` up to the
+    first ``IDAT``; 1 (upright) when there is none or it is unreadable."""
+    while True:
+        header = fh.read(8)
+        if len(header) < 8:
+            return 1
+        length, kind = struct.unpack(">I", header[:4])[0], header[4:]
+        if kind in (b"IDAT", b"IEND"):
+            return 1
+        if kind != b"eXIf":
+            fh.seek(length + 4, os.SEEK_CUR)  # the chunk and its checksum
+            continue
+        from PIL import Image
+
+        exif = Image.Exif()
+        try:
+            exif.load(fh.read(length))
+        except Exception:  # a damaged eXIf chunk: read_rgb decides
+            return 1
+        return int(exif.get(_ORIENTATION, 1))
