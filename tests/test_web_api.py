@@ -115,6 +115,22 @@ def test_an_erased_upload_keeps_its_colour_profile(client) -> None:
         assert got == (None if output == "mask" else profile), output
 
 
+def test_preview_gives_the_photo_as_the_server_reads_it(client) -> None:
+    """For photos the browser cannot show (HEIC): upright 8-bit PNG, or the reason."""
+    image, _ = photo(seed=4)
+    r = client.post("/api/preview", files={"image": ("wall.png", png(image), "image/png")})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    np.testing.assert_array_equal(_decode(r.content), image)
+    r = client.post("/api/preview", files={"image": ("notes.png", b"no image", "image/png")})
+    assert r.status_code == 415 and "notes.png: not an image" in r.json()["detail"]
+    pytest.importorskip("pillow_heif", reason="the heif extra is not installed")
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="HEIF", quality=100)
+    r = client.post("/api/preview", files={"image": ("phone.heic", buf.getvalue(), "image/heic")})
+    assert r.status_code == 200, r.text
+    assert np.abs(_decode(r.content).astype(int) - image).mean() < 3
+
+
 def test_methods_and_examples(client) -> None:
     methods = client.get("/api/methods").json()
     assert [m["name"] for m in methods] == method_names(with_truth=False)

@@ -195,3 +195,22 @@ def test_upload_draw_erase_compare_download(browser, tmp_path: Path) -> None:
         d.find_element(By.ID, "file").send_keys(str(junk))
         _wait_for(d, lambda d: "not an image" in d.find_element(By.ID, "message").text,
                   "the reason on the page")
+
+
+def test_a_photo_the_browser_cannot_show_is_shown_as_the_server_reads_it(
+        browser, tmp_path: Path) -> None:
+    """A phone's HEIC photo, which Chromium does not decode, opens on the canvas."""
+    pytest.importorskip("pillow_heif", reason="the heif extra is not installed")
+    sample = render_sample(17, 3, style="heldout")  # 186 x 53 pixels
+    photo = tmp_path / "phone.heic"
+    Image.fromarray(sample.image).save(photo, quality=100)
+    app = create_app(WebSettings(workdir=tmp_path / "work", examples=1))
+    with live_server(app) as url:
+        d = browser
+        d.get(url)
+        _wait_for(d, lambda d: len(Select(d.find_element(By.ID, "method")).options) > 3,
+                  "the method list")
+        d.find_element(By.ID, "file").send_keys(str(photo))
+        _wait_for(d, lambda d: "phone.heic: 186x53" in _caption(d), "the photo on the canvas")
+        shown = np.array(_pixel(d, 93, 26)[:3])
+        assert np.abs(shown - sample.image[26, 93]).max() <= 12  # HEIC's rounding only

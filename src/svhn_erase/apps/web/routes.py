@@ -11,6 +11,8 @@ thread (``Service``, ``Jobs``) and answer. A refused request is a ``RequestError
     POST /api/erase           image + boxes + method -> PNG (output=png), the digit mask
                               found (output=mask) or both as JSON data URLs (output=json)
     POST /api/detect          image -> the digit boxes the detector finds (503 without one)
+    POST /api/preview         image -> the photo as the server reads it, as PNG (for photos
+                              the browser cannot show, such as HEIC)
     POST /api/batch           files (photos or zips) [+ boxes map] + method -> a batch job
     GET  /api/jobs/ID         a batch's progress;  GET /api/jobs/ID/zip  its result
 """
@@ -138,6 +140,14 @@ async def erase(request: Request) -> Response:
     suffix = "erased" if output == "png" else "mask"
     headers["Content-Disposition"] = f'attachment; filename="{stem}-{suffix}.png"'
     return Response(png, media_type="image/png", headers=headers)
+
+
+@router.post("/preview")
+async def preview(request: Request) -> Response:
+    service = _service(request)
+    upload = (await _uploads(await _form(request), "image"))[0]
+    image = await run_in_threadpool(decode_image, upload, service.settings)
+    return Response(png_bytes(image, upload.profile()), media_type="image/png")
 
 
 @router.post("/detect")

@@ -41,13 +41,13 @@ function loadImage(url) {
   });
 }
 
-async function serverReason(file) {
-  // The browser cannot show the file: ask the server what is wrong with it.
+async function serverPreview(file) {
+  // The browser cannot show the file (HEIC in most browsers): show it as the server reads
+  // it; the server's refusal says what is wrong with it.
   const form = new FormData();
   form.append("image", file, file.name);
-  form.append("method", "untouched");
-  try { await api("/api/erase", { method: "POST", body: form }); } catch (e) { return e.message; }
-  return `${file.name}: the browser cannot show this image format; convert it to PNG or JPEG`;
+  const response = await api("/api/preview", { method: "POST", body: form });
+  return loadImage(URL.createObjectURL(await response.blob()));
 }
 
 async function openPhoto(file, boxes = []) {
@@ -61,8 +61,12 @@ async function openPhoto(file, boxes = []) {
   try {
     img = await loadImage(URL.createObjectURL(file));
   } catch (e) {
-    say(await serverReason(file), "error");
-    return false;
+    try {
+      img = await serverPreview(file);
+    } catch (refused) {
+      say(refused.message, "error");
+      return false;
+    }
   }
   if (limits && img.naturalWidth * img.naturalHeight > limits.max_pixels) {
     say(`${file.name}: image is ${img.naturalWidth}x${img.naturalHeight}, over the limit of ` +
@@ -102,6 +106,10 @@ async function onFiles(files) {
   state.queue.forEach((item, i) => {
     const thumb = document.createElement("img");
     thumb.src = URL.createObjectURL(item.file);
+    thumb.onerror = async () => {  // as the photo itself: the server's reading
+      thumb.onerror = null;
+      try { thumb.src = (await serverPreview(item.file)).src; } catch (e) { /* said on open */ }
+    };
     thumb.title = item.file.name;
     thumb.alt = item.file.name;
     thumb.onclick = () => openQueued(i);
