@@ -29,6 +29,7 @@ import numpy as np
 from svhn_erase import atomic_io
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.weights import CHECKPOINTS_DIR, resolve_weights, weights_digest
+from svhn_erase.paths import make_folder
 
 
 @dataclass(frozen=True)
@@ -212,8 +213,7 @@ def run_demo(out: str | os.PathLike[str] = "svhn-erase-demo", fast: bool = False
     from svhn_erase.apps.erase import erase_split
 
     profile = PROFILES["fast" if fast else "default"]
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(out)
     state, data = out / "demo-state.json", out / "data"
     started = time.perf_counter()
     print(f"[demo] profile {'fast' if fast else 'default'}: {asdict(profile)}; output in {out}")

@@ -36,6 +36,7 @@ def _run_serve(args: argparse.Namespace) -> None:
     import os
 
     from svhn_erase.errors import SvhnEraseError
+    from svhn_erase.paths import make_folder
 
     try:
         import uvicorn
@@ -48,9 +49,7 @@ def _run_serve(args: argparse.Namespace) -> None:
         if path is not None and not path.exists():
             raise SvhnEraseError(f"{path}: not found ({option})")
     if args.workdir is not None:
-        if args.workdir.exists() and not args.workdir.is_dir():
-            raise SvhnEraseError(f"{args.workdir}: is a file; --workdir must be a folder")
-        args.workdir.mkdir(parents=True, exist_ok=True)
+        make_folder(args.workdir)  # a file in the way or no write permission: refused here
         # matplotlib (the example generator's fonts) keeps its cache in the working folder
         os.environ.setdefault("MPLCONFIGDIR", str(args.workdir.resolve() / "matplotlib"))
     settings = WebSettings(workdir=args.workdir, weights=args.weights, detector=args.detector,

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from svhn_erase.cli.common import WEIGHTS_HELP, positive
+from svhn_erase.paths import make_folder
 
 
 def _add_train_student(sub: argparse._SubParsersAction) -> None:
@@ -78,7 +79,7 @@ def _run_train_student(args: argparse.Namespace) -> None:
     from svhn_erase.removal.student.train import TrainConfig, run_training
 
     torch.set_num_threads(1)  # one thread: the same weights from the same seed everywhere
-    args.out.mkdir(parents=True, exist_ok=True)
+    make_folder(args.out)
     spec = StudentSpec(size=args.size, margin=args.margin, width=args.width)
     config = TrainConfig(seed=args.seed, epochs=args.epochs, rounds=args.rounds,
                          stretch=args.stretch, shear=args.shear, seeds=args.seeds,

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
 from svhn_erase.errors import SvhnEraseError
+from svhn_erase.paths import make_folder
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ def fetch(url: str, dest: str | os.PathLike[str], md5: str | None = None, retrie
         if md5 is not None and _md5(dest) != md5.lower():
             raise SvhnEraseError(f"{dest}: exists but its MD5 is not {md5}; remove it and rerun")
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(dest.parent)
     part = dest.with_name(dest.name + ".part")
     for attempt in range(retries + 1):
         try:
@@ -171,7 +172,7 @@ def unpack(archive: str | os.PathLike[str], root: str | os.PathLike[str]) -> lis
     the archive is unpacked into a temporary folder in ``root`` and each top-level entry is
     renamed into place, so an interrupted unpack leaves no partial split behind."""
     archive, root = Path(archive), Path(root)
-    root.mkdir(parents=True, exist_ok=True)
+    make_folder(root)
     try:
         with tarfile.open(archive, "r:*") as tar:
             members = tar.getmembers()

@@ -41,6 +41,7 @@ from svhn_erase.evaluation.scoring import Sample, Scores
 from svhn_erase.evaluation.selection import chunks, image_counts, select_files, select_methods
 from svhn_erase.evaluation.thumbnails import thumbnails
 from svhn_erase.model.nets import ConvNet
+from svhn_erase.paths import make_folder
 
 # importing the package registers every method (svhn_erase/removal/methods/__init__.py)
 from svhn_erase.removal.methods.base import Erased, RemovalMethod, Scene, create
@@ -215,7 +216,7 @@ def rounded(value):
 def _write_outputs(out: Path, summary: dict[str, dict], settings: dict, scores: Scores,
                    thumbs: dict[str, dict[str, bytes]],
                    by_kind: dict[str, dict] | None = None) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     document = {"methods": rounded(summary), "by_kind": rounded(by_kind or {}),
                 "settings": rounded(settings)}
     atomic_io.write_json(out / "summary.json", document)
@@ -263,6 +264,7 @@ def run_bench(data_root: str | os.PathLike[str], split: str, weights: str | os.P
     skipped = [str(p) for p in table.attrs.get("index_report", {}).get("problems", [])]
     listed = select_files(list(dict.fromkeys(table["file"])), files)[:limit]
     table = table[table["file"].isin(set(listed))]
+    make_folder(out)  # a folder that cannot take the outputs: refused before the work
     created = [create(name, (method_configs or {}).get(name)) for name in names]
     counts = image_counts(created, len(listed), seed_limit)
     run = {"data": str(Path(data_root).resolve()), "split": split, "split_path": str(path),

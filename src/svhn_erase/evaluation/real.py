@@ -51,6 +51,7 @@ from svhn_erase.evaluation.selection import chunks
 from svhn_erase.evaluation.thumbnails import real_thumbnails
 from svhn_erase.model.inference import model_device
 from svhn_erase.model.nets import ConvNet
+from svhn_erase.paths import make_folder
 from svhn_erase.removal.methods.base import Erased, RemovalMethod, Scene
 
 log = logging.getLogger(__name__)
@@ -333,7 +334,7 @@ def run_real(path: Path, table: pd.DataFrame, files: list[str],
 
 def _write(out: Path, summary: dict, floor: dict, settings: dict, scores: RealScores,
            picks: dict, thumbs: dict, by_kind: dict) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     document = {"methods": bench.rounded(summary), "floor": bench.rounded(floor),
                 "by_kind": bench.rounded(by_kind), "settings": bench.rounded(settings)}
     atomic_io.write_json(out / "summary.json", document)

@@ -24,6 +24,7 @@ from svhn_erase.data.synth.difficulty import DEFAULT_DIFFICULTY, difficulty_of
 from svhn_erase.data.synth.render import RECIPE_VERSION, render_sample
 from svhn_erase.data.synth.sources import style_sources
 from svhn_erase.errors import SvhnEraseError
+from svhn_erase.paths import make_folder
 
 GENERATOR = "svhn_erase.synth"  # summary.json's "generator": marks a folder as generated
 _GENERATED_NAME = re.compile(r"^(\d+)(\.png|_clean\.png|_mask\.png)$")
@@ -74,7 +75,7 @@ def _prepare_folder(folder: Path, count: int) -> None:
             match = _GENERATED_NAME.match(path.name)
             if match and int(match.group(1)) > count:
                 path.unlink()
-    (folder / "groundtruth").mkdir(parents=True, exist_ok=True)
+    make_folder(folder / "groundtruth")
 
 
 def _render_all(jobs: list[_Job], workers: int, desc: str,

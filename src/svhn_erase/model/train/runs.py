@@ -21,6 +21,7 @@ from svhn_erase import __version__, atomic_io
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.train.config import TrainConfig
 from svhn_erase.model.train.loop import TrainState
+from svhn_erase.paths import make_folder
 
 CHECKPOINT = "checkpoint.pt"
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_acc", "seconds")
@@ -36,6 +37,7 @@ class SavedRun(NamedTuple):
 
 
 def _new_run_dir(runs: Path, run_id: str) -> Path:
+    make_folder(runs)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     for n in range(1000):
         path = runs / f"{run_id}{stamp}{'' if n == 0 else f'-{n}'}"
