@@ -44,3 +44,15 @@ def test_user_error_is_one_line_exit_2(tmp_path, capsys: pytest.CaptureFixture[s
     assert code == 2
     err = capsys.readouterr().err
     assert "nope" in err and "Traceback" not in err
+
+
+def test_detect_help_quotes_the_packaged_detector(capsys: pytest.CaptureFixture[str]) -> None:
+    """The other numbers' score --help quotes is the packaged detector's own (it said 0.6
+    after a recalibration had made it 0.5)."""
+    from svhn_erase.detection import load_detector
+
+    with pytest.raises(SystemExit):
+        cli.main(["detect", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    other = load_detector().settings.other_min_score
+    assert f"other_min_score, {other:g} for the packaged detector" in text

@@ -54,7 +54,7 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--every-number", action="store_true",
                    help="keep the digits of every number found at --min-score (default: "
                    "digits outside the photo's main number, the one of highest summed score, "
-                   "also need the weights' other_min_score, 0.6 for the packaged detector; "
+                   "also need the weights' other_min_score, 0.5 for the packaged detector; "
                    "SVHN photos show one number, street scenes may show several)")
     add_detector_options(p)
     p.set_defaults(func=_run_detect)
