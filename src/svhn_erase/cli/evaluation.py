@@ -18,7 +18,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("svhn-erase-demo"),
                    help="output folder (default: ./svhn-erase-demo)")
     p.add_argument("--fast", action="store_true",
-                   help="a small profile (about 2 minutes on 2 CPU cores)")
+                   help="a small profile: 300 test images, the original method on 10 of them "
+                   "(about 25 s on 2 CPU cores)")
     p.add_argument("--train", action="store_true",
                    help="train the classifier and the judge here on a generated train split "
                    "instead of using the packaged checkpoints (takes much longer)")
