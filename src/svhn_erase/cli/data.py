@@ -41,7 +41,8 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--count", type=positive, required=True, help="number of images")
     s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     s.add_argument("--style", choices=["all", "train", "heldout"], default="all",
-                   help="fonts and backgrounds: all, the training partition, or the held-out one")
+                   help="fonts and backgrounds: all (default), the training partition, or the "
+                   "held-out one (fonts and backgrounds the packaged classifier never saw)")
     s.add_argument("--difficulty", choices=["realistic", "hard"], default="realistic",
                    help="realistic (default): sizes, framing, colours, blur, noise and JPEG "
                         "tuned against real SVHN photos; hard: a stress test with heavy noise, "
