@@ -66,3 +66,20 @@ def test_a_file_in_the_way_is_one_line(args: list[str], split: Path, tmp_path: P
     assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
     assert str(blocker) in lines[0] and "is a file, not a folder" in lines[0], lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker.png"]
+
+
+def test_train_student_checks_its_sources_before_making_out(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing --source split is one line naming it, before any progress bar, and no
+    output folder is left behind."""
+    code = cli.main(["train-student", "--source", f"{tmp_path}/nosuch/t", "--out",
+                     str(tmp_path / "st")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    assert err.startswith("svhn-erase: error: ") and "nosuch/t: split folder not found" in err
+    assert not (tmp_path / "st").exists()
+    code = cli.main(["train-student", "--teacher-data", f"{tmp_path}/no.npz", "--out",
+                     str(tmp_path / "st")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no.npz: no such file (--teacher-data)" in err, err
+    assert not (tmp_path / "st").exists()

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from svhn_erase.cli.common import WEIGHTS_HELP, positive
+from svhn_erase.errors import SvhnEraseError
 from svhn_erase.paths import make_folder
 
 
@@ -79,12 +80,16 @@ def _run_train_student(args: argparse.Namespace) -> None:
     from svhn_erase.removal.student.train import TrainConfig, run_training
 
     torch.set_num_threads(1)  # one thread: the same weights from the same seed everywhere
+    sources = [Source.parse(s) for s in args.source]  # each split checked first
+    for path in args.teacher_data:
+        if not path.is_file():
+            raise SvhnEraseError(f"{path}: no such file (--teacher-data)")
     make_folder(args.out)
     spec = StudentSpec(size=args.size, margin=args.margin, width=args.width)
     config = TrainConfig(seed=args.seed, epochs=args.epochs, rounds=args.rounds,
                          stretch=args.stretch, shear=args.shear, seeds=args.seeds,
                          distil_from=str(args.distil_from) if args.distil_from else None)
-    record = run_training([Source.parse(s) for s in args.source], args.out, spec, config,
+    record = run_training(sources, args.out, spec, config,
                           args.weights, args.judge, args.teacher_data)
     for n, r in enumerate(record["rounds"], start=1):
         iou = r["truth_iou"]

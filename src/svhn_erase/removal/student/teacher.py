@@ -54,11 +54,13 @@ class Source:
 
     @classmethod
     def parse(cls, text: str) -> Source:
-        """``ROOT/SPLIT`` or ``ROOT/SPLIT:1-1600``."""
+        """``ROOT/SPLIT`` or ``ROOT/SPLIT:1-1600``; a missing split folder or digitStruct.mat
+        is refused here, before any work."""
         path, _, files = text.partition(":")
         p = Path(path)
         if not p.name:
             raise SvhnEraseError(f"{text}: expected ROOT/SPLIT[:FIRST-LAST]")
+        split_mod.split_dir(p.parent, p.name)
         return cls(str(p.parent), p.name, files or None)
 
 
