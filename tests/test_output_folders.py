@@ -83,3 +83,27 @@ def test_train_student_checks_its_sources_before_making_out(
     err = capsys.readouterr().err
     assert code == 2 and "no.npz: no such file (--teacher-data)" in err, err
     assert not (tmp_path / "st").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["classify", "--data", "{data}", "--split", "s", "--weights", "{tmp}/none.safetensors",
+     "--out", "{tmp}/out/c.csv"],
+    ["data", "index", "--root", "{data}", "--split", "s", "--out", "{tmp}/i.csv"],
+    ["detect", "{data}/s", "--out", "{tmp}/d.csv"],
+    ["erase-image", "{data}/s/1.png", "--box", "1,1,5,5", "--out", "{tmp}/e.png"],
+], ids=["classify", "index", "detect", "erase-image"])
+def test_an_output_file_that_cannot_be_written_is_refused_first(
+        args: list[str], split: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Refused before the work (the classifier's weights are not even looked for), not
+    after it when the file is written."""
+    def refused(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)  # as an immutable folder does
+    code = cli.main([a.format(data=split.parent, tmp=tmp_path) for a in args])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert f"cannot write in {tmp_path} (Operation not permitted)" in lines[0], lines[0]
+    assert list(tmp_path.iterdir()) == []

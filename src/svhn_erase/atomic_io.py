@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +50,22 @@ def check_target(target: str | os.PathLike[str]) -> Path:
             if not parent.is_dir():
                 raise SvhnEraseError(f"{target}: {parent} is a file, not a folder")
             break
+    return target
+
+
+def check_writable(target: str | os.PathLike[str]) -> Path:
+    """``check_target``, and that a file can be made where ``target`` goes (its folder, or the
+    nearest folder above it that exists, takes a new file: no permission, a read-only disk
+    or an immutable folder are refused). A command calls it at its start, so that it does
+    not fail at its end; the check's file has no name and leaves nothing behind."""
+    target = check_target(target)
+    folder = next((p for p in target.absolute().parents if p.exists()), Path("/"))
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise SvhnEraseError(f"{target}: cannot write in {folder} ({exc.strerror or exc})") \
+            from exc
     return target
 
 

@@ -274,7 +274,7 @@ def parse_box(text: str) -> np.ndarray:
 
 def check_output_image(out: Path, image: Path) -> None:
     """Refuse an output that is a folder, has no image extension, or is the input photo."""
-    atomic_io.check_target(out)
+    atomic_io.check_writable(out)
     atomic_io.image_format(out)
     if out.resolve() == image.resolve() or (out.exists() and os.path.samefile(out, image)):
         raise SvhnEraseError(f"{out}: is the input photo; erasing into it would overwrite it; "

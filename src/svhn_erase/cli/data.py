@@ -76,8 +76,11 @@ def _run_data_download(args: argparse.Namespace) -> None:
 
 
 def _run_data_index(args: argparse.Namespace) -> None:
+    from svhn_erase import atomic_io
     from svhn_erase.data import digitstruct, split
 
+    if args.out is not None:
+        atomic_io.check_writable(args.out)
     table = digitstruct.load_index(split.split_dir(args.root, args.split))
     digitstruct.write_index_csv(table, args.out)
 

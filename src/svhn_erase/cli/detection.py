@@ -66,7 +66,7 @@ def _run_detect(args: argparse.Namespace) -> None:
     from svhn_erase.detection.photos import detect_files, photo_files
 
     files = photo_files(args.images)
-    atomic_io.check_target(args.out)
+    atomic_io.check_writable(args.out)
     detector = load_detector(args.detector)
     skipped: list[str] = []
     table = detect_files(detector, files, args.min_score, args.picture,

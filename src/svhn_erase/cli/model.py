@@ -197,8 +197,10 @@ def _add_classify(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_classify(args: argparse.Namespace) -> None:
+    from svhn_erase import atomic_io
     from svhn_erase.model import classify
 
+    atomic_io.check_writable(args.out)
     result = classify.classify_split(args.data, args.split, args.weights, out=args.out,
                                      net=args.net, cpu=args.cpu, batch=args.batch,
                                      tta=args.tta)

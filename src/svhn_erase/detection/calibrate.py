@@ -89,10 +89,10 @@ def calibrate(detector: Detector, train: list[Photo], tune: list[Photo], criteri
 def check_request(out: str | os.PathLike[str], real_files: str, tune_files: str) -> None:
     """Refuse, before any work, an output that is not a writable ``.safetensors`` path or
     tuning photos that overlap the training ones."""
-    from svhn_erase.atomic_io import check_target
+    from svhn_erase.atomic_io import check_writable
     from svhn_erase.detection.train import check_tuning_split
 
-    check_target(out)
+    check_writable(out)
     if Path(out).suffix != ".safetensors":
         raise SvhnEraseError(f"{out}: detector weights are written as .safetensors")
     check_tuning_split(real_files, tune_files)
