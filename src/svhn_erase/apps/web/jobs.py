@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from svhn_erase import atomic_io
-from svhn_erase.apps.web.service import Service, png_bytes
+from svhn_erase.apps.web.service import Service, image_bytes
 from svhn_erase.apps.web.validation import (
     RequestError,
     Upload,
@@ -104,8 +104,8 @@ class Jobs:
         boxes = self._boxes(photo, image, box_map)
         result, seconds = self.service.erase(image, boxes, method)
         name = output_name(photo.name, taken)
-        archive.writestr(name, png_bytes(result.image, photo.profile()))
-        archive.writestr(f"masks/{name}", png_bytes(result.mask.astype(np.uint8) * 255))
+        archive.writestr(name, image_bytes(result.image, photo.profile()))
+        archive.writestr(f"masks/{name}", image_bytes(result.mask.astype(np.uint8) * 255))
         return {"file": photo.name, "output": name, "method": method,
                 "boxes": np.asarray(boxes).round(2).tolist(), "seconds": round(seconds, 4)}
 
