@@ -31,14 +31,7 @@ from tqdm import tqdm
 
 from svhn_erase import atomic_io
 from svhn_erase.boxes import Box, clip_boxes
-from svhn_erase.data.split import (
-    Parent,
-    index_skipped,
-    iter_parents,
-    load_table,
-    read_rgb,
-    rgb_profile,
-)
+from svhn_erase.data.split import Parent, index_skipped, iter_parents, load_table, read_photo
 from svhn_erase.data.split import split_dir as find_split
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import default_device
@@ -283,9 +276,11 @@ def check_output_image(out: Path, image: Path) -> None:
 
 def erase_image_file(image: str | os.PathLike[str], boxes: list[np.ndarray],
                      out: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None,
-                     method: str | RemovalMethod = "default") -> Erased:
+                     method: str | RemovalMethod = "default",
+                     photo: tuple[np.ndarray, bytes | None] | None = None) -> Erased:
     """Erase the given boxes from one photo with ``method`` (a name, or a method with its
-    settings) and write the result to ``out``."""
+    settings) and write the result to ``out`` with the photo's colour profile; ``photo``:
+    the file's pixels and profile if already read (``read_photo``)."""
     if not boxes:
         raise SvhnEraseError("give at least one --box LEFT,TOP,WIDTH,HEIGHT")
     remover = resolve(method)
@@ -293,7 +288,7 @@ def erase_image_file(image: str | os.PathLike[str], boxes: list[np.ndarray],
         raise SvhnEraseError(f"the {remover.name} method needs ground truth; it cannot erase "
                              "a photo")
     check_output_image(Path(out), Path(image))
-    rgb = read_rgb(image)
+    rgb, profile = read_photo(image) if photo is None else photo
     h, w = rgb.shape[:2]
     for box in boxes:
         if Box.of(box).clip(rgb.shape) is None:
@@ -302,5 +297,5 @@ def erase_image_file(image: str | os.PathLike[str], boxes: list[np.ndarray],
                                  f"{w}x{h} image")
     model, _ = load_model(remover, weights)
     result = erase_scenes(remover, [Scene(rgb, np.stack(boxes))], model)[0]
-    atomic_io.write_image(out, result.image, icc_profile=rgb_profile(image))
+    atomic_io.write_image(out, result.image, icc_profile=profile)
     return result

@@ -36,7 +36,7 @@ from svhn_erase.apps.erase import (
     mask_path,
     split_method,
 )
-from svhn_erase.data.split import Parent, read_rgb, rgb_profile
+from svhn_erase.data.split import Parent, read_photo, read_rgb
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.removal.methods import Erased, RemovalMethod, method_tag, resolve
 
@@ -78,14 +78,15 @@ def erase_image_detected(image: str | os.PathLike[str], out: str | os.PathLike[s
         raise SvhnEraseError(f"the {remover.name} method needs ground truth; it cannot erase "
                              "a photo")
     check_output_image(Path(out), Path(image))
-    rgb = read_rgb(image)
+    rgb, profile = read_photo(image)
     found = load_detector(detector)
     boxes = detected_boxes(found, rgb, found.settings.erase_min_score if min_score is None
                            else min_score)
     if not len(boxes):
-        atomic_io.write_image(out, rgb, icc_profile=rgb_profile(image))
+        atomic_io.write_image(out, rgb, icc_profile=profile)
         return None, boxes
-    return erase_image_file(image, list(boxes), out, weights=weights, method=remover), boxes
+    return erase_image_file(image, list(boxes), out, weights=weights, method=remover,
+                            photo=(rgb, profile)), boxes
 
 
 def prepare(folder: str | os.PathLike[str], out: str | os.PathLike[str],
@@ -186,7 +187,7 @@ def erase_folder_detected(folder: str | os.PathLike[str], out: str | os.PathLike
     digits, seconds, start = 0, 0.0, time.perf_counter()
     for first in tqdm(range(0, len(r.files), BATCH), unit="batch", desc="detect and erase",
                       disable=not progress or not sys.stderr.isatty()):
-        photos = [(f.name, image, rgb_profile(f)) for f, image in
+        photos = [(f.name, image, profile) for f, image, profile in
                   read_photos(r.files[first:first + BATCH], skipped)]
         got, counts, took = detect_and_erase(r.detector, r.method, r.model, photos, r.out,
                                              r.threshold)

@@ -54,8 +54,7 @@ class DetectEraseWorker(ray_engine.EraseWorker):
         for path, data in zip(batch["path"], batch["bytes"], strict=True):
             name = Path(str(path)).name
             try:
-                photos.append((name, ray_engine.decode(str(path), bytes(data)),
-                               ray_engine.profile_of(str(path), bytes(data))))
+                photos.append((name, *ray_engine.decode(str(path), bytes(data))))
             except SvhnEraseError as exc:
                 failed[name] = str(exc)
         rows, digits, seconds = erase_detected.detect_and_erase(

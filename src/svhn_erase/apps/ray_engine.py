@@ -42,7 +42,7 @@ import torch
 from svhn_erase import atomic_io
 from svhn_erase.apps import erase
 from svhn_erase.apps.ray_pool import fetch, pool_size, ray_session, run_pool, ship
-from svhn_erase.data.split import Parent, index_skipped, load_table, read_rgb, rgb_profile
+from svhn_erase.data.split import Parent, index_skipped, load_table, read_photo
 from svhn_erase.data.split import split_dir as find_split
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import default_device
@@ -71,22 +71,17 @@ class _NamedBytes(io.BytesIO):
         return repr(self.name)
 
 
-def decode(path: str, data: bytes) -> np.ndarray:
-    """``read_rgb`` of an image's bytes: the same pixels and the same error messages as
-    reading ``path``."""
+def decode(path: str, data: bytes) -> tuple[np.ndarray, bytes | None]:
+    """``read_photo`` of an image's bytes (pixels and colour profile): the same pixels,
+    profile and error messages as reading ``path``."""
     try:
-        return read_rgb(_NamedBytes(data, path))
+        return read_photo(_NamedBytes(data, path))
     except SvhnEraseError:
         raise
     except Exception as exc:  # a check that needs the file itself (the bomb check's header)
         if os.path.exists(path):
-            return read_rgb(path)
+            return read_photo(path)
         raise SvhnEraseError(f"{path}: image does not decode ({type(exc).__name__})") from exc
-
-
-def profile_of(path: str, data: bytes) -> bytes | None:
-    """``rgb_profile`` of an image's bytes, as the local engine reads it from ``path``."""
-    return rgb_profile(_NamedBytes(data, path))
 
 
 class EraseWorker:
@@ -123,11 +118,11 @@ class EraseWorker:
         for path, data in zip(batch["path"], batch["bytes"], strict=True):
             file, boxes, labels = self.index.lookup(str(path))  # type: ignore[union-attr]
             try:
-                image = decode(str(path), bytes(data))
+                image, profile = decode(str(path), bytes(data))
             except SvhnEraseError as exc:
                 rows[file] = (0, 0.0, str(exc))
                 continue
-            parents.append(Parent(file, image, boxes, labels, profile_of(str(path), bytes(data))))
+            parents.append(Parent(file, image, boxes, labels, profile))
         for group in erase.batches(parents):
             digits, seconds = erase.erase_batch(self.method, self.model, group, self.out,
                                                 keep_existing=True)

@@ -116,9 +116,17 @@ def read_rgb(path: str | os.PathLike[str], limit: int | None = None) -> np.ndarr
     """Decode an image file as (H, W, 3) uint8 RGB, upright as its EXIF orientation says
     (``upright_rgb``); a clear error if it does not decode or has more than ``limit`` pixels
     (``max_pixels()``)."""
+    return read_photo(path, limit)[0]
+
+
+def read_photo(path: str | os.PathLike[str] | IO[bytes], limit: int | None = None
+               ) -> tuple[np.ndarray, bytes | None]:
+    """``read_rgb``'s pixels with the photo's RGB colour profile (``rgb_profile``), both from
+    one opening of the file: what an erased photo is written from."""
     with open_image(path, limit) as im:
+        profile = _profile_of(im)
         try:
-            return upright_rgb(im)
+            return upright_rgb(im), profile
         except UnsupportedPixels as exc:
             raise SvhnEraseError(f"{path}: {exc}") from exc
         except Exception as exc:  # truncated data, bad checksums, decoder errors ...
@@ -135,15 +143,18 @@ def rgb_profile(source: str | os.PathLike[str] | IO[bytes]) -> bytes | None:
     grey or CMYK profile does not fit the RGB pixels read, and is left out."""
     try:
         with Image.open(source) as im:
-            profile = im.info.get("icc_profile")
+            return _profile_of(im)
     except Exception:  # an unreadable photo has no profile to carry; reading it reports it
         return None
     finally:
         if hasattr(source, "seek"):
             source.seek(0)
-    if isinstance(profile, bytes) and profile[16:20] == b"RGB ":
-        return profile
-    return None
+
+
+def _profile_of(im: Image.Image) -> bytes | None:
+    """An opened image's ICC profile if it describes RGB pixels (``rgb_profile``)."""
+    profile = im.info.get("icc_profile")
+    return profile if isinstance(profile, bytes) and profile[16:20] == b"RGB " else None
 
 
 class UnsupportedPixels(ValueError):
@@ -208,17 +219,18 @@ def iter_parents(path: Path, table: pd.DataFrame | None = None, limit: int | Non
     all_labels = table["label"].to_numpy().astype(int)
     for file in files:
         rows = rows_of[file]
-        image = read_or_skip(path / file, skipped)
-        if image is not None:
-            yield Parent(file, image, all_boxes[rows], all_labels[rows],
-                         rgb_profile(path / file))
+        photo = read_or_skip(path / file, skipped)
+        if photo is not None:
+            yield Parent(file, photo[0], all_boxes[rows], all_labels[rows], photo[1])
 
 
-def read_or_skip(path: Path, skipped: list[str] | None = None) -> np.ndarray | None:
-    """``read_rgb(path)``, or None for an image that does not decode: logged and added to
-    ``skipped`` (one line naming the file and the problem). Every batch reads through here."""
+def read_or_skip(path: Path, skipped: list[str] | None = None
+                 ) -> tuple[np.ndarray, bytes | None] | None:
+    """``read_photo(path)`` (pixels and colour profile), or None for an image that does not
+    decode: logged and added to ``skipped`` (one line naming the file and the problem).
+    Every batch reads through here."""
     try:
-        return read_rgb(path)
+        return read_photo(path)
     except SvhnEraseError as exc:
         log.warning("skipped: %s", exc)
         if skipped is not None:

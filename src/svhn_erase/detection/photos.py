@@ -61,11 +61,12 @@ def _names(files: Sequence[Path]) -> list[str]:
 
 
 def read_photos(files: Sequence[Path], skipped: list[str] | None = None
-                ) -> list[tuple[Path, np.ndarray]]:
-    """Each file with its pixels (``split.read_or_skip``); a photo that does not decode is logged,
-    added to ``skipped`` (one line naming the file and the problem) and left out."""
+                ) -> list[tuple[Path, np.ndarray, bytes | None]]:
+    """Each file with its pixels and colour profile (``split.read_or_skip``); a photo that
+    does not decode is logged, added to ``skipped`` (one line naming the file and the
+    problem) and left out."""
     read = [(f, read_or_skip(f, skipped)) for f in files]
-    return [(f, image) for f, image in read if image is not None]
+    return [(f, *photo) for f, photo in read if photo is not None]
 
 
 def detect_photos(detector: Detector, files: Sequence[Path], min_score: float | None = None,
@@ -78,9 +79,9 @@ def detect_photos(detector: Detector, files: Sequence[Path], min_score: float | 
     for start in range(0, len(files), BATCH):
         batch = files[start:start + BATCH]
         chunk = read_photos(batch, skipped)
-        images = [image for _, image in chunk]
+        images = [image for _, image, _ in chunk]
         found = detector.detect(images, min_score, every_number) if images else []
-        for (f, image), dets in zip(chunk, found, strict=True):
+        for (f, image, _), dets in zip(chunk, found, strict=True):
             yield f, image, dets
         bar.update(len(batch))
     bar.close()
