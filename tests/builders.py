@@ -139,3 +139,24 @@ def embed_profile(path: Path, profile: bytes) -> None:
         im.load()
         fmt = im.format
     im.save(path, format=fmt, icc_profile=profile)
+
+
+def add_alpha(path: Path, mode: str = "RGBA") -> np.ndarray:
+    """Re-save the PNG at ``path`` with transparency, as a cut-out photo has it, and return its
+    alpha as Pillow reads it: ``RGBA`` or ``LA`` (grey) with an alpha ramp from 0 on the left
+    to 255 on the right, or ``P`` (a palette of 32 colours) whose top-left pixel's colour is
+    transparent."""
+    with Image.open(path) as im:
+        rgb = im.convert("RGB")
+    if mode == "P":
+        image = rgb.quantize(32)
+        image.save(path, format="PNG", transparency=image.getpixel((0, 0)))
+    else:
+        width, height = rgb.size
+        ramp = np.linspace(0, 255, width).round().astype(np.uint8)
+        image = rgb.convert(mode[:-1])  # RGB or L, then its alpha
+        image.putalpha(Image.fromarray(np.tile(ramp, (height, 1))))
+        image.save(path, format="PNG")
+    with Image.open(path) as im:
+        assert im.mode == mode  # the premise of the tests that use it
+        return np.asarray(im.convert("RGBA"))[:, :, 3]

@@ -13,7 +13,9 @@ from types import ModuleType
 
 import pytest
 import torch
+from PIL import Image
 
+from builders import add_alpha
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.weights import save_classifier
 
@@ -44,6 +46,23 @@ def cli_logging() -> None:
     from svhn_erase import cli
 
     cli._setup_logging()
+
+
+@pytest.fixture
+def transparent_photos(tmp_path: Path) -> dict[str, Path]:
+    """The web tests' wall photo (``web_server.photo()``, which gives its two boxes) saved in
+    ``tmp_path/photos`` as ``rgba.png``, ``la.png`` (grey with alpha) and ``palette.png``
+    (a palette PNG with a transparent colour): ``builders.add_alpha``."""
+    from web_server import photo
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    paths = {}
+    for name, mode in (("rgba.png", "RGBA"), ("la.png", "LA"), ("palette.png", "P")):
+        paths[name] = folder / name
+        Image.fromarray(photo()[0]).save(paths[name])
+        add_alpha(paths[name], mode)
+    return paths
 
 
 @pytest.fixture(scope="session")

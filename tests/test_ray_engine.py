@@ -27,7 +27,7 @@ from PIL import Image
 ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")  # ships with ray
 
-from builders import embed_profile, make_split, rgb_icc_profile  # noqa: E402
+from builders import add_alpha, embed_profile, make_split, rgb_icc_profile  # noqa: E402
 from svhn_erase import cli  # noqa: E402
 from svhn_erase.apps import erase, ray_engine  # noqa: E402
 from svhn_erase.data.split import iter_parents, load_table  # noqa: E402
@@ -58,6 +58,8 @@ def split(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     model = ConvNet("ConvNet48_Dropout3").eval()
     make_split(root, "s", count=COUNT, seed=18, corrupt=CORRUPT)
     embed_profile(root / "s" / "2.png", rgb_icc_profile())  # carried on by both engines
+    alphas = {name: add_alpha(root / "s" / name, mode)  # and so is transparency
+              for name, mode in (("3.png", "LA"), ("7.png", "RGBA"))}
     for name in TRUNCATED:
         data = (root / "s" / name).read_bytes()
         (root / "s" / name).write_bytes(data[:len(data) // 2])
@@ -65,6 +67,8 @@ def split(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     save_classifier(model, weights)
     erase.erase_split(root, "s", root / "local", weights=weights, progress=False)
     assert Image.open(root / "local" / "2.png").info["icc_profile"] == rgb_icc_profile()
+    for name, alpha in alphas.items():
+        assert np.array_equal(np.asarray(Image.open(root / "local" / name))[:, :, 3], alpha)
     return {"root": root, "weights": weights, "local": root / "local"}
 
 
@@ -211,6 +215,7 @@ def test_detect_on_ray_writes_the_local_bytes_and_resumes(local_ray, split, tmp_
     assert len(_outputs(out)) == 2 * 12 and _outputs(out) == _outputs(local)
     assert (out / "boxes.csv").read_bytes() == (local / "boxes.csv").read_bytes()
     assert len((local / "boxes.csv").read_text().splitlines()) > 12  # digits were found
+    assert Image.open(out / "7.png").mode == "RGBA"  # erased on Ray, its alpha kept
     ours, theirs = _timing(out), _timing(local)
     assert (ours["engine"], ours["workers"], ours["resumed"], ours["images"]) == \
         ("ray", 2, 3, 9)

@@ -115,6 +115,28 @@ def test_an_erased_upload_keeps_its_colour_profile(client) -> None:
         assert got == (None if output == "mask" else profile), output
 
 
+def test_an_erased_upload_keeps_its_transparency(transparent_photos, tmp_path: Path) -> None:
+    """An RGBA PNG comes back as an RGBA PNG with its alpha unchanged, from the page and in a
+    batch's zip; the mask stays grey. (A server of its own: the batch test counts the jobs.)"""
+    _, boxes = photo()
+    upload = transparent_photos["rgba.png"].read_bytes()
+    alpha = _decode(upload)[:, :, 3]
+    with TestClient(create_app(WebSettings(workdir=tmp_path / "work", **LIMITS))) as client:
+        r = _erase(client, upload, boxes, name="cut-out.png", method="telea_box")
+        as_json = _erase(client, upload, boxes, name="cut-out.png", method="telea_box",
+                         output="json").json()
+        job = client.post("/api/batch", files=[("files", ("cut-out.png", upload, "image/png"))],
+                          data={"boxes": json.dumps({"cut-out.png": boxes}),
+                                "method": "telea_box"}).json()
+        zipped = client.get(_wait(client, job)["download"]).content
+    result = zipfile.ZipFile(io.BytesIO(zipped))
+    for got in (r.content, base64.b64decode(as_json["image"].split(",", 1)[1]),
+                result.read("cut-out.png")):
+        assert Image.open(io.BytesIO(got)).mode == "RGBA"
+        assert np.array_equal(_decode(got)[:, :, 3], alpha)
+    assert Image.open(io.BytesIO(result.read("masks/cut-out.png"))).mode == "L"
+
+
 def test_preview_gives_the_photo_as_the_server_reads_it(client) -> None:
     """For photos the browser cannot show (HEIC): the photo to look at (JPEG), or the
     reason."""

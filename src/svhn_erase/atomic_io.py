@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
 import tempfile
@@ -24,6 +25,8 @@ import numpy as np
 
 from svhn_erase import image_formats  # noqa: F401  (registers HEIF with Pillow)
 from svhn_erase.errors import SvhnEraseError
+
+log = logging.getLogger(__name__)
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -147,22 +150,38 @@ def write_json(target: str | os.PathLike[str], obj: Any) -> None:
 
 LOSSY_QUALITY = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"quality": 95},
                  "HEIF": {"quality": 95}, "AVIF": {"quality": 95}}
+ALPHA_FORMATS = frozenset({"PNG", "WEBP", "TIFF", "HEIF", "AVIF"})  # hold an alpha channel
 
 
 def write_image(target: str | os.PathLike[str], image: np.ndarray,
-                icc_profile: bytes | None = None) -> None:
+                icc_profile: bytes | None = None, alpha: np.ndarray | None = None) -> None:
     """Write an RGB (H, W, 3) or gray (H, W) uint8 array as an image, atomically; JPEG and
     WebP at quality 95 (``LOSSY_QUALITY``; Pillow's default, 75, would blur the whole photo
     around a few erased boxes). ``icc_profile``, the colour profile of the photo the pixels
-    came from (``split.rgb_profile``), is embedded where the format holds one."""
+    came from (``split.rgb_profile``), is embedded where the format holds one, and so is
+    ``alpha``, its (H, W) transparency (``split.upright_rgba``, ``with_alpha``); a format
+    without one (JPEG) gets the RGB, and one log line naming ``target`` says so."""
     from PIL import Image
 
     fmt = image_format(target)
     options = dict(LOSSY_QUALITY.get(fmt, {}))
     if icc_profile is not None and image.ndim == 3:
         options["icc_profile"] = icc_profile
+    if alpha is not None and image.ndim == 3 and fmt not in ALPHA_FORMATS:
+        log.warning("%s: %s holds no transparency; written as RGB, without the photo's alpha "
+                    "channel (write .png, .webp or .tif to keep it)", target, fmt)
+    pixels = with_alpha(image, alpha, fmt)
     with atomic_path(target) as tmp:
-        Image.fromarray(np.ascontiguousarray(image)).save(tmp, format=fmt, **options)
+        Image.fromarray(np.ascontiguousarray(pixels)).save(tmp, format=fmt, **options)
+
+
+def with_alpha(image: np.ndarray, alpha: np.ndarray | None, fmt: str) -> np.ndarray:
+    """An RGB ``image`` with its photo's ``alpha`` as a fourth channel (RGBA) when the Pillow
+    format ``fmt`` holds one (``ALPHA_FORMATS``); else (JPEG, a gray mask, no alpha) ``image``
+    as it is."""
+    if alpha is None or image.ndim != 3 or fmt not in ALPHA_FORMATS:
+        return image
+    return np.dstack([image, alpha])
 
 
 def image_format(target: str | os.PathLike[str]) -> str:

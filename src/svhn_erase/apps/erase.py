@@ -31,7 +31,14 @@ from tqdm import tqdm
 
 from svhn_erase import atomic_io
 from svhn_erase.boxes import Box, clip_boxes
-from svhn_erase.data.split import Parent, index_skipped, iter_parents, load_table, read_photo
+from svhn_erase.data.split import (
+    Parent,
+    Photo,
+    index_skipped,
+    iter_parents,
+    load_table,
+    read_photo,
+)
 from svhn_erase.data.split import split_dir as find_split
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import default_device
@@ -174,11 +181,12 @@ def erase_batch(method: RemovalMethod, model: ConvNet | None, batch: Sequence[Pa
     results = erase_scenes(method, scenes, model)
     seconds = time.perf_counter() - start
     for parent, result in zip(batch, results, strict=True):
-        for target, pixels, profile in ((out / parent.file, result.image, parent.profile),
-                                        (mask_path(out, parent.file),
-                                         result.replaced.astype(np.uint8) * 255, None)):
-            if not (keep_existing and target.exists()):
-                atomic_io.write_image(target, pixels, icc_profile=profile)
+        image, mask = out / parent.file, mask_path(out, parent.file)
+        if not (keep_existing and image.exists()):
+            atomic_io.write_image(image, result.image, icc_profile=parent.profile,
+                                  alpha=parent.alpha)
+        if not (keep_existing and mask.exists()):
+            atomic_io.write_image(mask, result.replaced.astype(np.uint8) * 255)
     return [_inside(p) for p in batch], seconds
 
 
@@ -277,10 +285,10 @@ def check_output_image(out: Path, image: Path) -> None:
 def erase_image_file(image: str | os.PathLike[str], boxes: list[np.ndarray],
                      out: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None,
                      method: str | RemovalMethod = "default",
-                     photo: tuple[np.ndarray, bytes | None] | None = None) -> Erased:
+                     photo: Photo | None = None) -> Erased:
     """Erase the given boxes from one photo with ``method`` (a name, or a method with its
-    settings) and write the result to ``out`` with the photo's colour profile; ``photo``:
-    the file's pixels and profile if already read (``read_photo``)."""
+    settings) and write the result to ``out`` with the photo's colour profile and alpha
+    channel; ``photo``: the file as already read (``read_photo``), if it was."""
     if not boxes:
         raise SvhnEraseError("give at least one --box LEFT,TOP,WIDTH,HEIGHT")
     remover = resolve(method)
@@ -288,7 +296,7 @@ def erase_image_file(image: str | os.PathLike[str], boxes: list[np.ndarray],
         raise SvhnEraseError(f"the {remover.name} method needs ground truth; it cannot erase "
                              "a photo")
     check_output_image(Path(out), Path(image))
-    rgb, profile = read_photo(image) if photo is None else photo
+    rgb, profile, alpha = read_photo(image) if photo is None else photo
     h, w = rgb.shape[:2]
     for box in boxes:
         if Box.of(box).clip(rgb.shape) is None:
@@ -297,5 +305,5 @@ def erase_image_file(image: str | os.PathLike[str], boxes: list[np.ndarray],
                                  f"{w}x{h} image")
     model, _ = load_model(remover, weights)
     result = erase_scenes(remover, [Scene(rgb, np.stack(boxes))], model)[0]
-    atomic_io.write_image(out, result.image, icc_profile=profile)
+    atomic_io.write_image(out, result.image, icc_profile=profile, alpha=alpha)
     return result

@@ -36,7 +36,7 @@ from svhn_erase.apps.erase import (
     mask_path,
     split_method,
 )
-from svhn_erase.data.split import Parent, read_photo, read_rgb
+from svhn_erase.data.split import Parent, Photo, read_photo, read_rgb
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.removal.methods import Erased, RemovalMethod, method_tag, resolve
 
@@ -78,15 +78,15 @@ def erase_image_detected(image: str | os.PathLike[str], out: str | os.PathLike[s
         raise SvhnEraseError(f"the {remover.name} method needs ground truth; it cannot erase "
                              "a photo")
     check_output_image(Path(out), Path(image))
-    rgb, profile = read_photo(image)
+    photo = read_photo(image)
     found = load_detector(detector)
-    boxes = detected_boxes(found, rgb, found.settings.erase_min_score if min_score is None
-                           else min_score)
+    boxes = detected_boxes(found, photo.pixels, found.settings.erase_min_score
+                           if min_score is None else min_score)
     if not len(boxes):
-        atomic_io.write_image(out, rgb, icc_profile=profile)
+        atomic_io.write_image(out, photo.pixels, icc_profile=photo.profile, alpha=photo.alpha)
         return None, boxes
     return erase_image_file(image, list(boxes), out, weights=weights, method=remover,
-                            photo=(rgb, profile)), boxes
+                            photo=photo), boxes
 
 
 def prepare(folder: str | os.PathLike[str], out: str | os.PathLike[str],
@@ -121,37 +121,36 @@ def start_output(request: Request) -> None:
 
 
 def detect_and_erase(detector: Detector, method: RemovalMethod, model: ConvNet | None,
-                     photos: Sequence[tuple[str, np.ndarray, bytes | None]], out: Path,
+                     photos: Sequence[tuple[str, Photo]], out: Path,
                      threshold: float, keep_existing: bool = False
                      ) -> tuple[list[list[dict]], list[int], float]:
-    """Detect the digits of each photo (name, pixels, colour profile: ``split.rgb_profile``)
-    and erase them into ``out`` (``OUT/NAME`` with the photo's profile, its mask,
-    ``mask_path``; a photo without digits is written unchanged, its mask empty).
+    """Detect the digits of each photo (its name, and the photo as ``split.read_photo``
+    reads it) and erase them into ``out`` (``OUT/NAME`` with the photo's profile and alpha,
+    its mask, ``mask_path``; a photo without digits is written unchanged, its mask empty).
     Every engine erases ``--detect`` through here, each box grown by the detector's
     ``erase_grow``. Returns each photo's ``boxes.csv`` rows, its digits erased and the
     seconds of the erase stage; ``keep_existing`` as ``erase.erase_batch``."""
     from svhn_erase.detection.photos import box_array, table_rows
 
     rows, parents, digits = [], [], {}
-    for name, image, profile in photos:
+    for name, (image, profile, alpha) in photos:
         dets = detector.detect([image], threshold, every_number=True)[0]
         rows.append(table_rows(name, dets))
         if dets:
             parents.append(Parent(name, image, box_array(dets, detector.settings.erase_grow),
-                                  np.array([d.label for d in dets]), profile))
+                                  np.array([d.label for d in dets]), profile, alpha))
             continue
         digits[name] = 0
-        for target, pixels, icc in ((out / name, image, profile),
-                                    (mask_path(out, name), np.zeros(image.shape[:2], np.uint8),
-                                     None)):
-            if not (keep_existing and target.exists()):
-                atomic_io.write_image(target, pixels, icc_profile=icc)
+        if not (keep_existing and (out / name).exists()):
+            atomic_io.write_image(out / name, image, icc_profile=profile, alpha=alpha)
+        if not (keep_existing and mask_path(out, name).exists()):
+            atomic_io.write_image(mask_path(out, name), np.zeros(image.shape[:2], np.uint8))
     seconds = 0.0
     for group in batches(parents):
         counts, took = erase_batch(method, model, group, out, keep_existing=keep_existing)
         digits.update(zip((p.file for p in group), counts, strict=True))
         seconds += took
-    return rows, [digits[name] for name, _, _ in photos], seconds
+    return rows, [digits[name] for name, _ in photos], seconds
 
 
 def photo_rows(detector: Detector, file: Path, threshold: float) -> list[dict]:
@@ -187,7 +186,7 @@ def erase_folder_detected(folder: str | os.PathLike[str], out: str | os.PathLike
     digits, seconds, start = 0, 0.0, time.perf_counter()
     for first in tqdm(range(0, len(r.files), BATCH), unit="batch", desc="detect and erase",
                       disable=not progress or not sys.stderr.isatty()):
-        photos = [(f.name, image, profile) for f, image, profile in
+        photos = [(f.name, photo) for f, photo in
                   read_photos(r.files[first:first + BATCH], skipped)]
         got, counts, took = detect_and_erase(r.detector, r.method, r.model, photos, r.out,
                                              r.threshold)

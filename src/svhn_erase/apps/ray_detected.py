@@ -54,14 +54,14 @@ class DetectEraseWorker(ray_engine.EraseWorker):
         for path, data in zip(batch["path"], batch["bytes"], strict=True):
             name = Path(str(path)).name
             try:
-                photos.append((name, *ray_engine.decode(str(path), bytes(data))))
+                photos.append((name, ray_engine.decode(str(path), bytes(data))))
             except SvhnEraseError as exc:
                 failed[name] = str(exc)
         rows, digits, seconds = erase_detected.detect_and_erase(
             self.detector, self.method, self.model, photos, self.out, self.threshold,
             keep_existing=True)
         share = (time.perf_counter() - start) / max(1, len(photos))
-        names = [name for name, _, _ in photos] + list(failed)
+        names = [name for name, _ in photos] + list(failed)
         n, m = len(photos), len(failed)
         return {"file": np.array(names, dtype=object),
                 "digits": np.array(digits + [0] * m, np.int64),

@@ -42,7 +42,7 @@ import torch
 from svhn_erase import atomic_io
 from svhn_erase.apps import erase
 from svhn_erase.apps.ray_pool import fetch, pool_size, ray_session, run_pool, ship
-from svhn_erase.data.split import Parent, index_skipped, load_table, read_photo
+from svhn_erase.data.split import Parent, Photo, index_skipped, load_table, read_photo
 from svhn_erase.data.split import split_dir as find_split
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.inference import default_device
@@ -71,9 +71,9 @@ class _NamedBytes(io.BytesIO):
         return repr(self.name)
 
 
-def decode(path: str, data: bytes) -> tuple[np.ndarray, bytes | None]:
-    """``read_photo`` of an image's bytes (pixels and colour profile): the same pixels,
-    profile and error messages as reading ``path``."""
+def decode(path: str, data: bytes) -> Photo:
+    """``read_photo`` of an image's bytes (pixels, colour profile and alpha): the same
+    photo and error messages as reading ``path``."""
     try:
         return read_photo(_NamedBytes(data, path))
     except SvhnEraseError:
@@ -118,11 +118,11 @@ class EraseWorker:
         for path, data in zip(batch["path"], batch["bytes"], strict=True):
             file, boxes, labels = self.index.lookup(str(path))  # type: ignore[union-attr]
             try:
-                image, profile = decode(str(path), bytes(data))
+                image, profile, alpha = decode(str(path), bytes(data))
             except SvhnEraseError as exc:
                 rows[file] = (0, 0.0, str(exc))
                 continue
-            parents.append(Parent(file, image, boxes, labels, profile))
+            parents.append(Parent(file, image, boxes, labels, profile, alpha))
         for group in erase.batches(parents):
             digits, seconds = erase.erase_batch(self.method, self.model, group, self.out,
                                                 keep_existing=True)

@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,16 @@ class Parent:
     boxes: np.ndarray  # (k, 4) int: left, top, width, height
     labels: np.ndarray  # (k,) int, 0..9
     profile: bytes | None = None  # the photo's RGB colour profile, for its outputs (rgb_profile)
+    alpha: np.ndarray | None = None  # (H, W) uint8 transparency, for its outputs (upright_rgba)
+
+
+class Photo(NamedTuple):
+    """A photo as ``read_photo`` reads it: the pixels the removal sees and what its outputs
+    carry on (``atomic_io.write_image(..., icc_profile=, alpha=)``)."""
+
+    pixels: np.ndarray  # (H, W, 3) uint8 RGB
+    profile: bytes | None  # its RGB colour profile (rgb_profile)
+    alpha: np.ndarray | None  # (H, W) uint8 transparency; None for an opaque photo
 
 
 def split_dir(root: str | os.PathLike[str], name: str) -> Path:
@@ -114,19 +124,20 @@ def _reason(exc: BaseException) -> str:
 
 def read_rgb(path: str | os.PathLike[str], limit: int | None = None) -> np.ndarray:
     """Decode an image file as (H, W, 3) uint8 RGB, upright as its EXIF orientation says
-    (``upright_rgb``); a clear error if it does not decode or has more than ``limit`` pixels
+    (``upright_rgba``); a clear error if it does not decode or has more than ``limit`` pixels
     (``max_pixels()``)."""
     return read_photo(path, limit)[0]
 
 
-def read_photo(path: str | os.PathLike[str] | IO[bytes], limit: int | None = None
-               ) -> tuple[np.ndarray, bytes | None]:
-    """``read_rgb``'s pixels with the photo's RGB colour profile (``rgb_profile``), both from
-    one opening of the file: what an erased photo is written from."""
+def read_photo(path: str | os.PathLike[str] | IO[bytes], limit: int | None = None) -> Photo:
+    """``read_rgb``'s pixels with the photo's RGB colour profile (``rgb_profile``) and its
+    alpha channel (``upright_rgba``), all from one opening of the file: what an erased photo
+    is written from."""
     with open_image(path, limit) as im:
         profile = _profile_of(im)
         try:
-            return upright_rgb(im), profile
+            pixels, alpha = upright_rgba(im)
+            return Photo(pixels, profile, alpha)
         except UnsupportedPixels as exc:
             raise SvhnEraseError(f"{path}: {exc}") from exc
         except Exception as exc:  # truncated data, bad checksums, decoder errors ...
@@ -161,31 +172,45 @@ class UnsupportedPixels(ValueError):
     """Pixels with no fixed range to read as 8 bits (floating point)."""
 
 
-def upright_rgb(im: Image.Image) -> np.ndarray:
-    """A decoded Pillow image as (H, W, 3) uint8 RGB, as a photo viewer shows it.
+def upright_rgba(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """A decoded Pillow image as (H, W, 3) uint8 RGB, as a photo viewer shows it, and its
+    (H, W) uint8 alpha channel (None when the image has no transparency).
 
     - Turned upright as its EXIF orientation says (phones store portrait photos sideways), so
       that boxes read off a viewer fit.
+    - Transparency (an alpha channel, as in RGBA, LA or a WebP with alpha, or a PNG's
+      transparent palette entry or colour) comes apart from the RGB: ``convert("RGBA")``,
+      then split. The RGB is the colour the file stores, also under transparent pixels (not
+      composited on any background), so the removal sees the same RGB as for the photo
+      without its alpha; the outputs write the alpha back unchanged (``atomic_io``).
     - 16-bit grey (Pillow's ``I;16`` modes, and ``I`` holding values up to 65535) scaled to 8
       bits; Pillow's own conversion would clip it to white. 16-bit RGB Pillow reads as 8-bit.
     - Floating-point pixels (mode ``F``) raise ``UnsupportedPixels``: they have no fixed range.
     """
     if im.getexif().get(_ORIENTATION, 1) != 1:
         im = ImageOps.exif_transpose(im)
-    if im.mode == "RGB":
-        return np.asarray(im)
     if im.mode == "F":
         raise UnsupportedPixels("floating-point pixels (mode F) have no fixed range to read as "
                                 "8 bits; save the image as 8- or 16-bit first")
     if im.mode.startswith("I"):
-        grey = np.asarray(im).astype(np.int64)
-        if grey.min() < 0 or grey.max() > 65535:
-            raise UnsupportedPixels(f"32-bit pixels from {grey.min()} to {grey.max()} do not fit "
-                                    "16 bits; save the image as 8- or 16-bit first")
-        if im.mode.startswith("I;16") or grey.max() > 255:
-            grey = (grey * 255 + 32767) // 65535  # round(v / 257)
-        return np.repeat(grey.astype(np.uint8)[:, :, None], 3, axis=2)
-    return np.asarray(im.convert("RGB"))
+        return _grey_16(np.asarray(im).astype(np.int64), im.mode), None
+    if im.mode in _ALPHA_MODES or "transparency" in im.info:
+        rgba = np.asarray(im.convert("RGBA"))
+        return np.ascontiguousarray(rgba[:, :, :3]), np.ascontiguousarray(rgba[:, :, 3])
+    return np.asarray(im if im.mode == "RGB" else im.convert("RGB")), None
+
+
+_ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+
+
+def _grey_16(grey: np.ndarray, mode: str) -> np.ndarray:
+    """Integer grey pixels (Pillow's ``I`` modes) as RGB, 16 bits scaled to 8."""
+    if grey.min() < 0 or grey.max() > 65535:
+        raise UnsupportedPixels(f"32-bit pixels from {grey.min()} to {grey.max()} do not fit "
+                                "16 bits; save the image as 8- or 16-bit first")
+    if mode.startswith("I;16") or grey.max() > 255:
+        grey = (grey * 255 + 32767) // 65535  # round(v / 257)
+    return np.repeat(grey.astype(np.uint8)[:, :, None], 3, axis=2)
 
 
 def load_table(path: Path) -> pd.DataFrame:
@@ -221,12 +246,12 @@ def iter_parents(path: Path, table: pd.DataFrame | None = None, limit: int | Non
         rows = rows_of[file]
         photo = read_or_skip(path / file, skipped)
         if photo is not None:
-            yield Parent(file, photo[0], all_boxes[rows], all_labels[rows], photo[1])
+            yield Parent(file, photo.pixels, all_boxes[rows], all_labels[rows], photo.profile,
+                         photo.alpha)
 
 
-def read_or_skip(path: Path, skipped: list[str] | None = None
-                 ) -> tuple[np.ndarray, bytes | None] | None:
-    """``read_photo(path)`` (pixels and colour profile), or None for an image that does not
+def read_or_skip(path: Path, skipped: list[str] | None = None) -> Photo | None:
+    """``read_photo(path)`` (pixels, colour profile and alpha), or None for an image that does not
     decode: logged and added to ``skipped`` (one line naming the file and the problem).
     Every batch reads through here."""
     try:

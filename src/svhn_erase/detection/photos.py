@@ -20,7 +20,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from svhn_erase.data.digitstruct.layout import INDEX_COLUMNS
-from svhn_erase.data.split import read_or_skip
+from svhn_erase.data.split import Photo, read_or_skip
 from svhn_erase.detection.detect import Detection, Detector
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.image_formats import HEIF_SUFFIXES
@@ -61,12 +61,12 @@ def _names(files: Sequence[Path]) -> list[str]:
 
 
 def read_photos(files: Sequence[Path], skipped: list[str] | None = None
-                ) -> list[tuple[Path, np.ndarray, bytes | None]]:
-    """Each file with its pixels and colour profile (``split.read_or_skip``); a photo that
+                ) -> list[tuple[Path, Photo]]:
+    """Each file with its pixels, colour profile and alpha (``split.read_or_skip``); a photo that
     does not decode is logged, added to ``skipped`` (one line naming the file and the
     problem) and left out."""
     read = [(f, read_or_skip(f, skipped)) for f in files]
-    return [(f, *photo) for f, photo in read if photo is not None]
+    return [(f, photo) for f, photo in read if photo is not None]
 
 
 def detect_photos(detector: Detector, files: Sequence[Path], min_score: float | None = None,
@@ -79,10 +79,10 @@ def detect_photos(detector: Detector, files: Sequence[Path], min_score: float | 
     for start in range(0, len(files), BATCH):
         batch = files[start:start + BATCH]
         chunk = read_photos(batch, skipped)
-        images = [image for _, image, _ in chunk]
+        images = [photo.pixels for _, photo in chunk]
         found = detector.detect(images, min_score, every_number) if images else []
-        for (f, image, _), dets in zip(chunk, found, strict=True):
-            yield f, image, dets
+        for (f, photo), dets in zip(chunk, found, strict=True):
+            yield f, photo.pixels, dets
         bar.update(len(batch))
     bar.close()
 

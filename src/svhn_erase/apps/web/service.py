@@ -24,6 +24,7 @@ from PIL import Image
 from svhn_erase.apps.erase import erase_scenes, load_model
 from svhn_erase.apps.web.settings import WebSettings
 from svhn_erase.apps.web.validation import RequestError
+from svhn_erase.atomic_io import with_alpha
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.removal.methods import Erased, Scene, create, method_class, method_names
 
@@ -32,15 +33,17 @@ log = logging.getLogger(__name__)
 EXAMPLE_STYLE = "heldout"  # fonts and backgrounds the packaged classifier never saw
 
 
-def image_bytes(image: np.ndarray, icc_profile: bytes | None = None, fmt: str = "PNG") -> bytes:
+def image_bytes(image: np.ndarray, icc_profile: bytes | None = None, fmt: str = "PNG",
+                alpha: np.ndarray | None = None) -> bytes:
     """An RGB or gray uint8 array encoded as PNG (``fmt="JPEG"``: JPEG at quality 92, 4:4:4,
     for a photo only looked at), with the colour profile of the photo it came from if given
-    (``split.rgb_profile``)."""
+    (``split.rgb_profile``) and, in a PNG, its alpha channel (``decode_photo``)."""
     buf = io.BytesIO()
     options: dict = {"icc_profile": icc_profile} if icc_profile is not None else {}
     if fmt == "JPEG":
         options.update(quality=92, subsampling=0)
-    Image.fromarray(np.ascontiguousarray(image)).save(buf, format=fmt, **options)
+    pixels = with_alpha(image, alpha, fmt)
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format=fmt, **options)
     return buf.getvalue()
 
 

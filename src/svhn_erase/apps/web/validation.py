@@ -23,7 +23,7 @@ from svhn_erase import image_formats
 from svhn_erase.apps.erase import parse_box
 from svhn_erase.apps.web.settings import WebSettings
 from svhn_erase.boxes import Box
-from svhn_erase.data.split import UnsupportedPixels, rgb_profile, upright_rgb
+from svhn_erase.data.split import UnsupportedPixels, rgb_profile, upright_rgba
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.removal.methods import method_names
 
@@ -66,6 +66,12 @@ def check_size(upload: Upload, settings: WebSettings) -> None:
 def decode_image(upload: Upload, settings: WebSettings) -> np.ndarray:
     """The upload as (H, W, 3) uint8 RGB, turned upright as its EXIF says (as a browser shows
     it, so that the page's boxes fit). The pixel limit is checked from the header."""
+    return decode_photo(upload, settings)[0]
+
+
+def decode_photo(upload: Upload, settings: WebSettings) -> tuple[np.ndarray, np.ndarray | None]:
+    """``decode_image``'s pixels and the upload's (H, W) alpha channel, None for an opaque
+    photo (``split.upright_rgba``), from one decoding: an erased photo is written from both."""
     check_size(upload, settings)
     try:
         with warnings.catch_warnings():
@@ -87,7 +93,7 @@ def decode_image(upload: Upload, settings: WebSettings) -> np.ndarray:
                                f"({width * height / 1e6:.1f} megapixels), over the limit of "
                                f"{settings.max_pixels / 1e6:g} megapixels")
         try:
-            return upright_rgb(im)
+            return upright_rgba(im)
         except UnsupportedPixels as exc:
             raise RequestError(415, f"{upload.name}: {exc}") from None
         except Exception as exc:  # truncated data, bad checksums, decoder errors ...
