@@ -134,7 +134,7 @@ def read_photo(path: str | os.PathLike[str] | IO[bytes], limit: int | None = Non
     alpha channel (``upright_rgba``), all from one opening of the file: what an erased photo
     is written from."""
     with open_image(path, limit) as im:
-        profile = _profile_of(im)
+        profile = profile_of(im)
         try:
             pixels, alpha = upright_rgba(im)
             return Photo(pixels, profile, alpha)
@@ -154,7 +154,7 @@ def rgb_profile(source: str | os.PathLike[str] | IO[bytes]) -> bytes | None:
     grey or CMYK profile does not fit the RGB pixels read, and is left out."""
     try:
         with Image.open(source) as im:
-            return _profile_of(im)
+            return profile_of(im)
     except Exception:  # an unreadable photo has no profile to carry; reading it reports it
         return None
     finally:
@@ -162,7 +162,7 @@ def rgb_profile(source: str | os.PathLike[str] | IO[bytes]) -> bytes | None:
             source.seek(0)
 
 
-def _profile_of(im: Image.Image) -> bytes | None:
+def profile_of(im: Image.Image) -> bytes | None:
     """An opened image's ICC profile if it describes RGB pixels (``rgb_profile``)."""
     profile = im.info.get("icc_profile")
     return profile if isinstance(profile, bytes) and profile[16:20] == b"RGB " else None

@@ -100,11 +100,11 @@ class Jobs:
 
     def _erase_one(self, archive: zipfile.ZipFile, photo: Upload, box_map: dict,
                    method: str, taken: set[str]) -> dict:
-        image, alpha = decode_photo(photo, self.service.settings)
+        image, profile, alpha = decode_photo(photo, self.service.settings)
         boxes = self._boxes(photo, image, box_map)
         result, seconds = self.service.erase(image, boxes, method)
         name = output_name(photo.name, taken)
-        archive.writestr(name, image_bytes(result.image, photo.profile(), alpha=alpha))
+        archive.writestr(name, image_bytes(result.image, profile, alpha=alpha))
         archive.writestr(f"masks/{name}", image_bytes(result.mask.astype(np.uint8) * 255))
         return {"file": photo.name, "output": name, "method": method,
                 "boxes": np.asarray(boxes).round(2).tolist(), "seconds": round(seconds, 4)}

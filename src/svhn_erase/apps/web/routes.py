@@ -123,7 +123,7 @@ async def erase(request: Request) -> Response:
         raise RequestError(422, f"output: {output!r}; choose one of {', '.join(OUTPUTS)}")
     method = check_method(_text(form, "method", "default"))
     upload = (await _uploads(form, "image"))[0]
-    image, alpha = await run_in_threadpool(decode_photo, upload, service.settings)
+    image, profile, alpha = await run_in_threadpool(decode_photo, upload, service.settings)
     boxes = parse_boxes(_text(form, "boxes"), image, service.settings, upload.name)
     result, seconds = await run_in_threadpool(service.erase, image, boxes, method)
     mask = result.mask.astype(np.uint8) * 255
@@ -134,11 +134,11 @@ async def erase(request: Request) -> Response:
                              "method": method, "seconds": round(seconds, 4),
                              "boxes": boxes.tolist(), "preds": preds,
                              "mask_pixels": int(result.mask.sum()),
-                             "image": _data_url(image_bytes(result.image, upload.profile(),
+                             "image": _data_url(image_bytes(result.image, profile,
                                                             alpha=alpha)),
                              "mask": _data_url(image_bytes(mask))}, headers=headers)
     stem = PurePosixPath(upload.name).stem or "image"
-    png = (image_bytes(result.image, upload.profile(), alpha=alpha) if output == "png"
+    png = (image_bytes(result.image, profile, alpha=alpha) if output == "png"
            else image_bytes(mask))
     suffix = "erased" if output == "png" else "mask"
     headers["Content-Disposition"] = f'attachment; filename="{stem}-{suffix}.png"'
@@ -149,8 +149,9 @@ async def erase(request: Request) -> Response:
 async def preview(request: Request) -> Response:
     service = _service(request)
     upload = (await _uploads(await _form(request), "image"))[0]
-    image = await run_in_threadpool(decode_image, upload, service.settings)
-    return Response(image_bytes(image, upload.profile(), fmt="JPEG"), media_type="image/jpeg")
+    photo = await run_in_threadpool(decode_photo, upload, service.settings)
+    return Response(image_bytes(photo.pixels, photo.profile, fmt="JPEG"),
+                    media_type="image/jpeg")
 
 
 @router.post("/detect")

@@ -23,7 +23,7 @@ from svhn_erase import image_formats
 from svhn_erase.apps.erase import parse_box
 from svhn_erase.apps.web.settings import WebSettings
 from svhn_erase.boxes import Box
-from svhn_erase.data.split import UnsupportedPixels, rgb_profile, upright_rgba
+from svhn_erase.data.split import Photo, UnsupportedPixels, profile_of, upright_rgba
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.removal.methods import method_names
 
@@ -45,10 +45,6 @@ class Upload:
     name: str
     data: bytes
 
-    def profile(self) -> bytes | None:
-        """The photo's RGB colour profile, for its outputs (``split.rgb_profile``)."""
-        return rgb_profile(io.BytesIO(self.data))
-
 
 def _megabytes(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
@@ -69,9 +65,10 @@ def decode_image(upload: Upload, settings: WebSettings) -> np.ndarray:
     return decode_photo(upload, settings)[0]
 
 
-def decode_photo(upload: Upload, settings: WebSettings) -> tuple[np.ndarray, np.ndarray | None]:
-    """``decode_image``'s pixels and the upload's (H, W) alpha channel, None for an opaque
-    photo (``split.upright_rgba``), from one decoding: an erased photo is written from both."""
+def decode_photo(upload: Upload, settings: WebSettings) -> Photo:
+    """``decode_image``'s pixels with the upload's RGB colour profile (``split.profile_of``)
+    and its (H, W) alpha channel, None for an opaque photo (``split.upright_rgba``), from one
+    decoding: an erased photo is written from all three."""
     check_size(upload, settings)
     try:
         with warnings.catch_warnings():
@@ -93,7 +90,8 @@ def decode_photo(upload: Upload, settings: WebSettings) -> tuple[np.ndarray, np.
                                f"({width * height / 1e6:.1f} megapixels), over the limit of "
                                f"{settings.max_pixels / 1e6:g} megapixels")
         try:
-            return upright_rgba(im)
+            pixels, alpha = upright_rgba(im)
+            return Photo(pixels, profile_of(im), alpha)
         except UnsupportedPixels as exc:
             raise RequestError(415, f"{upload.name}: {exc}") from None
         except Exception as exc:  # truncated data, bad checksums, decoder errors ...
