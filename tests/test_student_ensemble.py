@@ -106,7 +106,7 @@ def test_distilling_learns_the_given_students_masks(labelled, monkeypatch):
     source = labelled / "one" / "student.safetensors"
     seen = {}
 
-    def fake_fit(spec, squares, labels, weights, config, seed, progress=True):
+    def fake_fit(spec, squares, labels, weights, config, seed, progress=True, device=None):
         seen["labels"] = labels
         return load_student(source)
 

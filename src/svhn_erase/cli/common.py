@@ -24,6 +24,8 @@ def _whole(low: int) -> Callable[[str], int]:
 
 positive, non_negative = _whole(1), _whole(0)
 
+CPU_HELP = "use the CPU even if CUDA is present"
+
 WEIGHTS_HELP = ("classifier weights: a run folder, .safetensors or the original .pkl "
                 "(default: the packaged checkpoint, if there is one)")
 

@@ -7,7 +7,7 @@ import argparse
 import math
 from pathlib import Path
 
-from svhn_erase.cli.common import chosen_method, positive
+from svhn_erase.cli.common import CPU_HELP, chosen_method, positive
 
 DETECTOR_HELP = "detector weights (.safetensors; default: the packaged detector)"
 
@@ -88,7 +88,8 @@ def _add_train_detector(sub: argparse._SubParsersAction) -> None:
                        "boxes) and a split made by 'data synth', tune its score threshold on "
                        "other real photos, calibrate its box widths (as 'calibrate-detector'), "
                        "and write the weights (.safetensors) with their "
-                       "metadata (.json beside them).")
+                       "metadata (.json beside them). Trains on CUDA when present (--cpu: the "
+                       "CPU); the metadata records the device.")
     _add_real_ranges(p, "to train on (and to measure the width scale on)")
     p.add_argument("--synth", type=Path, default=None, metavar="DIR",
                    help="a generated split folder ('svhn-erase data synth')")
@@ -108,12 +109,14 @@ def _add_train_detector(sub: argparse._SubParsersAction) -> None:
                    help=f"torch threads (default {d.threads})")
     _add_criterion(p, "f1")
     p.add_argument("--out", type=Path, required=True, help="weights to write (.safetensors)")
+    p.add_argument("--cpu", action="store_true", help=CPU_HELP)
     p.set_defaults(func=_run_train_detector)
 
 
 def _run_train_detector(args: argparse.Namespace) -> None:
     from svhn_erase.detection.net import NetConfig
     from svhn_erase.detection.train import TrainSettings, run_training
+    from svhn_erase.model.inference import default_device
 
     settings = TrainSettings(steps=args.steps, batch=args.batch, lr=args.lr,
                              real_share=args.real_share, seed=args.seed, threads=args.threads,
@@ -123,7 +126,7 @@ def _run_train_detector(args: argparse.Namespace) -> None:
         raise SvhnEraseError(f"--input-height {args.input_height}: must be a multiple of 16")
     record = run_training(args.real, args.real_files, args.tune_files, args.synth, settings,
                           args.out, net_config=NetConfig(input_height=args.input_height),
-                          criterion=args.criterion)
+                          criterion=args.criterion, device=default_device(args.cpu))
     t = record["tune"]
     print(f"trained in {record['seconds']:.0f} s; on the tuning photos at min score "
           f"{t['min_score']:.2f}, zoom {t['zoom']:g}, NMS {t['nms_iou']:g}: precision "
@@ -158,9 +161,10 @@ def _add_calibrate_detector(sub: argparse._SubParsersAction) -> None:
 
 def _run_calibrate_detector(args: argparse.Namespace) -> None:
     from svhn_erase.detection.calibrate import run_calibration
+    from svhn_erase.model.inference import default_device
 
     r = run_calibration(args.detector, args.real, args.real_files, args.tune_files, args.out,
-                        criterion=args.criterion)
+                        criterion=args.criterion, device=default_device(args.cpu))
     _print_calibration(r, args.out)
 
 
@@ -174,10 +178,11 @@ def _print_calibration(r: dict, out: Path) -> None:
 
 def _add_calibration_options(p: argparse.ArgumentParser, criterion: str) -> None:
     """What calibrating a detector reads and writes: the real photos, the tuning criterion
-    (default ``criterion``) and the weights to write."""
+    (default ``criterion``), the weights to write; and where it runs (CUDA when present)."""
     _add_real_ranges(p, "the width scale is measured on (the photos it was trained on)")
     _add_criterion(p, criterion)
     p.add_argument("--out", type=Path, required=True, help="weights to write (.safetensors)")
+    p.add_argument("--cpu", action="store_true", help=CPU_HELP)
 
 
 def _add_criterion(p: argparse.ArgumentParser, default: str) -> None:
@@ -204,9 +209,10 @@ def _add_combine_detectors(sub: argparse._SubParsersAction) -> None:
 
 def _run_combine_detectors(args: argparse.Namespace) -> None:
     from svhn_erase.detection.ensemble import run_combine
+    from svhn_erase.model.inference import default_device
 
     r = run_combine(args.members, args.real, args.real_files, args.tune_files, args.out,
-                    criterion=args.criterion)
+                    criterion=args.criterion, device=default_device(args.cpu))
     print(f"{len(args.members)} detector(s) combined; ", end="")
     _print_calibration(r, args.out)
 

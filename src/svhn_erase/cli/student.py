@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from svhn_erase.cli.common import WEIGHTS_HELP, positive
+from svhn_erase.cli.common import CPU_HELP, WEIGHTS_HELP, positive
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.paths import make_folder
 
@@ -22,7 +22,9 @@ def _add_train_student(sub: argparse._SubParsersAction) -> None:
                        "judge's verdict as confidence), train the student network on them with "
                        "strong augmentation, and write OUT/teacher.npz, "
                        "OUT/student.safetensors and OUT/student.json. Ground-truth masks are "
-                       "never trained on (only compared with, where a split has them).")
+                       "never trained on (only compared with, where a split has them). The "
+                       "teacher and the student run on CUDA when present (--cpu: the CPU); "
+                       "student.json records the device.")
     p.add_argument("--source", action="append", default=[], metavar="ROOT/SPLIT[:FIRST-LAST]",
                    help="photos to learn from, e.g. data/real/train:1-1600; repeat for more")
     p.add_argument("--out", type=Path, required=True, help="output folder")
@@ -58,6 +60,7 @@ def _add_train_student(sub: argparse._SubParsersAction) -> None:
                    help=f"crop side in pixels (default: {spec.size})")
     p.add_argument("--margin", type=float, default=spec.margin,
                    help=f"context per side, as a share of the box (default: {spec.margin})")
+    p.add_argument("--cpu", action="store_true", help=CPU_HELP)
     p.set_defaults(func=_run_train_student)
 
 
@@ -75,6 +78,7 @@ def _seed_list(text: str) -> tuple[int, ...]:
 def _run_train_student(args: argparse.Namespace) -> None:
     import torch
 
+    from svhn_erase.model.inference import default_device
     from svhn_erase.removal.student.net import StudentSpec
     from svhn_erase.removal.student.teacher import Source
     from svhn_erase.removal.student.train import TrainConfig, run_training
@@ -90,7 +94,8 @@ def _run_train_student(args: argparse.Namespace) -> None:
                          stretch=args.stretch, shear=args.shear, seeds=args.seeds,
                          distil_from=str(args.distil_from) if args.distil_from else None)
     record = run_training(sources, args.out, spec, config,
-                          args.weights, args.judge, args.teacher_data)
+                          args.weights, args.judge, args.teacher_data,
+                          device=default_device(args.cpu))
     for n, r in enumerate(record["rounds"], start=1):
         iou = r["truth_iou"]
         iou = "" if iou is None else f", mask IoU vs generated truth {iou:.3f}"

@@ -9,7 +9,8 @@ score threshold, zoom and NMS overlap again on the tuning photos (``train.tune_t
 ``tune_other`` then picks the score that the digits outside a photo's main number need
 (``DetectSettings.other_min_score``, ``detect.main_number``; a Format 1 photo shows one
 number). ``train-detector`` runs this after training; ``calibrate-detector``
-(``run_calibration``) runs it on existing weights.
+(``run_calibration``) runs it on existing weights, on CUDA when present (``--cpu``: the CPU;
+the record names the device).
 
 Measured on the previous packaged single network (now the packaged ensemble's first member;
 photos 1-1400 measure the scale, 1401-1600 tune): the
@@ -28,6 +29,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from svhn_erase.detection.dataset import Photo
 from svhn_erase.detection.detect import Detector, with_settings
@@ -70,7 +72,7 @@ def calibrate(detector: Detector, train: list[Photo], tune: list[Photo], criteri
               ) -> tuple[Detector, dict]:
     """The detector with its width scale measured on ``train``, its threshold, zoom and
     NMS overlap tuned again on ``tune``, then its ``other_min_score`` (both best by
-    ``criterion``, ``train.CRITERIA``); the record."""
+    ``criterion``, ``train.CRITERIA``); the record (with the device it ran on)."""
     from svhn_erase.detection.train import tune_threshold
 
     scale, pairs = width_scale(detector, train)
@@ -78,7 +80,8 @@ def calibrate(detector: Detector, train: list[Photo], tune: list[Photo], criteri
     detector, others = tune_other(detector, tune, criterion)
     s = detector.settings
     best = next(r for r in others if r["other_min_score"] == s.other_min_score)
-    return detector, {"width_scale": scale, "width_pairs": pairs,
+    return detector, {"device": str(detector.device), "width_scale": scale,
+                      "width_pairs": pairs,
                       "tune": {"criterion": criterion, "zoom": s.zoom, "nms_iou": s.nms_iou,
                                "min_score": s.min_score,
                                **{k: round(v, 4) for k, v in best.items()}},
@@ -118,15 +121,15 @@ def calibrate_on(detector: Detector, real_dir: Path, real_files: str, tune_files
 
 def run_calibration(weights: Path | None, real_dir: Path, real_files: str, tune_files: str,
                     out: str | os.PathLike[str], progress: bool = True,
-                    criterion: str = "f1") -> dict:
-    """``calibrate-detector``: calibrate ``weights`` (None: the packaged detector) on the
-    photos of ``real_dir`` (settings best by ``criterion``) and write them to ``out`` with
-    their metadata updated."""
+                    criterion: str = "f1", device: str | torch.device | None = None) -> dict:
+    """``calibrate-detector``: calibrate ``weights`` (None: the packaged detector) on
+    ``device`` (default: CUDA when present) on the photos of ``real_dir`` (settings best by
+    ``criterion``) and write them to ``out`` with their metadata updated."""
     from svhn_erase.detection.detect import PACKAGED, load_detector, read_metadata, save_detector
 
     check_request(out, real_files, tune_files)
     meta = read_metadata(weights if weights is not None else PACKAGED)
-    detector = load_detector(weights, device="cpu")
+    detector = load_detector(weights, device=device)
     detector, record = calibrate_on(detector, real_dir, real_files, tune_files, criterion,
                                     progress)
     extra = {k: v for k, v in meta.items() if k not in ("kind", "net", "detect")}

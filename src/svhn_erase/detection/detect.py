@@ -30,6 +30,7 @@ from svhn_erase.boxes import Box
 from svhn_erase.detection.net import DigitCenterNet, DigitEnsemble, NetConfig
 from svhn_erase.detection.targets import Peak, decode, resize_photo, to_batch
 from svhn_erase.errors import SvhnEraseError
+from svhn_erase.model.inference import default_device
 
 PACKAGED = Path(__file__).resolve().parents[1] / "checkpoints" / "detector.safetensors"
 DETECT_BATCH = 32
@@ -262,8 +263,8 @@ def read_metadata(path: str | os.PathLike[str]) -> dict:
     return meta
 
 
-def load_detector(weights: str | os.PathLike | None = None, device: str | None = None
-                  ) -> Detector:
+def load_detector(weights: str | os.PathLike | None = None,
+                  device: str | torch.device | None = None) -> Detector:
     """The detector at ``weights`` (a ``.safetensors`` file, one network or an ensemble;
     None: the packaged one) on ``device`` (default: CUDA when present, else the CPU)."""
     path = Path(weights) if weights is not None else PACKAGED
@@ -282,8 +283,7 @@ def load_detector(weights: str | os.PathLike | None = None, device: str | None =
         raise SvhnEraseError(f"{path}: weights do not fit the network they name ({exc})") \
             from exc
     settings = DetectSettings(**meta["detect"])
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return Detector(net, settings, device)
+    return Detector(net, settings, device or default_device())
 
 
 def with_settings(detector: Detector, **changes) -> Detector:

@@ -17,6 +17,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
 from svhn_erase.detection.detect import Detector, DetectSettings
 from svhn_erase.detection.net import DigitCenterNet, DigitEnsemble, same_architecture
 from svhn_erase.errors import SvhnEraseError
@@ -42,10 +44,11 @@ def combine(detectors: Sequence[Detector]) -> Detector:
 
 def run_combine(weights: Sequence[Path], real_dir: Path, real_files: str, tune_files: str,
                 out: str | os.PathLike[str], criterion: str = "min-pr",
-                progress: bool = True) -> dict:
+                progress: bool = True, device: str | torch.device | None = None) -> dict:
     """``combine-detectors``: combine the detectors at ``weights``, calibrate the ensemble on
-    the photos of ``real_dir`` (settings best by ``criterion``) and write it to ``out``; the
-    record (also in the file's metadata, with each member's training record)."""
+    ``device`` (default: CUDA when present) on the photos of ``real_dir`` (settings best by
+    ``criterion``) and write it to ``out``; the record (also in the file's metadata, with
+    each member's training record)."""
     from svhn_erase.detection.calibrate import calibrate_on, check_request
     from svhn_erase.detection.detect import load_detector, read_metadata, save_detector
     from svhn_erase.model.weights import weights_digest
@@ -55,7 +58,7 @@ def run_combine(weights: Sequence[Path], real_dir: Path, real_files: str, tune_f
                 **{k: v for k, v in read_metadata(w).items()
                    if k in ("train", "seconds", "synth", "real_files", "members")}}
                for w in weights]
-    detector = combine([load_detector(w, device="cpu") for w in weights])
+    detector = combine([load_detector(w, device=device) for w in weights])
     detector, record = calibrate_on(detector, real_dir, real_files, tune_files, criterion,
                                     progress, tune_first=True)  # as train-detector does
     save_detector(detector, out, {"combined_from": sources, "real": str(real_dir),

@@ -6,7 +6,10 @@ CenterNet's penalty-reduced focal loss on the centre heat map, cross-entropy of 
 and L1 on log box size (weighted ``SIZE_WEIGHT``) around each centre, and L1 on the centre
 offset at the centre cells.
 AdamW with a one-cycle schedule. Everything is seeded; on the CPU one run gives the same
-weights every time (torch's deterministic algorithms are asked for).
+weights every time (torch's deterministic algorithms are asked for). The network, the
+targets and the loss sit on CUDA when present (``train-detector --cpu``: the CPU); the
+photos, their augmented views and every random draw stay on the CPU until a batch is moved,
+so the draws are the same on any device; the record names the device.
 
 ``tune_threshold`` then picks the score threshold, the zoom of the second pass for small
 numbers and the NMS overlap that maximise F1 at IoU >= 0.5 on the tuning photos and stores
@@ -30,6 +33,7 @@ from svhn_erase.detection.dataset import DetectionDataset, Photo, collate
 from svhn_erase.detection.detect import Detector, DetectSettings, with_settings
 from svhn_erase.detection.net import DigitCenterNet, NetConfig
 from svhn_erase.errors import SvhnEraseError
+from svhn_erase.model.inference import default_device
 
 log = logging.getLogger(__name__)
 
@@ -131,12 +135,14 @@ def with_widths(photos: list[Photo], scales: np.ndarray) -> list[Photo]:
 
 
 def train_detector(real: list[Photo], synth: list[Photo], settings: TrainSettings | None = None,
-                   net_config: NetConfig | None = None, progress: bool = True
-                   ) -> tuple[Detector, dict]:
-    """Train a detector from scratch; returns it (default settings) and the run's record:
-    settings, seconds, final losses."""
+                   net_config: NetConfig | None = None, progress: bool = True,
+                   device: torch.device | None = None) -> tuple[Detector, dict]:
+    """Train a detector from scratch on ``device`` (default: CUDA when present); returns it
+    (default settings, on that device) and the run's record: settings, device, seconds,
+    final losses."""
     if not real and not synth:
         raise ValueError("no training photos")
+    device = device or default_device()
     settings, net_config = settings or TrainSettings(), net_config or NetConfig()
     torch.manual_seed(settings.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -150,7 +156,7 @@ def train_detector(real: list[Photo], synth: list[Photo], settings: TrainSetting
                                    augment=True, seed=settings.seed + k,
                                    zoom_out=settings.zoom_out)
             for k, (flag, photos) in enumerate(((True, real), (False, synth)))}
-    net = DigitCenterNet(net_config)
+    net = DigitCenterNet(net_config).to(device)  # made (and seeded) on the CPU
     opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, settings.lr, total_steps=settings.steps,
                                                 pct_start=0.15)
@@ -165,7 +171,8 @@ def train_detector(real: list[Photo], synth: list[Photo], settings: TrainSetting
                 sets[real_pick].epoch = step
                 items.append(sets[real_pick][i])
             x, targets, _ = collate(items)
-            parts = losses(net(x), targets)
+            targets = {k: v.to(device) for k, v in targets.items()}
+            parts = losses(net(x.to(device)), targets)
             loss = sum(parts.values())
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -178,11 +185,12 @@ def train_detector(real: list[Photo], synth: list[Photo], settings: TrainSetting
                          " ".join(f"{k} {v:.3f}" for k, v in running.items()))
     finally:
         torch.set_num_threads(threads)
-    record = {"train": asdict(settings), "seconds": round(time.perf_counter() - start, 1),
+    record = {"train": asdict(settings), "device": str(device),
+              "seconds": round(time.perf_counter() - start, 1),
               "real_photos": len(real), "synth_photos": len(synth),
               "width_scales": None if scales is None else np.round(scales, 4).tolist(),
               "final_losses": {k: round(v, 4) for k, v in running.items()}}
-    return Detector(net.eval(), DetectSettings()), record
+    return Detector(net.eval(), DetectSettings(), device), record
 
 
 def tune_threshold(detector: Detector, photos: list[Photo], criterion: str = "f1"
@@ -219,10 +227,12 @@ def _rows(found: list, photos: list[Photo], zoom: float, nms_iou: float) -> list
 
 def run_training(real_dir: Path, real_files: str, tune_files: str, synth_dir: Path | None,
                  settings: TrainSettings, out: Path, progress: bool = True,
-                 net_config: NetConfig | None = None, criterion: str = "f1") -> dict:
-    """``train-detector``: read the photos, train, tune the threshold, calibrate the box
-    widths on the training photos and tune again (``calibrate``; settings best by
-    ``criterion``), save; the record."""
+                 net_config: NetConfig | None = None, criterion: str = "f1",
+                 device: torch.device | None = None) -> dict:
+    """``train-detector``: read the photos, train on ``device`` (default: CUDA when
+    present), tune the threshold, calibrate the box widths on the training photos and tune
+    again (``calibrate``; settings best by ``criterion``), all on that device, save (CPU
+    tensors); the record."""
     from svhn_erase.detection.calibrate import calibrate, check_request
     from svhn_erase.detection.dataset import load_photos
     from svhn_erase.detection.detect import save_detector
@@ -231,7 +241,8 @@ def run_training(real_dir: Path, real_files: str, tune_files: str, synth_dir: Pa
     real = load_photos(real_dir, real_files, progress)
     tune = load_photos(real_dir, tune_files, progress)
     synth = load_photos(synth_dir, None, progress) if synth_dir is not None else []
-    detector, record = train_detector(real, synth, settings, net_config, progress=progress)
+    detector, record = train_detector(real, synth, settings, net_config, progress=progress,
+                                      device=device)
     detector, _ = tune_threshold(detector, tune, criterion)
     detector, calibration = calibrate(detector, real, tune, criterion)
     calibration.update({"width_files": real_files, "tune_files": tune_files})

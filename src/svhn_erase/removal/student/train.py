@@ -10,6 +10,11 @@ split), so one round is the default. Every round sees strong noise (``augment``)
 scale and shift, colour channel order, inversion, contrast, blur and pixel noise. The loss is binary
 cross-entropy per pixel, weighted per box. No ground-truth mask enters: ``TeacherData.truth``
 is only compared with (``mask_iou``) to say how far each round got on generated images.
+
+The teacher, the student and its loss run on CUDA when present (``run_training``'s
+``device``; ``train-student --cpu`` keeps them on the CPU); crops, labels and every random
+draw (the augmentation's generator) stay on the CPU until each batch is moved, so one seed
+gives the same draws on any device and, on the CPU, the same weights as before.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from tqdm import tqdm
 from svhn_erase import __version__
 from svhn_erase.atomic_io import write_json
 from svhn_erase.errors import SvhnEraseError
+from svhn_erase.model.inference import default_device, model_device
 from svhn_erase.removal.student.crops import to_tensor
 from svhn_erase.removal.student.net import (
     Student,
@@ -100,14 +106,16 @@ def augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, stretch: flo
 
 
 def predict(net: Student, squares: np.ndarray, batch: int = 512) -> np.ndarray:
-    """(n, s, s) digit probability of uint8 crops, averaged with the mirrored crop's."""
+    """(n, s, s) digit probability of uint8 crops, averaged with the mirrored crop's (run on
+    the net's device, returned on the CPU)."""
     net.eval()
+    device = model_device(net)
     out = []
     with torch.inference_mode():
         for start in range(0, len(squares), batch):
-            x = to_tensor(squares[start:start + batch])
+            x = to_tensor(squares[start:start + batch]).to(device)
             p = torch.sigmoid(net(x)) + torch.sigmoid(net(x.flip(-1))).flip(-1)
-            out.append((p[:, 0] / 2).numpy())
+            out.append((p[:, 0] / 2).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0,) + squares.shape[1:3], np.float32)
 
 
@@ -123,15 +131,18 @@ def mask_iou(prob: np.ndarray, truth: np.ndarray) -> float | None:
 
 def fit(spec: StudentSpec, squares: np.ndarray, labels: np.ndarray, weights: np.ndarray,
         config: TrainConfig, seed: int, progress: bool = True,
-        on_epoch: Callable[[int, float], None] | None = None) -> StudentNet:
-    """A fresh network trained on ``squares`` (uint8) and soft ``labels`` (n, s, s), each box
-    weighted by ``weights``."""
+        on_epoch: Callable[[int, float], None] | None = None,
+        device: torch.device | None = None) -> StudentNet:
+    """A fresh network trained on ``device`` (default: CUDA when present) on ``squares``
+    (uint8) and soft ``labels`` (n, s, s), each box weighted by ``weights``. It is made and
+    seeded on the CPU and every batch is augmented there (``gen``), then moved."""
     if len(squares) == 0:
         raise SvhnEraseError("no box left to train the student on (lower the thresholds)")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = StudentNet(spec)
+    device = device or default_device()
+    net = StudentNet(spec).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = config.epochs * math.ceil(len(squares) / config.batch)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -145,8 +156,9 @@ def fit(spec: StudentSpec, squares: np.ndarray, labels: np.ndarray, weights: np.
             idx = np.sort(order[start:start + config.batch])
             x, y = augment(to_tensor(squares[idx]), y_all[idx], gen, config.stretch,
                            config.shear)
+            x, y, w = x.to(device), y.to(device), w_all[idx].to(device)
             loss = F.binary_cross_entropy_with_logits(net(x), y, reduction="none")
-            loss = (loss.mean((1, 2, 3)) * w_all[idx]).sum() / w_all[idx].sum()
+            loss = (loss.mean((1, 2, 3)) * w).sum() / w.sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -163,15 +175,19 @@ def certainty(prob: np.ndarray) -> np.ndarray:
 
 
 def train_student(data: TeacherData, spec: StudentSpec, config: TrainConfig,
-                  progress: bool = True) -> tuple[Student, dict]:
-    """The noisy-student rounds on ``data``; the last round's network (with ``seeds`` the
-    ensemble of one network per seed, each trained as with that ``seed``) and what each round
-    used and scored (mask IoU against the generated truth, evaluation only)."""
+                  progress: bool = True, device: torch.device | None = None
+                  ) -> tuple[Student, dict]:
+    """The noisy-student rounds on ``data``, on ``device`` (default: CUDA when present); the
+    last round's network (with ``seeds`` the ensemble of one network per seed, each trained
+    as with that ``seed``) and what each round used and scored (mask IoU against the
+    generated truth, evaluation only)."""
+    device = device or default_device()
     if not config.seeds:
-        return _train_one(data, spec, config, progress)
+        return _train_one(data, spec, config, progress, device)
     nets, records = [], []
     for seed in config.seeds:
-        net, rec = _train_one(data, spec, replace(config, seed=seed, seeds=()), progress)
+        net, rec = _train_one(data, spec, replace(config, seed=seed, seeds=()), progress,
+                              device)
         nets.append(net)
         records.append(rec["rounds"][0])
     ensemble = StudentEnsemble.of(nets)
@@ -182,7 +198,7 @@ def train_student(data: TeacherData, spec: StudentSpec, config: TrainConfig,
 
 
 def _train_one(data: TeacherData, spec: StudentSpec, config: TrainConfig,
-               progress: bool) -> tuple[StudentNet, dict]:
+               progress: bool, device: torch.device) -> tuple[StudentNet, dict]:
     """``train_student`` for one network."""
     keep = (data.removed | (not config.judged)) & (data.agreement >= config.min_agreement)
     labels, weights = data.labels.astype(np.float32), data.agreement
@@ -190,13 +206,13 @@ def _train_one(data: TeacherData, spec: StudentSpec, config: TrainConfig,
                     "sources": [str(s) for s in data.sources],
                     "teacher_truth_iou": mask_iou(labels, data.truth), "rounds": []}
     if config.distil_from:
-        labels = predict(load_student(config.distil_from), data.squares)
+        labels = predict(load_student(config.distil_from, device), data.squares)
         record["distilled_truth_iou"] = mask_iou(labels, data.truth)
     net = None
     for r in range(config.rounds):
         log.info("round %d: %d of %d boxes", r + 1, int(keep.sum()), len(keep))
         net = fit(spec, data.squares[keep], labels[keep], weights[keep], config,
-                  config.seed + r, progress)
+                  config.seed + r, progress, device=device)
         prob = predict(net, data.squares)
         record["rounds"].append({"boxes": int(keep.sum()),
                                  "truth_iou": mask_iou(prob, data.truth)})
@@ -208,12 +224,13 @@ def _train_one(data: TeacherData, spec: StudentSpec, config: TrainConfig,
 
 def run_training(sources: Sequence[Source], out: Path, spec: StudentSpec, config: TrainConfig,
                  weights: Path | None = None, judge: Path | None = None,
-                 teacher_files: Sequence[Path] = (), progress: bool = True) -> dict:
-    """The whole recipe: teacher data read from ``teacher_files`` (made with the same crop
-    spec) followed by the teacher's labels over ``sources`` (all of it written to
-    ``out/teacher.npz`` when there are sources), the noisy-student rounds,
-    ``out/student.safetensors`` and ``out/student.json`` (the training record). Returns the
-    record."""
+                 teacher_files: Sequence[Path] = (), progress: bool = True,
+                 device: torch.device | None = None) -> dict:
+    """The whole recipe on ``device`` (default: CUDA when present): teacher data read from
+    ``teacher_files`` (made with the same crop spec) followed by the teacher's labels over
+    ``sources`` (all of it written to ``out/teacher.npz`` when there are sources), the
+    noisy-student rounds, ``out/student.safetensors`` (CPU tensors) and ``out/student.json``
+    (the training record, with the ``device``). Returns the record."""
     if not sources and not teacher_files:
         raise SvhnEraseError("give --source (photos to learn from) or --teacher-data")
     parts = [TeacherData.load(f) for f in teacher_files]
@@ -221,27 +238,30 @@ def run_training(sources: Sequence[Source], out: Path, spec: StudentSpec, config
         if part.squares.shape[1] != spec.size:
             raise SvhnEraseError(f"{f}: crops of {part.squares.shape[1]} px, the "
                                  f"student takes {spec.size}")
+    device = device or default_device()
     if sources:
-        parts.append(_label(sources, spec, weights, judge, progress))
+        parts.append(_label(sources, spec, weights, judge, progress, device))
     data = TeacherData.concat(parts) if len(parts) > 1 else parts[0]
     if sources:
         data.save(out / "teacher.npz")
-    net, record = train_student(data, spec, config, progress)
+    net, record = train_student(data, spec, config, progress, device)
     record["teacher"] = json.loads(data.teacher) or {"method": TEACHER, "settings": "unknown"}
     record["version"] = __version__
+    record["device"] = str(device)
     save_student(net, out / "student.safetensors", record)
     write_json(out / "student.json", record)
     return record
 
 
 def _label(sources: Sequence[Source], spec: StudentSpec, weights: Path | None,
-           judge: Path | None, progress: bool) -> TeacherData:
-    """The teacher's labels over ``sources`` (the packaged judge unless ``judge``)."""
+           judge: Path | None, progress: bool, device: torch.device) -> TeacherData:
+    """The teacher's labels over ``sources`` (the packaged judge unless ``judge``), its
+    classifier and judge on ``device``."""
     from svhn_erase.evaluation.judge import load_judge
     from svhn_erase.model.weights import load_classifier, packaged_checkpoint, resolve_weights
 
     judge = judge or packaged_checkpoint("judge")
     if judge is None:
         raise SvhnEraseError("the teacher's confidence needs the judge; pass --judge")
-    return teacher_data(sources, load_classifier(resolve_weights(weights)),
-                        load_judge(judge, "cpu"), spec, progress)
+    return teacher_data(sources, load_classifier(resolve_weights(weights), device=device),
+                        load_judge(judge, device), spec, progress)
