@@ -148,6 +148,26 @@ def write_json(target: str | os.PathLike[str], obj: Any) -> None:
     write_text(target, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def write_safetensors(target: str | os.PathLike[str], tensors: dict, metadata: dict[str, str]
+                      ) -> None:
+    """Save ``tensors`` (name -> CPU tensor) with ``metadata`` as a safetensors file,
+    atomically, and byte for byte the same for the same tensors and metadata.
+
+    safetensors writes its JSON header in a random key order (a Rust hash map), so two saves
+    of the same weights differed and a weights file's sha256 said nothing. The header is
+    written again with its keys sorted: the same JSON, the same length (safetensors pads it
+    with spaces), the same tensor offsets."""
+    from safetensors.torch import save
+
+    data = save(tensors, metadata=metadata)
+    size = int.from_bytes(data[:8], "little")
+    header = json.dumps(json.loads(data[8:8 + size]), sort_keys=True, separators=(",", ":"),
+                        ensure_ascii=False).encode("utf-8")
+    if len(header) <= size:  # always, unless the JSON escapes differ; then keep safetensors'
+        data = data[:8] + header + b" " * (size - len(header)) + data[8 + size:]
+    write_bytes(target, data)
+
+
 LOSSY_QUALITY = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"quality": 95},
                  "HEIF": {"quality": 95}, "AVIF": {"quality": 95}}
 ALPHA_FORMATS = frozenset({"PNG", "WEBP", "TIFF", "HEIF", "AVIF"})  # hold an alpha channel

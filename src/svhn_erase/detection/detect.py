@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from svhn_erase.atomic_io import atomic_path, write_json
+from svhn_erase.atomic_io import write_json, write_safetensors
 from svhn_erase.boxes import Box
 from svhn_erase.detection.net import DigitCenterNet, DigitEnsemble, NetConfig
 from svhn_erase.detection.targets import Peak, decode, resize_photo, to_batch
@@ -243,8 +243,7 @@ def save_detector(detector: Detector, path: str | os.PathLike[str], extra: dict 
         if len(set(heights)) > 1:
             meta["member_heights"] = heights
     state = {k: v.detach().cpu().contiguous() for k, v in detector.net.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata={"detector": json.dumps(meta)})
+    write_safetensors(path, state, {"detector": json.dumps(meta)})
     write_json(Path(path).with_suffix(".json"), meta)
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from svhn_erase.atomic_io import atomic_path
+from svhn_erase.atomic_io import write_safetensors
 from svhn_erase.data.crops import CROP_SHAPES, MAX_SIZE, MIN_SIZE, crop_shape_of
 from svhn_erase.errors import SvhnEraseError
 from svhn_erase.model.nets import (
@@ -71,8 +71,7 @@ def save_classifier(model: ConvNet, path: str | os.PathLike[str],
     if extra:
         meta["extra"] = json.dumps(extra)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=meta)
+    write_safetensors(path, state, meta)
 
 
 def _read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 from torch.nn import functional as F
 
-from svhn_erase.atomic_io import atomic_path
+from svhn_erase.atomic_io import write_safetensors
 from svhn_erase.errors import SvhnEraseError
 
 KIND = "svhn-erase student"
@@ -120,8 +120,7 @@ def save_student(net: Student, path: str | os.PathLike[str], record: dict) -> No
     meta = {"kind": KIND, "spec": json.dumps(asdict(net.spec)), "record": json.dumps(record)}
     if isinstance(net, StudentEnsemble):
         meta["members"] = str(len(net.members))
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=meta)
+    write_safetensors(path, state, meta)
 
 
 def student_metadata(path: str | os.PathLike[str]) -> tuple[StudentSpec, dict]:
