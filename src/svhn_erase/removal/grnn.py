@@ -12,18 +12,19 @@ which the grid points nearest to the nodes (``growth_order``) are predicted, add
 with those predictions as targets, and the net trained again from scratch; finally every
 pixel of the crop is predicted, times 255 truncated. The crops train together
 (``Growing``: in lockstep, one epoch at a time, each at its own round), grouped by size.
+Its Gaussians, render and CPU settings are in ``seed_kernels``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from svhn_erase.removal.config import SeedConfig
+from svhn_erase.removal.seed_kernels import flush_denormals, node_gaussians, one_thread, render
 
 _CHUNK = 48  # crops per kernel matrix in ``predict`` (bounds the memory)
 _FAR = 1.0e4  # where padding nodes sit: their Gaussian weight underflows to 0
@@ -158,25 +159,40 @@ def growth_order(pattern: np.ndarray, spacing: int, rounds: int) -> tuple[np.nda
     return np.concatenate(parts), counts
 
 
-def _gaussian(rc: np.ndarray, size: int, sigma: float, device: torch.device | str
-              ) -> torch.Tensor:
-    """Unnormalized Gaussians (size, size) between the nodes ``rc``, zero-padded."""
-    xy = torch.from_numpy(rc.astype(np.float32)).to(device)
-    d2 = (xy[:, None, :] - xy[None, :, :]).square().sum(-1)
-    out = torch.zeros(size, size, device=device)
-    out[:len(rc), :len(rc)] = torch.exp(d2 / (-2.0 * sigma**2))
-    return out
-
-
 def _first(n: torch.Tensor, size: int) -> torch.Tensor:
     """(B, size) bool: the first ``n[b]`` entries of each row."""
     return torch.arange(size, device=n.device)[None, :] < n[:, None]
 
 
 def _kernel_over(g: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-    """The rows of ``g`` normalized over each crop's first ``n`` nodes (other columns 0)."""
-    k = g * _first(n, g.shape[-1])[:, None, :]
-    return k / k.sum(-1, keepdim=True).clamp_min(1e-30)
+    """The rows of ``g`` normalized over each crop's first ``n`` nodes (other columns 0),
+    computed in place: ``g`` is a copy (``Growing.g[rows]``) that becomes the result."""
+    k = g.mul_(_first(n, g.shape[-1])[:, None, :])
+    return k.div_(k.sum(-1, keepdim=True).clamp_min(1e-30))
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """What the epochs of a ``Growing`` share while its node counts stay: ``m``, the most
+    nodes of any crop; ``valid`` (B, m, 1) 1.0 on each crop's nodes, else 0.0; per Adagrad
+    step, its first node and its gradient's factor ``2 / (rows * 3)`` (B, 1, 1); ``cells``
+    (B,) each crop's node count times 3 (as float32, as the division converted it), the
+    loss's divisor. ``torch.bmm`` rather than ``@``: the same kernel, without ``matmul``'s
+    reshaping around it."""
+
+    m: int
+    valid: torch.Tensor
+    steps: list[tuple[int, torch.Tensor]]
+    cells: torch.Tensor
+
+
+def _plan(n: torch.Tensor, step: int) -> EpochPlan:
+    """The ``EpochPlan`` of crops with ``n`` nodes and ``step`` nodes per Adagrad step."""
+    m = int(n.max())
+    valid = _first(n, m)[..., None]
+    steps = [(lo, (2.0 / (valid[:, lo:lo + step, 0].sum(1).clamp_min(1) * 3)).view(-1, 1, 1))
+             for lo in range(0, m, step)]
+    return EpochPlan(m, valid.to(torch.float32), steps, (n * 3).to(torch.float32))
 
 
 @dataclass
@@ -186,9 +202,12 @@ class Growing:
 
     Row b is crop ``ids[b]``; ``counts[b]`` its node count per training, ``stage[b]`` the
     training under way. ``g``: Gaussians between all the nodes the crop will have (B, N, N);
-    ``a``: the current net's normalized kernel (rows and columns past ``n[b]`` zero); ``t``
+    ``a``: the current net's normalized kernel (rows and columns past ``n[b]`` zero), ``at``
+    its transpose stored contiguously (the gradient's ``a.T @ r`` ran 4 times slower on a
+    transposed view, with the same result); ``t``
     targets, ``w`` weights, ``acc`` Adagrad's sums of squared gradients, ``resid`` the last
-    residual (B, N, 3); ``epoch``: epochs of the training under way.
+    residual (B, N, 3); ``epoch``: epochs of the training under way; ``plan``: what every
+    epoch needs until the node counts change (``_plan``).
     """
 
     ids: list[int]
@@ -196,21 +215,24 @@ class Growing:
     stage: list[int]
     g: torch.Tensor
     a: torch.Tensor
+    at: torch.Tensor
     t: torch.Tensor
     w: torch.Tensor
     acc: torch.Tensor
     resid: torch.Tensor
     n: torch.Tensor
     epoch: torch.Tensor
+    plan: EpochPlan | None = None
 
     def restart(self, rows: torch.Tensor, n: torch.Tensor) -> None:
         """Crops ``rows`` start a training from scratch on their first ``n`` nodes."""
         valid = _first(n, self.g.shape[-1])[..., None]
-        a = _kernel_over(self.g[rows], n) * valid
+        a = _kernel_over(self.g[rows], n).mul_(valid)
         w = torch.ones_like(self.w[rows])
-        self.n[rows], self.a[rows], self.w[rows] = n, a, w
+        self.n[rows], self.a[rows], self.at[rows], self.w[rows] = n, a, a.transpose(1, 2), w
         self.acc[rows], self.epoch[rows] = 0.0, 0
         self.resid[rows] = (a @ w - self.t[rows]) * valid
+        self.plan = None
 
     def keep(self, rows: list[int]) -> None:
         """Keep crops ``rows`` only, trimmed to the most nodes any of them will have."""
@@ -219,10 +241,12 @@ class Growing:
         self.ids = [self.ids[b] for b in rows]
         self.counts = [self.counts[b] for b in rows]
         self.stage = [self.stage[b] for b in rows]
-        self.g, self.a = (x[idx, :size, :size].contiguous() for x in (self.g, self.a))
+        self.g, self.a, self.at = (x[idx, :size, :size].contiguous()
+                                   for x in (self.g, self.a, self.at))
         self.t, self.w, self.acc, self.resid = (x[idx, :size].contiguous() for x in
                                                 (self.t, self.w, self.acc, self.resid))
         self.n, self.epoch = self.n[idx], self.epoch[idx]
+        self.plan = None
 
 
 def _start(orders: list[tuple[np.ndarray, list[int]]], values: list[np.ndarray],
@@ -233,11 +257,11 @@ def _start(orders: list[tuple[np.ndarray, list[int]]], values: list[np.ndarray],
     t = torch.zeros(b, size, 3, device=device)
     for i, v in enumerate(values):
         t[i, :len(v)] = torch.from_numpy(v).to(device)
-    g = torch.stack([_gaussian(rc, size, sigma, device) for rc, _ in orders])
+    g = torch.stack([node_gaussians(rc, size, sigma, device) for rc, _ in orders])
     n = torch.tensor([counts[0] for _, counts in orders], device=device)
     net = Growing(list(range(b)), [counts for _, counts in orders], [0] * b, g,
-                  torch.zeros_like(g), t, torch.zeros_like(t), torch.zeros_like(t),
-                  torch.zeros_like(t), n.clone(), torch.zeros_like(n))
+                  torch.zeros_like(g), torch.zeros_like(g), t, torch.zeros_like(t),
+                  torch.zeros_like(t), torch.zeros_like(t), n.clone(), torch.zeros_like(n))
     net.restart(torch.arange(b, device=device), n)
     return net
 
@@ -249,23 +273,26 @@ def _epoch(net: Growing, config: SeedConfig) -> torch.Tensor:
     The gradient of a batch's MSE is ``2 / (rows * 3) * a_b.T @ (a_b @ w - t_b)``; a crop
     with fewer nodes than a batch's first row gets a zero gradient, which Adagrad ignores.
     Only the first ``m`` nodes, the most any crop has now, take part (the rest is zero).
+    The validity masks are 1.0 and 0.0 (a bool mask multiplied the same, converted to
+    float first on every use); the ops are in place where that computes the same numbers.
     """
-    m = int(net.n.max())
-    a, t, w, acc = net.a[:, :m, :m], net.t[:, :m], net.w[:, :m], net.acc[:, :m]
-    valid = _first(net.n, m)[..., None]
     step = config.batch_nodes
-    for lo in range(0, m, step):
-        a_b = a[:, lo:lo + step]
+    if net.plan is None:
+        net.plan = _plan(net.n, step)
+    plan = net.plan
+    m, valid = plan.m, plan.valid
+    a, at, t = net.a[:, :m, :m], net.at[:, :m, :m], net.t[:, :m]
+    w, acc = net.w[:, :m], net.acc[:, :m]
+    for lo, scale in plan.steps:
         r = net.resid[:, :min(m, step)] if lo == 0 else \
-            (a_b @ w - t[:, lo:lo + step]) * valid[:, lo:lo + step]
-        count = valid[:, lo:lo + step, 0].sum(1).clamp_min(1) * 3
-        grad = (a_b.transpose(1, 2) @ r) * (2.0 / count).view(-1, 1, 1)
+            torch.bmm(a[:, lo:lo + step], w).sub_(t[:, lo:lo + step]).mul_(valid[:, lo:lo + step])
+        grad = torch.bmm(at[:, :, lo:lo + step], r).mul_(scale)
         acc += grad * grad
-        w -= config.lr * (grad / (acc.sqrt() + 1e-10))
-    resid = (a @ w - t) * valid
+        w -= grad.div_(acc.sqrt().add_(1e-10)).mul_(config.lr)
+    resid = torch.bmm(a, w).sub_(t).mul_(valid)
     net.resid[:, :m] = resid
     net.epoch += 1
-    return resid.square().sum((1, 2)) / (net.n * 3)
+    return resid.square_().sum((1, 2)) / plan.cells
 
 
 def _grow(net: Growing, rows: list[int]) -> None:
@@ -276,6 +303,8 @@ def _grow(net: Growing, rows: list[int]) -> None:
         net.stage[b] += 1
     n_old = net.n[idx]
     n_new = torch.tensor([net.counts[b][net.stage[b]] for b in rows], device=n_old.device)
+    # the whole kernel, though only the joining nodes' rows are kept: the batched product
+    # of fewer rows took other float roundings (the trained weights differed in the last bit)
     pred = _kernel_over(net.g[idx], n_old) @ net.w[idx]
     size = net.g.shape[-1]
     new = (_first(n_new, size) & ~_first(n_old, size))[..., None]
@@ -284,12 +313,13 @@ def _grow(net: Growing, rows: list[int]) -> None:
 
 
 def train_growing(orders: list[tuple[np.ndarray, list[int]]], values: list[np.ndarray],
-                  config: SeedConfig, device: torch.device | str = "cpu"
-                  ) -> list[torch.Tensor]:
+                  config: SeedConfig, device: torch.device | str = "cpu",
+                  progress: Callable[[int], object] | None = None) -> list[torch.Tensor]:
     """The original's trainings for a group of crops: on the pattern pixels (``values``),
     then once per round of ``growth_order``, each from weights 1 until the loss over the
     nodes is under ``config.tol`` or ``config.epochs`` epochs have run. Returns each crop's
-    final weights (N_i, 3)."""
+    final weights (N_i, 3); ``progress``, if given, is called with the number of crops that
+    finished whenever some did."""
     net = _start(orders, values, config.sigma, device)
     out: list[torch.Tensor | None] = [None] * len(orders)
     while net.ids:
@@ -301,6 +331,8 @@ def train_growing(orders: list[tuple[np.ndarray, list[int]]], values: list[np.nd
         finished = set(done) - set(grow)
         for b in finished:
             out[net.ids[b]] = net.w[b, :net.counts[b][-1]].clone()
+        if finished and progress is not None:
+            progress(len(finished))
         if grow:
             _grow(net, grow)
         if finished and len(finished) < len(net.ids):
@@ -323,27 +355,6 @@ def train_adagrad(nodes: NodeBatch, config: SeedConfig) -> torch.Tensor:
     return out
 
 
-def _render(rc: np.ndarray, weights: torch.Tensor, shape: tuple[int, int], sigma: float
-            ) -> np.ndarray:
-    """Every pixel of a crop predicted by its GRNN, times 255 truncated: (h, w, 3) uint8.
-
-    Where every Gaussian underflows (a pixel some 26 pixels from every node) the distances
-    are taken relative to the nearest node, which leaves the normalized weights unchanged.
-    """
-    nodes = torch.from_numpy(rc.astype(np.float32)).to(weights.device)
-    query = torch.from_numpy(np.argwhere(np.ones(shape, bool)).astype(np.float32))
-    out = []
-    for q in query.to(weights.device).split(4096):
-        d2 = (q[:, None, :] - nodes[None, :, :]).square().sum(-1)
-        k = torch.exp(d2 / (-2.0 * sigma**2))
-        far = k.sum(1) < 1e-30
-        if bool(far.any()):
-            k[far] = torch.exp((d2[far] - d2[far].amin(1, keepdim=True)) / (-2.0 * sigma**2))
-        out.append((k / k.sum(1, keepdim=True)) @ weights)
-    pred = torch.cat(out).cpu().numpy().reshape(*shape, 3)
-    return np.clip((pred * np.float32(255.0)).astype(np.int64), 0, 255).astype(np.uint8)
-
-
 def _groups(sizes: list[int]) -> list[list[int]]:
     """Crops grouped by node count (sorted; a group's padded kernels stay within
     ``_GROUP_BUDGET`` entries and its largest crop within twice its smallest)."""
@@ -360,36 +371,24 @@ def _groups(sizes: list[int]) -> list[list[int]]:
 
 
 def fill_seed(crops: list[np.ndarray], patterns: list[np.ndarray], config: SeedConfig,
-              device: torch.device | str = "cpu") -> list[np.ndarray]:
+              device: torch.device | str = "cpu",
+              progress: Callable[[int], object] | None = None) -> list[np.ndarray]:
     """The original GRNN: train on the pattern pixels, grow over the grid round by round
     (``growth_order``), each round training again from scratch, then predict every pixel.
 
-    Returns one generated (h, w, 3) uint8 crop per input crop.
+    Returns one generated (h, w, 3) uint8 crop per input crop. ``progress``, if given, is
+    called with the number of crops whose trainings finished, as they finish (the trainings
+    take nearly all the time; the results do not depend on it).
     """
     orders = [growth_order(p, config.grid, config.rounds) for p in patterns]
     values = [c[rc[:n[0], 0], rc[:n[0], 1]].astype(np.float32) / np.float32(255.0)
               for c, (rc, n) in zip(crops, orders, strict=True)]
     weights: list[torch.Tensor | None] = [None] * len(crops)
-    with _one_thread(device):
+    with one_thread(device), flush_denormals(device):
         for group in _groups([n[-1] for _, n in orders]):
             trained = train_growing([orders[i] for i in group], [values[i] for i in group],
-                                    config, device)
+                                    config, device, progress)
             for i, w in zip(group, trained, strict=True):
                 weights[i] = w
-        return [_render(rc, w, c.shape[:2], config.sigma)
+        return [render(rc, w, c.shape[:2], config.sigma)
                 for c, (rc, _), w in zip(crops, orders, weights, strict=True)]
-
-
-@contextmanager
-def _one_thread(device: torch.device | str) -> Iterator[None]:
-    """One CPU thread for torch inside the block: the fill's thousands of small batched
-    products ran 20 times slower on 2 threads than on 1 on a busy 2-core machine."""
-    if torch.device(device).type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
