@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from builders import embed_profile, make_split, rgb_icc_profile
 from svhn_erase import cli
+from svhn_erase.apps import erase as erase_app
+from svhn_erase.apps.erase import erase_split
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.weights import save_classifier
 from svhn_erase.removal import paste
@@ -268,3 +272,32 @@ def test_erase_command_records_the_grain_it_used(tmp_path: Path, weights_file: P
                      str(weights_file), "--out", str(out), "--grain", "0.5"]) == 0
     timing = json.loads((out / "timing.json").read_text())
     assert timing["method"]["method"] == "default" and timing["method"]["grain"] == 0.5
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_erase_counts_seed_digits_as_their_grnns_finish(tmp_path: Path, weights_file: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    closed: list[tuple[str, int]] = []
+
+    class Recorded(erase_app.tqdm):
+        def close(self) -> None:
+            if not self.disable:
+                closed.append((self.desc, self.n))
+            super().close()
+
+    make_split(tmp_path, "tiny", count=2, seed=4)
+    monkeypatch.setattr(erase_app, "tqdm", Recorded)
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    method = SeedMethod(SeedConfig(epochs=100))
+    timing = erase_split(tmp_path, "tiny", tmp_path / "out", weights_file, method)
+    assert closed == [("seed GRNNs trained", timing["digits"]), ("erase (seed)", 2)]
+    assert method.progress is None  # unhooked after the split
+    # without a terminal: no bars, no hook
+    closed.clear()
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    erase_split(tmp_path, "tiny", tmp_path / "out2", weights_file, method)
+    assert closed == [] and method.progress is None

@@ -45,6 +45,7 @@ from svhn_erase.model.inference import default_device
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.weights import load_classifier, resolve_weights
 from svhn_erase.removal.methods import Erased, RemovalMethod, Scene, method_tag, resolve
+from svhn_erase.removal.methods.seed import SeedMethod
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +217,16 @@ class _SplitWriter:
         self.seconds += seconds
 
 
+def _digit_bar(method: RemovalMethod, bar: tqdm) -> tqdm | None:
+    """A second bar counting digits for ``seed`` (its batches of real photos take minutes),
+    fed by the method's ``progress`` hook; None for the other methods or with no bar."""
+    if not isinstance(method, SeedMethod) or bar.disable:
+        return None
+    digit_bar = tqdm(unit="digit", desc="seed GRNNs trained", position=1, leave=False)
+    method.progress = digit_bar.update
+    return digit_bar
+
+
 def erase_split(data: str | os.PathLike[str], split_name: str, out: str | os.PathLike[str],
                 weights: str | os.PathLike[str] | None = None,
                 method: str | RemovalMethod = "default", limit: int | None = None,
@@ -240,9 +251,15 @@ def erase_split(data: str | os.PathLike[str], split_name: str, out: str | os.Pat
     writer, skipped = _SplitWriter(remover, model, out), []
     bar = tqdm(total=len(files) if limit is None else min(limit, len(files)), unit="image",
                desc=f"erase ({remover.name})", disable=not progress or not sys.stderr.isatty())
-    for batch in batches(iter_parents(path, table, limit, skipped=skipped)):
-        writer.erase(batch)
-        bar.update(len(batch))
+    digit_bar = _digit_bar(remover, bar)
+    try:
+        for batch in batches(iter_parents(path, table, limit, skipped=skipped)):
+            writer.erase(batch)
+            bar.update(len(batch))
+    finally:
+        if digit_bar is not None:
+            remover.progress = None
+            digit_bar.close()
     bar.close()
     timing = {"digits": int(writer.digits), "images": writer.images,
               "seconds": round(writer.seconds, 4), "method": remover.settings(),

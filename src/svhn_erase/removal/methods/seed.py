@@ -8,7 +8,7 @@ box.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -33,6 +33,9 @@ class SeedMethod(RemovalMethod):
 
     def __init__(self, config: SeedConfig | None = None) -> None:
         super().__init__(config or SeedConfig())
+        # called with the number of digits whose GRNN finished training, as they finish
+        # (``erase --method seed`` shows it: one batch of real photos can take minutes)
+        self.progress: Callable[[int], object] | None = None
 
     def erase(self, scenes: Sequence[Scene], model: ConvNet | None = None) -> list[Erased]:
         model = self.require_model(model)
@@ -45,7 +48,7 @@ class SeedMethod(RemovalMethod):
         keypix = seed_fmap(model, x40, [r.crop.shape[:2] for r in digits], config.buckets,
                            config.grid)
         generated = fill_seed([r.crop for r in digits], [k.pattern for k in keypix], config,
-                              device=model_device(model))
+                              device=model_device(model), progress=self.progress)
         images = [s.image.copy() for s in scenes]
         replaced = [np.zeros(s.image.shape[:2], bool) for s in scenes]
         for record, kp, patch in zip(digits, keypix, generated, strict=True):
