@@ -32,6 +32,7 @@ import sys
 import time
 from dataclasses import fields, replace
 
+import code_workers
 from past_defaults import BEFORE_MENDING, LAST_SESSION, MEAN_RINGS, PRE_ISSUE
 
 CHUNK = 32
@@ -83,19 +84,9 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def _start(src: str, args: argparse.Namespace) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    cmd = [sys.executable, __file__, "--worker", "--data", args.data, "--split", args.split,
-           "--limit", str(args.limit), "--weights", args.weights]
-    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
-    print(f"{src}: {json.loads(proc.stdout.readline())['package']}", flush=True)
-    return proc
-
-
-def _ask(proc: subprocess.Popen, settings: str) -> dict:
-    proc.stdin.write(settings + "\n")
-    proc.stdin.flush()
-    return json.loads(proc.stdout.readline())
+    return code_workers.start(__file__, src, ["--data", args.data, "--split", args.split,
+                                              "--limit", str(args.limit),
+                                              "--weights", args.weights])
 
 
 def main() -> None:
@@ -126,7 +117,7 @@ def main() -> None:
     runs: dict[tuple[str, str], list[dict]] = {p: [] for p in pairs}
     for _ in range(args.repeat):
         for code, settings in pairs:
-            runs[code, settings].append(_ask(codes[code], settings))
+            runs[code, settings].append(code_workers.ask(codes[code], settings))
     for proc in codes.values():
         proc.stdin.close()
         proc.wait()

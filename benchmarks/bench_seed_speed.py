@@ -26,12 +26,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import pickle
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import code_workers
 
 
 def _crops(args: argparse.Namespace) -> dict:
@@ -93,18 +94,7 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def _start(src: str, args: argparse.Namespace) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    cmd = [sys.executable, __file__, "--worker", "--out", args.out]
-    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
-    print(f"{src}: {json.loads(proc.stdout.readline())['package']}", flush=True)
-    return proc
-
-
-def _ask(proc: subprocess.Popen, npz: str) -> dict:
-    proc.stdin.write(npz + "\n")
-    proc.stdin.flush()
-    return json.loads(proc.stdout.readline())
+    return code_workers.start(__file__, src, ["--out", args.out])
 
 
 def _compare(old: str, new: str) -> str:
@@ -145,7 +135,8 @@ def main() -> None:
     runs: dict[str, list[dict]] = {c: [] for c in codes}
     for _ in range(args.repeat):
         for code, proc in codes.items():
-            runs[code].append(_ask(proc, str(Path(args.out, f"{code.replace(' ', '_')}.npz"))))
+            npz = Path(args.out, f"{code.replace(' ', '_')}.npz")
+            runs[code].append(code_workers.ask(proc, str(npz)))
     for proc in codes.values():
         proc.stdin.close()
         proc.wait()
