@@ -260,7 +260,7 @@ def erase_split(data: str | os.PathLike[str], split_name: str, out: str | os.Pat
         if digit_bar is not None:
             remover.progress = None
             digit_bar.close()
-    bar.close()
+        bar.close()
     timing = {"digits": int(writer.digits), "images": writer.images,
               "seconds": round(writer.seconds, 4), "method": remover.settings(),
               "weights": str(weights_path) if weights_path is not None else None,
