@@ -64,12 +64,18 @@ def check_writable(target: str | os.PathLike[str]) -> Path:
     target = check_target(target)
     folder = next((p for p in target.absolute().parents if p.exists()), Path("/"))
     try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        probe_folder(folder)
     except OSError as exc:
         raise SvhnEraseError(f"{target}: cannot write in {folder} ({exc.strerror or exc})") \
             from exc
     return target
+
+
+def probe_folder(folder: Path) -> None:
+    """Make and drop a nameless file in ``folder``: an ``OSError`` if it takes none (no
+    permission, a read-only disk, an immutable folder); nothing is left behind."""
+    with tempfile.TemporaryFile(dir=folder):
+        pass
 
 
 @contextlib.contextmanager

@@ -4,9 +4,9 @@ takes) and ``make_folder``, an output folder made ready before a command's work.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
+from svhn_erase.atomic_io import probe_folder
 from svhn_erase.errors import SvhnEraseError
 
 PathLike = str | os.PathLike[str]
@@ -26,8 +26,7 @@ def make_folder(folder: PathLike) -> Path:
             break
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        probe_folder(folder)
     except OSError as exc:
         raise SvhnEraseError(f"{folder}: cannot make or write in this folder "
                              f"({exc.strerror or exc})") from exc
