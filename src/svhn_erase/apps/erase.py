@@ -45,7 +45,6 @@ from svhn_erase.model.inference import default_device
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.weights import load_classifier, resolve_weights
 from svhn_erase.removal.methods import Erased, RemovalMethod, Scene, method_tag, resolve
-from svhn_erase.removal.methods.seed import SeedMethod
 
 log = logging.getLogger(__name__)
 
@@ -182,13 +181,20 @@ def erase_batch(method: RemovalMethod, model: ConvNet | None, batch: Sequence[Pa
     results = erase_scenes(method, scenes, model)
     seconds = time.perf_counter() - start
     for parent, result in zip(batch, results, strict=True):
-        image, mask = out / parent.file, mask_path(out, parent.file)
-        if not (keep_existing and image.exists()):
-            atomic_io.write_image(image, result.image, icc_profile=parent.profile,
-                                  alpha=parent.alpha)
-        if not (keep_existing and mask.exists()):
-            atomic_io.write_image(mask, result.replaced.astype(np.uint8) * 255)
+        write_outputs(out, parent, result.image, result.replaced, keep_existing)
     return [_inside(p) for p in batch], seconds
+
+
+def write_outputs(out: Path, parent: Parent, image: np.ndarray, replaced: np.ndarray,
+                  keep_existing: bool = False) -> None:
+    """``OUT/FILE`` (``image`` with the photo's colour profile and alpha) and its mask
+    (``mask_path``: 255 where ``replaced``), atomically; with ``keep_existing`` a file
+    already there is not written again."""
+    target, mask = out / parent.file, mask_path(out, parent.file)
+    if not (keep_existing and target.exists()):
+        atomic_io.write_image(target, image, icc_profile=parent.profile, alpha=parent.alpha)
+    if not (keep_existing and mask.exists()):
+        atomic_io.write_image(mask, replaced.astype(np.uint8) * 255)
 
 
 def split_method(method: str | RemovalMethod, limit: int | None) -> RemovalMethod:
@@ -218,11 +224,13 @@ class _SplitWriter:
 
 
 def _digit_bar(method: RemovalMethod, bar: tqdm) -> tqdm | None:
-    """A second bar counting digits for ``seed`` (its batches of real photos take minutes),
-    fed by the method's ``progress`` hook; None for the other methods or with no bar."""
-    if not isinstance(method, SeedMethod) or bar.disable:
+    """A second bar counting digits for a method that ``counts_digits`` (``seed``: its
+    batches of real photos take minutes), fed by its ``progress`` hook; None for the other
+    methods or with no bar."""
+    if not method.counts_digits or bar.disable:
         return None
-    digit_bar = tqdm(unit="digit", desc="seed GRNNs trained", position=1, leave=False)
+    digit_bar = tqdm(unit="digit", desc=f"{method.name} GRNNs trained", position=1,
+                     leave=False)
     method.progress = digit_bar.update
     return digit_bar
 

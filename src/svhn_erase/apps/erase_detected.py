@@ -33,8 +33,8 @@ from svhn_erase.apps.erase import (
     erase_batch,
     erase_image_file,
     load_model,
-    mask_path,
     split_method,
+    write_outputs,
 )
 from svhn_erase.data.split import Parent, Photo, read_photo, read_rgb
 from svhn_erase.errors import SvhnEraseError
@@ -136,15 +136,13 @@ def detect_and_erase(detector: Detector, method: RemovalMethod, model: ConvNet |
     for name, (image, profile, alpha) in photos:
         dets = detector.detect([image], threshold, every_number=True)[0]
         rows.append(table_rows(name, dets))
+        parent = Parent(name, image, box_array(dets, detector.settings.erase_grow),
+                        np.array([d.label for d in dets]), profile, alpha)
         if dets:
-            parents.append(Parent(name, image, box_array(dets, detector.settings.erase_grow),
-                                  np.array([d.label for d in dets]), profile, alpha))
+            parents.append(parent)
             continue
         digits[name] = 0
-        if not (keep_existing and (out / name).exists()):
-            atomic_io.write_image(out / name, image, icc_profile=profile, alpha=alpha)
-        if not (keep_existing and mask_path(out, name).exists()):
-            atomic_io.write_image(mask_path(out, name), np.zeros(image.shape[:2], np.uint8))
+        write_outputs(out, parent, image, np.zeros(image.shape[:2], bool), keep_existing)
     seconds = 0.0
     for group in batches(parents):
         counts, took = erase_batch(method, model, group, out, keep_existing=keep_existing)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from svhn_erase.cli.common import positive
+from svhn_erase.cli.common import CPU_HELP, positive
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +31,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=0.005, help="learning rate (default: 0.005)")
     p.add_argument("--momentum", type=float, default=0.0,
                    help="SGD momentum; the original used none (default: 0)")
-    p.add_argument("--cpu", action="store_true", help="use the CPU even if CUDA is present")
+    p.add_argument("--cpu", action="store_true", help=CPU_HELP)
     p.add_argument("--id", default="", help="prefix of the run folder's name")
     p.add_argument("--runs", type=Path, default=Path("runs"),
                    help="folder for run folders (default: runs)")
@@ -189,7 +189,7 @@ def _add_classify(sub: argparse._SubParsersAction) -> None:
                    help="network (default: from the file's metadata or its shapes)")
     p.add_argument("--batch", type=positive, default=512,
                    help="inference batch size (default: 512)")
-    p.add_argument("--cpu", action="store_true", help="use the CPU even if CUDA is present")
+    p.add_argument("--cpu", action="store_true", help=CPU_HELP)
     p.add_argument("--tta", action="store_true",
                    help="test-time augmentation: average 15 box jitters per digit (15 times "
                    "the work; default: read each box once)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -72,9 +72,13 @@ class RemovalMethod(ABC):
     finds_key_pixels: ClassVar[bool] = False  # Erased.keypix is meaningful
     reference: ClassVar[bool] = False  # a yardstick (untouched): bench neither times nor ranks it
     headline: ClassVar[bool] = True  # in bench's default comparison (False: run on request)
+    counts_digits: ClassVar[bool] = False  # calls ``progress`` as digits finish (slow methods)
 
     def __init__(self, config: Any = None) -> None:
         self.config = config
+        # set by a caller showing progress (``erase --method seed``); a method that
+        # ``counts_digits`` calls it with the number of digits done, as they get done
+        self.progress: Callable[[int], object] | None = None
 
     @abstractmethod
     def erase(self, scenes: Sequence[Scene], model: ConvNet | None = None) -> list[Erased]:

@@ -8,7 +8,7 @@ box.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -31,11 +31,10 @@ class SeedMethod(RemovalMethod):
     uses_classifier = True
     finds_key_pixels = True
 
+    counts_digits = True  # a batch of real photos takes minutes: each GRNN trained counts
+
     def __init__(self, config: SeedConfig | None = None) -> None:
         super().__init__(config or SeedConfig())
-        # called with the number of digits whose GRNN finished training, as they finish
-        # (``erase --method seed`` shows it: one batch of real photos can take minutes)
-        self.progress: Callable[[int], object] | None = None
 
     def erase(self, scenes: Sequence[Scene], model: ConvNet | None = None) -> list[Erased]:
         model = self.require_model(model)
