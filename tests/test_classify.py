@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from builders import make_split
 from svhn_erase import cli
 from svhn_erase.data import crops
-from svhn_erase.model import classify, inference
+from svhn_erase.model import classify, inference, misreads
 from svhn_erase.model.nets import ConvNet
 from svhn_erase.model.weights import save_classifier
 
@@ -99,3 +100,76 @@ def test_bad_weights_is_one_line_error(root, tmp_path, capsys) -> None:
     code = cli.main(["classify", "--data", str(root), "--split", "test", "--weights", str(bad),
                      "--out", str(tmp_path / "p.csv")])
     assert code == 2 and "bad.safetensors" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- misreads
+
+
+def _untrained(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    model = ConvNet("ConvNet32", num_classes=10, image_size=32).eval()
+    path = tmp_path / "untrained.safetensors"
+    save_classifier(model, path)
+    return path
+
+
+def test_confusions_and_misread_order() -> None:
+    result = pd.DataFrame({"file": ["1.png", "1.png", "2.png", "3.png", "3.png", "4.png"],
+                           "digit_index": [0, 1, 0, 0, 1, 0],
+                           "label": [7, 7, 7, 4, 2, 5], "pred": [1, 1, 7, 1, 3, 5],
+                           "prob": [0.5, 0.9, 0.8, 0.7, 0.95, 0.6]})
+    assert misreads.confusions(result) == [(7, 1, 2), (2, 3, 1), (4, 1, 1)]
+    assert misreads.confusions(result, top=1) == [(7, 1, 2)]
+    table = result[["file", "digit_index"]].assign(left=1, top=2, width=3, height=4)
+    rows = misreads.misread_rows(result, table, limit=3)
+    assert list(zip(rows["file"], rows["digit_index"], strict=True)) == [
+        ("3.png", 1), ("1.png", 1), ("3.png", 0)]
+    assert (rows["width"] == 3).all()
+    text = misreads.summary_text(result)
+    assert "avg / total" in text and "7 read as 1 (2)" in text
+
+
+def test_classify_reports_and_draws_misreads(root, tmp_path, capsys) -> None:
+    csv, sheet = tmp_path / "preds.csv", tmp_path / "misreads.png"
+    assert cli.main(["classify", "--data", str(root), "--split", "test", "--cpu",
+                     "--weights", str(_untrained(tmp_path)), "--out", str(csv),
+                     "--misreads", str(sheet), "--misreads-max", "5"]) == 0
+    preds = pd.read_csv(csv)
+    wrong = int((preds["label"] != preds["pred"]).sum())
+    assert wrong >= 5  # an untrained net misreads most drawn digits
+    out = capsys.readouterr().out
+    assert "precision" in out and "avg / total" in out and "commonest misreads" in out
+    assert "5 misread digit(s) drawn" in out
+    width, height = Image.open(sheet).size
+    cell, caption, gap = misreads.CELL, misreads.CAPTION, misreads.GAP
+    assert (width, height) == (5 * (cell + gap) - gap, cell + caption)
+
+
+def test_classify_files_keeps_the_numbered_photos(root, tmp_path) -> None:
+    csv = tmp_path / "preds.csv"
+    assert cli.main(["classify", "--data", str(root), "--split", "test", "--cpu",
+                     "--weights", str(_untrained(tmp_path)), "--out", str(csv),
+                     "--files", "2-4"]) == 0
+    assert sorted(set(pd.read_csv(csv)["file"])) == ["2.png", "3.png", "4.png"]
+
+
+def test_no_misreads_gives_a_note(root, tmp_path) -> None:
+    table = crops.load_split_table(root / "test")
+    right = table[["file", "digit_index", "label"]].assign(pred=table["label"], prob=0.9)
+    out = tmp_path / "none.png"
+    assert misreads.misread_sheet(root / "test", right, table, out) == 0
+    assert Image.open(out).size == (240, 40)
+
+
+@pytest.mark.parametrize("where, message", [("inside", "inside the split's folder"),
+                                            ("csv", "the same file as --out"),
+                                            ("ext", "unknown image file extension")])
+def test_bad_misreads_path_is_refused(root, tmp_path, capsys, where, message) -> None:
+    csv = tmp_path / "preds.png" if where == "csv" else tmp_path / "preds.csv"
+    sheet = {"inside": root / "test" / "sheet.png", "csv": csv,
+             "ext": tmp_path / "sheet.nope"}[where]
+    code = cli.main(["classify", "--data", str(root), "--split", "test", "--cpu",
+                     "--weights", str(_untrained(tmp_path)), "--out", str(csv),
+                     "--misreads", str(sheet)])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not sheet.exists() and not csv.exists()

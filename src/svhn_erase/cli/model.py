@@ -177,8 +177,10 @@ def _add_classify(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("classify", help="read every digit of a split with a trained classifier",
                        description="Classify the digit crops of ROOT/SPLIT and write a CSV with "
-                       "columns file,digit_index,label,pred,prob. The crops are cut as "
-                       "the weights were trained (their crop_shape: stretch or square).")
+                       "columns file,digit_index,label,pred,prob; print the accuracy, the "
+                       "per-digit precision / recall / F1 and the commonest misreads "
+                       "(--misreads: a picture of them). The crops are cut as the weights "
+                       "were trained (their crop_shape: stretch or square).")
     p.add_argument("--data", type=Path, required=True, help="folder holding the split folders")
     p.add_argument("--split", required=True, help="split name, e.g. test")
     p.add_argument("--weights", type=Path, required=True, action="append",
@@ -193,19 +195,55 @@ def _add_classify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tta", action="store_true",
                    help="test-time augmentation: average 15 box jitters per digit (15 times "
                    "the work; default: read each box once)")
+    p.add_argument("--files", default=None, metavar="RANGES",
+                   help="only the photos numbered so, e.g. 1401-1600 or 1-10,25 (N.png; "
+                   "default: every photo)")
+    p.add_argument("--misreads", type=Path, default=None, metavar="PNG",
+                   help="also draw the misread digits into this picture (a contact sheet: "
+                   "each box in its photo, true>read digit and the probability, most "
+                   "confident mistakes first)")
+    p.add_argument("--misreads-max", type=positive, default=64, metavar="N",
+                   help="at most N digits on the --misreads picture (default: 64)")
     p.set_defaults(func=_run_classify)
+
+
+def _check_misreads_path(args: argparse.Namespace) -> None:
+    """Refuse a ``--misreads`` picture that is no image format, is the CSV, would land in the
+    split's own folder (never overwrite an input) or cannot be written."""
+    from svhn_erase import atomic_io
+    from svhn_erase.errors import SvhnEraseError
+
+    atomic_io.image_format(args.misreads)
+    target = args.misreads.resolve()
+    if target == args.out.resolve():
+        raise SvhnEraseError(f"--misreads {args.misreads}: the same file as --out")
+    split_folder = (args.data / args.split).resolve()
+    if target.parent == split_folder or split_folder in target.parents:
+        raise SvhnEraseError(f"--misreads {args.misreads}: inside the split's folder "
+                             f"{args.data / args.split}; write it elsewhere")
+    atomic_io.check_writable(args.misreads)
 
 
 def _run_classify(args: argparse.Namespace) -> None:
     from svhn_erase import atomic_io
-    from svhn_erase.model import classify
+    from svhn_erase.data import split
+    from svhn_erase.model import classify, misreads
 
     atomic_io.check_writable(args.out)
+    if args.misreads is not None:
+        _check_misreads_path(args)
+    path = split.split_dir(args.data, args.split)
+    table = split.load_table(path)
     result = classify.classify_split(args.data, args.split, args.weights, out=args.out,
                                      net=args.net, cpu=args.cpu, batch=args.batch,
-                                     tta=args.tta)
+                                     tta=args.tta, files=args.files, table=table)
     accuracy = float((result["label"] == result["pred"]).mean()) if len(result) else 0.0
     print(f"{len(result)} digits, accuracy {100 * accuracy:.2f} % -> {args.out}")
     if result.attrs.get("skipped"):
         print(f"skipped {len(result.attrs['skipped'])} image(s)")
-
+    if len(result):
+        print(misreads.summary_text(result), end="")
+    if args.misreads is not None:
+        shown = misreads.misread_sheet(path, result, table, args.misreads,
+                                       limit=args.misreads_max)
+        print(f"{shown} misread digit(s) drawn -> {args.misreads}")

@@ -28,8 +28,12 @@ from svhn_erase.paths import PathLike
 def classify_split(root: PathLike, split: str, weights: PathLike | Sequence[PathLike],
                    out: str | os.PathLike[str] | None = None, net: str | None = None,
                    cpu: bool = False, batch: int = 512, margin: float = 0.0,
-                   progress: bool = True, tta: bool = False) -> pd.DataFrame:
+                   progress: bool = True, tta: bool = False, files: str | None = None,
+                   table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Classify every digit of ``root/split`` and (if ``out``) write the CSV atomically.
+
+    ``files`` keeps the photos numbered in its ranges (``"1401-1600"``, as ``bench
+    --files``); ``table`` is the split's digit table when the caller has already read it.
 
     ``weights`` is a run folder, a ``.safetensors`` file or an original ``.pkl`` state dict,
     or a list of them: an ensemble whose logits are averaged. The crops are cut as the
@@ -40,7 +44,13 @@ def classify_split(root: PathLike, split: str, weights: PathLike | Sequence[Path
     path = split_mod.split_dir(root, split)
     paths = [weights] if isinstance(weights, str | os.PathLike) else list(weights)
     model = load_ensemble(paths, net=net, device=default_device(cpu))
-    table = crops_mod.load_split_table(path)
+    if table is None:
+        table = crops_mod.load_split_table(path)
+    if files is not None:
+        from svhn_erase.evaluation.selection import select_files
+
+        table = table[table["file"].isin(select_files(list(dict.fromkeys(table["file"])),
+                                                      files))]
     if tta:
         crop_set, pred, prob = _tta_predict(path, table, model, margin, batch, progress)
     else:
