@@ -127,6 +127,10 @@ def test_confusions_and_misread_order() -> None:
     assert (rows["width"] == 3).all()
     text = misreads.summary_text(result)
     assert "avg / total" in text and "7 read as 1 (2)" in text
+    assert "none" not in text  # no judge's "no digit" read: ten rows
+    judged = result.assign(pred=[10, 1, 7, 1, 3, 5])  # a judge calls one digit "no digit"
+    text = misreads.summary_text(judged)
+    assert "\n       none " in text and "7 read as none (1)" in text
 
 
 def test_classify_reports_and_draws_misreads(root, tmp_path, capsys) -> None:

@@ -19,7 +19,8 @@ from PIL import Image, ImageDraw, ImageFont
 from svhn_erase import atomic_io
 from svhn_erase.boxes import Box
 from svhn_erase.data import split as split_mod
-from svhn_erase.model.train.report import format_report, per_class_report
+from svhn_erase.data.crops import NO_DIGIT
+from svhn_erase.model.train.report import class_name, format_report, per_class_report
 
 CELL, CAPTION, GAP, COLUMNS = 96, 28, 4, 8
 CONTEXT = 0.25  # context around the box, as a share of its width and height
@@ -37,13 +38,15 @@ def confusions(result: pd.DataFrame, top: int = TOP_CONFUSIONS) -> list[tuple[in
 
 def summary_text(result: pd.DataFrame) -> str:
     """The per-digit precision / recall / F1 / support table of a ``classify`` result and
-    its commonest confusions, as ``classify`` prints them."""
-    report = per_class_report(result["label"].to_numpy(), result["pred"].to_numpy(), 10)
-    lines = [format_report(report).rstrip("\n")]
+    its commonest confusions, as ``classify`` prints them; a judge's "no digit" (class 10)
+    gets a row of its own ("none") when it was read."""
+    labels, preds = result["label"].to_numpy(), result["pred"].to_numpy()
+    classes = NO_DIGIT + 1 if (preds == NO_DIGIT).any() or (labels == NO_DIGIT).any() else 10
+    lines = [format_report(per_class_report(labels, preds, classes)).rstrip("\n")]
     pairs = confusions(result)
     if pairs:
-        lines.append("commonest misreads: " + ", ".join(f"{t} read as {p} ({n})"
-                                                          for t, p, n in pairs))
+        lines.append("commonest misreads: " + ", ".join(
+            f"{class_name(t)} read as {class_name(p)} ({n})" for t, p, n in pairs))
     return "\n".join(lines) + "\n"
 
 
@@ -89,7 +92,8 @@ def misread_sheet(split_path: Path, result: pd.DataFrame, table: pd.DataFrame,
         cell = Image.new("RGB", (CELL, CELL + CAPTION), "white")
         cell.paste(_cell(photo.pixels, box), (0, 0))
         draw = ImageDraw.Draw(cell)
-        draw.text((2, CELL + 1), f"{row.label}>{row.pred}  {row.prob:.2f}", fill="black",
+        draw.text((2, CELL + 1),
+                  f"{class_name(row.label)}>{class_name(row.pred)}  {row.prob:.2f}", fill="black",
                   font=font)
         draw.text((2, CELL + 14), f"{row.file} #{row.digit_index + 1}", fill="dimgray",
                   font=font)
