@@ -10,13 +10,14 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 
 from builders import make_split
 from svhn_erase import cli
 from svhn_erase.data import crops
 from svhn_erase.errors import SvhnEraseError
-from svhn_erase.model import weights
+from svhn_erase.model import misreads, weights
 from svhn_erase.model.inference import batched_logits
 from svhn_erase.model.train import TrainConfig, loop, report, runs, step, train_classifier
 
@@ -41,7 +42,8 @@ def test_run_folder_contents(root, tmp_path) -> None:
                            run_id="a-", progress=False)
     assert run.parent == tmp_path and run.name.startswith("a-")
     for name in ("config.json", "metrics.csv", "model.safetensors", "report.txt",
-                 "report.json", "confusion_matrix.png", "curves.png", "checkpoint.pt"):
+                 "report.json", "confusion_matrix.png", "curves.png", "checkpoint.pt",
+                 "misreads.png"):
         assert (run / name).is_file(), name
     config = json.loads((run / "config.json").read_text())
     assert config["net"] == "ConvNet48_333" and config["seed"] == 267 and config["lr"] == 0.005
@@ -62,6 +64,13 @@ def test_run_folder_contents(root, tmp_path) -> None:
     text = (run / "report.txt").read_text()
     assert "precision" in text and "avg / total" in text
     assert f"on {len(test_crops)} crops" in text
+    # the misreads picture holds every misread test digit (fewer than 64 here), 8 a row
+    wrong = int(matrix.sum() - np.trace(matrix))
+    assert 0 < wrong < 64
+    columns, rows = min(wrong, misreads.COLUMNS), -(-wrong // misreads.COLUMNS)
+    pitch_w, pitch_h = misreads.CELL + misreads.GAP, misreads.CELL + misreads.CAPTION + misreads.GAP
+    assert Image.open(run / "misreads.png").size == (columns * pitch_w - misreads.GAP,
+                                                     rows * pitch_h - misreads.GAP)
 
 
 def test_deterministic_and_resume_continues(root, tmp_path) -> None:

@@ -1,6 +1,7 @@
 """What a classifier got wrong, for people to read and look at: the per-digit report and the
 commonest confusions of a ``classify`` result (``summary_text``), and a contact sheet of the
-misread digits, most confident mistakes first (``misread_sheet``).
+misread digits, most confident mistakes first (``misread_sheet``; a training run draws its
+test split's from a crop set's logits, ``crop_result``).
 
 Each cell of the sheet is the digit's box cut from its photo with a quarter of the box's size
 of context around it (the box drawn in red), enlarged to the cell, and a caption
@@ -14,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from svhn_erase import atomic_io
 from svhn_erase.boxes import Box
 from svhn_erase.data import split as split_mod
-from svhn_erase.data.crops import NO_DIGIT
+from svhn_erase.data.crops import NO_DIGIT, CropSet
 from svhn_erase.model.train.report import class_name, format_report, per_class_report
 
 CELL, CAPTION, GAP, COLUMNS = 96, 28, 4, 8
@@ -48,6 +50,18 @@ def summary_text(result: pd.DataFrame) -> str:
         lines.append("commonest misreads: " + ", ".join(
             f"{class_name(t)} read as {class_name(p)} ({n})" for t, p, n in pairs))
     return "\n".join(lines) + "\n"
+
+
+def crop_result(table: pd.DataFrame, crop_set: CropSet, logits: torch.Tensor) -> pd.DataFrame:
+    """A ``classify``-shaped result (``file, digit_index, label, pred, prob``) of a crop set's
+    digit crops read as ``logits`` (a judge's no-digit crops, which have no box, left out)."""
+    prob, pred = torch.softmax(logits.float(), 1).max(1)
+    digits = crop_set.table_row >= 0
+    rows = table.iloc[crop_set.table_row[digits]]
+    return pd.DataFrame({"file": rows["file"].to_numpy(),
+                         "digit_index": rows["digit_index"].to_numpy().astype(int),
+                         "label": crop_set.labels[digits], "pred": pred.numpy()[digits],
+                         "prob": prob.numpy()[digits]})
 
 
 def misread_rows(result: pd.DataFrame, table: pd.DataFrame, limit: int) -> pd.DataFrame:

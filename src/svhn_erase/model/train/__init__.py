@@ -10,7 +10,8 @@ chosen optimizer, and writes a run folder ``RUNS/<id><timestamp>/``:
 - ``model.safetensors``: the weights of the epoch with the best validation accuracy;
 - ``report.txt`` / ``report.json``: test accuracy (the test split is used once, at the end)
   and the per-digit precision / recall / F1 / support table in the layout of SPEC §2;
-- ``confusion_matrix.png``, ``curves.png``;
+- ``confusion_matrix.png``, ``curves.png`` and ``misreads.png`` (the test split's misread
+  digits, ``model.misreads``);
 - ``checkpoint.pt``: the state after every epoch, so ``resume=RUN`` continues a killed run
   from its last finished epoch.
 

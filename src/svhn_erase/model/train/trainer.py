@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from svhn_erase import atomic_io
 from svhn_erase.data import crops as crops_mod
@@ -100,7 +101,8 @@ def _write_results(run: Path, state: loop.TrainState, data: loop.TrainData,
             f"validation accuracy {100 * result['val_accuracy']:.2f} %"]
     if test_path is not None:
         test_set = _crop_set(test_path, config, progress)
-        pred = batched_logits(model, crops_mod.normalize(test_set.crops)).argmax(1).numpy()
+        logits = batched_logits(model, crops_mod.normalize(test_set.crops))
+        pred = logits.argmax(1).numpy()
         report = per_class_report(test_set.labels, pred, config.classes)
         result.update(test_split=config.test_split, test_fingerprint=test_set.fingerprint,
                       test_accuracy=report["accuracy"], test_report=report)
@@ -108,5 +110,15 @@ def _write_results(run: Path, state: loop.TrainState, data: loop.TrainData,
                  f" on {len(test_set)} crops", "", format_report(report)]
         plot_confusion(np.asarray(report["confusion_matrix"]), run / "confusion_matrix.png",
                        f"{title}: test {100 * report['accuracy']:.2f} %")
+        _draw_misreads(run / "misreads.png", test_path, test_set, logits)
     atomic_io.write_json(run / "report.json", result)
     atomic_io.write_text(run / "report.txt", "\n".join(text) + "\n")
+
+
+def _draw_misreads(out: Path, test_path: Path, test_set: crops_mod.CropSet,
+                   logits: torch.Tensor) -> None:
+    """The test split's misread digits on one contact sheet (``model.misreads``)."""
+    from svhn_erase.model import misreads  # it reads the train report: imported late
+
+    table = split_mod.load_table(test_path)
+    misreads.misread_sheet(test_path, misreads.crop_result(table, test_set, logits), table, out)
