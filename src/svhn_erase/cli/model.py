@@ -218,7 +218,7 @@ def _check_misreads_path(args: argparse.Namespace) -> None:
     if target == args.out.resolve():
         raise SvhnEraseError(f"--misreads {args.misreads}: the same file as --out")
     split_folder = (args.data / args.split).resolve()
-    if target.parent == split_folder or split_folder in target.parents:
+    if split_folder in target.parents:
         raise SvhnEraseError(f"--misreads {args.misreads}: inside the split's folder "
                              f"{args.data / args.split}; write it elsewhere")
     atomic_io.check_writable(args.misreads)

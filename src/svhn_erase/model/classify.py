@@ -59,15 +59,24 @@ def classify_split(root: PathLike, split: str, weights: PathLike | Sequence[Path
                                               table=table,
                                               shape=crops_mod.crop_shape_of(model))
         pred, prob = predict_crops(model, crop_set.crops, batch)
-    rows = table.iloc[crop_set.table_row]
-    result = pd.DataFrame({"file": rows["file"].to_numpy(),
-                           "digit_index": rows["digit_index"].to_numpy().astype(int),
-                           "label": crop_set.labels, "pred": pred,
-                           "prob": np.round(prob.astype(np.float64), 6)})
+    result = result_frame(table, crop_set, pred, prob)
     result.attrs["skipped"] = split_mod.index_skipped(table) + crop_set.skipped
     if out is not None:
         atomic_io.write_text(Path(out), result.to_csv(index=False))
     return result
+
+
+def result_frame(table: pd.DataFrame, crop_set: crops_mod.CropSet, pred: np.ndarray,
+                 prob: np.ndarray) -> pd.DataFrame:
+    """The CSV's table: ``file, digit_index, label, pred, prob`` for each digit crop of
+    ``crop_set`` (rows of the split's ``table``), read as ``pred`` with probability ``prob``;
+    a judge's no-digit crops, which have no box, are left out."""
+    digits = crop_set.table_row >= 0
+    rows = table.iloc[crop_set.table_row[digits]]
+    return pd.DataFrame({"file": rows["file"].to_numpy(),
+                         "digit_index": rows["digit_index"].to_numpy().astype(int),
+                         "label": crop_set.labels[digits], "pred": pred[digits],
+                         "prob": np.round(prob[digits].astype(np.float64), 6)})
 
 
 def _tta_predict(path: Path, table: pd.DataFrame, model: ConvNet, margin: float, batch: int,

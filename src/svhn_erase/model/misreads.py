@@ -22,6 +22,7 @@ from svhn_erase import atomic_io
 from svhn_erase.boxes import Box
 from svhn_erase.data import split as split_mod
 from svhn_erase.data.crops import NO_DIGIT, CropSet
+from svhn_erase.model.classify import result_frame
 from svhn_erase.model.train.report import class_name, format_report, per_class_report
 
 CELL, CAPTION, GAP, COLUMNS = 96, 28, 4, 8
@@ -53,15 +54,10 @@ def summary_text(result: pd.DataFrame) -> str:
 
 
 def crop_result(table: pd.DataFrame, crop_set: CropSet, logits: torch.Tensor) -> pd.DataFrame:
-    """A ``classify``-shaped result (``file, digit_index, label, pred, prob``) of a crop set's
-    digit crops read as ``logits`` (a judge's no-digit crops, which have no box, left out)."""
+    """``classify``'s table (``classify.result_frame``) of a crop set's digit crops read as
+    ``logits``."""
     prob, pred = torch.softmax(logits.float(), 1).max(1)
-    digits = crop_set.table_row >= 0
-    rows = table.iloc[crop_set.table_row[digits]]
-    return pd.DataFrame({"file": rows["file"].to_numpy(),
-                         "digit_index": rows["digit_index"].to_numpy().astype(int),
-                         "label": crop_set.labels[digits], "pred": pred.numpy()[digits],
-                         "prob": prob.numpy()[digits]})
+    return result_frame(table, crop_set, pred.numpy(), prob.numpy())
 
 
 def misread_rows(result: pd.DataFrame, table: pd.DataFrame, limit: int) -> pd.DataFrame:
